@@ -1,0 +1,238 @@
+"""All settings of the package, typed, with their defaults: the one place configuration lives.
+
+A YAML file (or the workflow's ``config.yaml``) holds sections named like the fields of
+:class:`EcmaConfig` (``model``, ``train``, ``pseudo``, ``loss``, ``eval``, ``extract``); sections and keys
+left out take the defaults below, other top-level keys (the workflow's ``datasets``, ...) are ignored, and
+an unknown key or a value of the wrong type is an :class:`~ecma.errors.EcmaError` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from ecma.errors import EcmaError
+
+VARIANTS = ("ecma", "no_ema", "no_cma", "han")
+
+
+@dataclass
+class ModelConfig:
+    """The HAN encoder and the MMIL head."""
+
+    audio_dim: int = 768  # Da: CLAP HTSAT-tiny embeddings
+    visual_dim: int = 768  # Dv: CLIP ViT-L/14 embeddings
+    num_classes: int = 25
+    d_model: int = 256
+    num_layers: int = 4
+    num_heads: int = 8
+    d_ff: int = 1024
+    dropout: float = 0.1
+
+
+@dataclass
+class LossConfig:
+    """Weights of L = w_avvp L_AVVP + w_pseudo L_pseudo + w_cma L_CMA, and their parameters."""
+
+    w_avvp: float = 1.0
+    w_pseudo: float = 1.0
+    w_cma: float = 1.0
+    # Label smoothing of the modality-level targets: target = (1 - eps) * y + eps / 2.
+    # The HAN recipe smooths the visual target to 0.9 y + 0.05 (eps = 0.1) and leaves audio as y.
+    audio_smoothing: float = 0.0
+    visual_smoothing: float = 0.1
+    # Omega = {(t, c): P^a > tau_a, P^v > tau_v, y_c = 1}
+    cma_tau_a: float = 0.5
+    cma_tau_v: float = 0.5
+
+
+@dataclass
+class PseudoConfig:
+    """Segment-level pseudo masks written by the EMA teacher."""
+
+    rule: Literal["adaptive", "topk"] = "adaptive"
+    gamma: float = 1.0  # adaptive: tau_c = gamma * mean_t P~_(t,c)
+    k: int = 3  # topk: the k segments with the highest P~_(t,c)
+    # Masks only on classes in the video's weak label (the project's reading of the paper: a mask on an
+    # absent class would teach a false event).
+    restrict_to_labels: bool = True
+    update_every_steps: Optional[int] = None  # None: regenerate at the start of every epoch
+    warmup_epochs: int = 1  # epochs before L_pseudo starts (the teacher must learn something first)
+
+
+@dataclass
+class TrainConfig:
+    variant: Literal["ecma", "no_ema", "no_cma", "han"] = "ecma"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    lr_step_epochs: int = 10  # StepLR as in HAN: lr *= lr_gamma every lr_step_epochs
+    lr_gamma: float = 0.1
+    ema_alpha: float = 0.999
+    grad_clip: Optional[float] = 1.0
+    seed: int = 0
+    threads: Optional[int] = None  # torch CPU threads; None keeps torch's default
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    missing_videos: Literal["error", "skip"] = "error"
+
+
+@dataclass
+class EvalConfig:
+    """Binarisation thresholds (the benchmark uses 0.5 for both)."""
+
+    video_threshold: float = 0.5
+    segment_threshold: float = 0.5
+    batch_size: int = 256
+
+
+@dataclass
+class ExtractConfig:
+    """Feature extraction from raw video."""
+
+    n_segments: Optional[int] = 10  # None: the number of whole seconds of each video
+    segment_seconds: float = 1.0
+    frames_per_segment: int = 1  # 1: the frame at the segment's middle; K: K frames averaged
+    visual_model: str = "ViT-L-14-quickgelu"
+    visual_pretrained: Optional[str] = None  # 'openai', a local checkpoint file, or None (random init)
+    audio_model: str = "HTSAT-tiny"
+    audio_checkpoint: Optional[str] = None  # a local CLAP checkpoint (e.g. 630k-audioset-best.pt) or None
+    audio_mode: Literal["clip", "segment"] = "clip"
+    sample_rate: int = 48000
+    normalize: bool = False  # L2-normalise the embeddings
+    dtype: Literal["float16", "float32"] = "float16"
+    batch_videos: int = 8
+    workers: int = 2  # decoding processes
+    device: str = "auto"
+    seed: int = 0  # random-init encoders are seeded so that features are reproducible
+
+
+@dataclass
+class EcmaConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    pseudo: PseudoConfig = field(default_factory=PseudoConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_value(where: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_value(where, value, inner[0])
+    if origin is Literal:
+        if value not in args:
+            raise EcmaError(f"config: {where} must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise EcmaError(f"config: {where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EcmaError(f"config: {where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EcmaError(f"config: {where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise EcmaError(f"config: {where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r}")
+
+
+def _build(cls: type, section: str, raw: Any) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise EcmaError(f"config: section {section!r} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise EcmaError(f"config: unknown key {section}.{unknown[0]} (known: {', '.join(sorted(names))})")
+    values = {k: _check_value(f"{section}.{k}", v, hints[k]) for k, v in raw.items()}
+    return cls(**values)
+
+
+def _validate(cfg: EcmaConfig) -> None:
+    m, t, p, lo = cfg.model, cfg.train, cfg.pseudo, cfg.loss
+    checks = [
+        (m.d_model % m.num_heads == 0, "model.d_model must be divisible by model.num_heads"),
+        (min(m.audio_dim, m.visual_dim, m.num_classes, m.d_model, m.num_layers, m.d_ff) > 0,
+         "model dimensions must be positive"),
+        (0.0 <= m.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (0.0 <= t.ema_alpha < 1.0, "train.ema_alpha must be in [0, 1)"),
+        (t.epochs > 0 and t.batch_size > 0 and t.lr > 0, "train.epochs, train.batch_size and train.lr must be positive"),
+        (p.k > 0, "pseudo.k must be positive"),
+        (p.gamma > 0, "pseudo.gamma must be positive"),
+        (p.update_every_steps is None or p.update_every_steps > 0, "pseudo.update_every_steps must be positive"),
+        (p.warmup_epochs >= 0, "pseudo.warmup_epochs must be >= 0"),
+        (0.0 <= lo.audio_smoothing <= 1.0 and 0.0 <= lo.visual_smoothing <= 1.0, "loss smoothing must be in [0, 1]"),
+        (0.0 <= cfg.eval.video_threshold <= 1.0 and 0.0 <= cfg.eval.segment_threshold <= 1.0,
+         "eval thresholds must be in [0, 1]"),
+        (cfg.extract.frames_per_segment > 0, "extract.frames_per_segment must be positive"),
+        (cfg.extract.n_segments is None or cfg.extract.n_segments > 0, "extract.n_segments must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise EcmaError(f"config: {message}")
+
+
+def config_from_dict(raw: dict | None, source: str = "config") -> EcmaConfig:
+    """Build and validate a config from a mapping of sections; other top-level keys are ignored."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise EcmaError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    kwargs = {}
+    for f in dataclasses.fields(EcmaConfig):
+        cls = typing.get_type_hints(EcmaConfig)[f.name]
+        try:
+            kwargs[f.name] = _build(cls, f.name, raw.get(f.name))
+        except EcmaError as e:
+            raise EcmaError(f"{source}: {e}") from None
+    cfg = EcmaConfig(**kwargs)
+    try:
+        _validate(cfg)
+    except EcmaError as e:
+        raise EcmaError(f"{source}: {e}") from None
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -> EcmaConfig:
+    """Read a YAML config (None: all defaults), apply ``overrides`` ({section: {key: value}}), validate."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise EcmaError(f"{p}: config file not found")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise EcmaError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise EcmaError(f"{p}: expected a mapping of sections at the top level")
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {})
+        if isinstance(raw[section], dict):
+            raw[section].update(values)
+    return config_from_dict(raw, str(path) if path else "config")
