@@ -1,0 +1,81 @@
+"""The predictions file: what ``ecma predict`` writes and ``ecma evaluate`` scores.
+
+HDF5 with datasets ``filename`` (N strings), ``classes`` (C strings), ``video_prob`` (N, C),
+``audio_prob`` (N, T, C), ``visual_prob`` (N, T, C); probabilities in [0, 1]. Any model's predictions
+in this format can be scored, not only ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ecma.errors import EcmaError
+from ecma.io import atomic_path
+
+
+@dataclass
+class Predictions:
+    filenames: list[str]
+    classes: list[str]
+    video_prob: np.ndarray  # (N, C)
+    audio_prob: np.ndarray  # (N, T, C)
+    visual_prob: np.ndarray  # (N, T, C)
+    provenance: dict = field(default_factory=dict)
+
+    def validate(self, source: str = "predictions") -> None:
+        n, c = len(self.filenames), len(self.classes)
+        if self.video_prob.shape != (n, c):
+            raise EcmaError(f"{source}: video_prob has shape {self.video_prob.shape}, expected ({n}, {c})")
+        for name in ("audio_prob", "visual_prob"):
+            arr = getattr(self, name)
+            if arr.ndim != 3 or arr.shape[0] != n or arr.shape[2] != c:
+                raise EcmaError(f"{source}: {name} has shape {arr.shape}, expected ({n}, T, {c})")
+        if self.audio_prob.shape != self.visual_prob.shape:
+            raise EcmaError(f"{source}: audio_prob {self.audio_prob.shape} and visual_prob {self.visual_prob.shape} differ")
+        for name in ("video_prob", "audio_prob", "visual_prob"):
+            arr = getattr(self, name)
+            if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0.0 and arr.max() <= 1.0):
+                raise EcmaError(f"{source}: {name} holds values outside [0, 1] (or NaN); expected probabilities")
+        if len(set(self.filenames)) != n:
+            raise EcmaError(f"{source}: some filenames occur twice")
+
+
+def write_predictions(path: str | os.PathLike, preds: Predictions) -> None:
+    preds.validate(str(path))
+    str_dtype = h5py.string_dtype()
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("filename", data=np.array(preds.filenames, dtype=object), dtype=str_dtype)
+            f.create_dataset("classes", data=np.array(preds.classes, dtype=object), dtype=str_dtype)
+            for name in ("video_prob", "audio_prob", "visual_prob"):
+                f.create_dataset(name, data=np.asarray(getattr(preds, name), dtype=np.float32))
+            f.attrs["provenance"] = json.dumps(preds.provenance, sort_keys=True)
+
+
+def read_predictions(path: str | os.PathLike) -> Predictions:
+    path = Path(path)
+    if not path.is_file():
+        raise EcmaError(f"{path}: predictions file not found")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("filename", "classes", "video_prob", "audio_prob", "visual_prob") if k not in f]
+            if missing:
+                raise EcmaError(f"{path}: predictions file lacks dataset(s) {', '.join(missing)}")
+            preds = Predictions(
+                filenames=[s.decode() if isinstance(s, bytes) else str(s) for s in f["filename"][()]],
+                classes=[s.decode() if isinstance(s, bytes) else str(s) for s in f["classes"][()]],
+                video_prob=np.asarray(f["video_prob"][()], dtype=np.float32),
+                audio_prob=np.asarray(f["audio_prob"][()], dtype=np.float32),
+                visual_prob=np.asarray(f["visual_prob"][()], dtype=np.float32),
+                provenance=json.loads(f.attrs.get("provenance", "{}")),
+            )
+    except OSError as e:
+        raise EcmaError(f"{path}: not a readable HDF5 predictions file ({e})") from None
+    preds.validate(str(path))
+    return preds
