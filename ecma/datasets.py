@@ -1,0 +1,138 @@
+"""A dataset on disk: its annotation files, its videos, and which shard each video belongs to.
+
+Used by the workflow (to wire the DAG and to stop before any job runs when a dataset is broken) and by
+``ecma extract --dataset``. Raw LLP videos are stored as ``<YouTube id>.mp4`` while the annotations say
+``<id>_<start>_<end>``; both namings are found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ecma.annotations import read_split
+from ecma.classes import LLP_CLASSES
+from ecma.config import WorkflowConfig
+from ecma.errors import EcmaError
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
+_CLIP_SUFFIX = re.compile(r"^(?P<id>.+)_(?P<start>\d+)_(?P<end>\d+)$")
+
+
+def youtube_id(filename: str) -> str:
+    """``BjCEufrlXm4_20_30`` -> ``BjCEufrlXm4``; a name without the ``_<start>_<end>`` tail is returned as is."""
+    m = _CLIP_SUFFIX.match(filename)
+    return m.group("id") if m else filename
+
+
+def shard_of(filename: str, n_shards: int) -> int:
+    """Stable shard index of a video: adding videos never moves the old ones to another shard."""
+    digest = hashlib.sha1(filename.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % n_shards
+
+
+def match_videos(video_dir: str | os.PathLike, filenames: Iterable[str]) -> tuple[dict[str, Path], list[str]]:
+    """Find each annotation filename's video as ``<filename>.<ext>`` or ``<YouTube id>.<ext>``.
+
+    Returns (found: filename -> path, unmatched files in the folder that no filename claims).
+    """
+    video_dir = Path(video_dir)
+    by_stem: dict[str, Path] = {}
+    for p in sorted(video_dir.iterdir()):
+        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
+            by_stem.setdefault(p.stem, p)
+    found: dict[str, Path] = {}
+    for name in filenames:
+        path = by_stem.get(name) or by_stem.get(youtube_id(name))
+        if path is not None:
+            found[name] = path
+    claimed = {p for p in found.values()}
+    unmatched = [p.name for p in by_stem.values() if p not in claimed]
+    return found, unmatched
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    name: str
+    annotations: Path
+    videos: Path
+    train_csv: Path
+    val_csv: Path
+    test_csv: Path
+    eval_audio_csv: Path
+    eval_visual_csv: Path
+    n_shards: int
+    missing_videos: str
+    generated: bool
+
+    def split_csv(self, split: str) -> Path:
+        try:
+            return {"train": self.train_csv, "val": self.val_csv, "test": self.test_csv}[split]
+        except KeyError:
+            raise EcmaError(f"unknown split {split!r} (train, val, test)") from None
+
+    def filenames(self) -> list[str]:
+        """Every video of the train, val and test splits, in file order."""
+        names: list[str] = []
+        for split in ("train", "val", "test"):
+            names.extend(read_split(self.split_csv(split), LLP_CLASSES).filenames)
+        return names
+
+
+def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "results") -> DatasetFiles:
+    ds = cfg.dataset(name)
+    if ds.demo is not None:
+        root = Path(results) / name / "data"
+        annotations, videos, generated = root, root / "videos", True
+    else:
+        annotations, videos, generated = Path(ds.annotations), Path(ds.videos), False
+    return DatasetFiles(
+        name=name,
+        annotations=annotations,
+        videos=videos,
+        train_csv=annotations / ds.train_csv,
+        val_csv=annotations / ds.val_csv,
+        test_csv=annotations / ds.test_csv,
+        eval_audio_csv=annotations / ds.eval_audio_csv,
+        eval_visual_csv=annotations / ds.eval_visual_csv,
+        n_shards=ds.n_shards,
+        missing_videos=ds.missing_videos,
+        generated=generated,
+    )
+
+
+def dataset_videos(files: DatasetFiles) -> dict[str, Path]:
+    """filename -> video path for every annotated video, after checking the folder against the annotations.
+
+    Stops (EcmaError) on a missing folder, on a video that no annotation row names, and, unless the dataset
+    says ``missing_videos: skip``, on an annotation row without a video.
+    """
+    for p in (files.train_csv, files.val_csv, files.test_csv, files.eval_audio_csv, files.eval_visual_csv):
+        if not p.is_file():
+            raise EcmaError(f"{p}: annotation file of dataset {files.name!r} not found")
+    if not files.videos.is_dir():
+        raise EcmaError(f"{files.videos}: video folder of dataset {files.name!r} not found")
+    names = files.filenames()
+    found, unmatched = match_videos(files.videos, names)
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+        raise EcmaError(f"{files.videos}: {len(unmatched)} video(s) have no annotation row: {shown}")
+    absent = [n for n in names if n not in found]
+    if absent and files.missing_videos == "error":
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        raise EcmaError(
+            f"{files.videos}: {len(absent)} annotated video(s) not found: {shown} "
+            f"(set datasets.{files.name}.missing_videos: skip to leave them out)"
+        )
+    return found
+
+
+def shard_videos(videos: dict[str, Path], n_shards: int, index: int) -> dict[str, Path]:
+    """The videos of shard ``index`` (0-based), in a stable order."""
+    if not 0 <= index < n_shards:
+        raise EcmaError(f"shard {index} does not exist (the dataset has {n_shards} shards)")
+    return {n: p for n, p in sorted(videos.items()) if shard_of(n, n_shards) == index}
