@@ -1,0 +1,30 @@
+"""The EMA teacher: the student's architecture, never trained by gradients.
+
+After each optimiser step: theta'_k = alpha * theta'_(k-1) + (1 - alpha) * theta_k. Buffers are copied
+from the student (they are statistics, not weights to average).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def make_teacher(student: nn.Module) -> nn.Module:
+    teacher = copy.deepcopy(student)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.eval()  # the teacher writes masks without dropout
+
+
+@torch.no_grad()
+def ema_update_(teacher: nn.Module, student: nn.Module, alpha: float) -> None:
+    """In-place EMA step of the teacher's parameters towards the student's."""
+    if not 0.0 <= alpha < 1.0:
+        raise ValueError(f"EMA alpha must be in [0, 1), got {alpha}")
+    for p_t, p_s in zip(teacher.parameters(), student.parameters()):
+        p_t.mul_(alpha).add_(p_s.detach(), alpha=1.0 - alpha)
+    for b_t, b_s in zip(teacher.buffers(), student.buffers()):
+        b_t.copy_(b_s)

@@ -1,0 +1,88 @@
+"""E-CMA's losses: L = w_avvp L_AVVP + w_pseudo L_pseudo + w_cma L_CMA.
+
+All take probabilities (not logits) in float32; call them outside autocast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ecma.config import LossConfig
+from ecma.model import ModelOutput
+from ecma.pseudo_masks import fused_segment_prob
+
+
+def smooth_labels(y: torch.Tensor, eps: float) -> torch.Tensor:
+    """(1 - eps) * y + eps / 2: eps = 0.1 gives HAN's visual target 0.9 y + 0.05."""
+    return (1.0 - eps) * y + eps / 2.0
+
+
+def avvp_loss(out: ModelOutput, y: torch.Tensor, audio_smoothing: float = 0.0, visual_smoothing: float = 0.1) -> torch.Tensor:
+    """BCE of the video probability against y, plus of the modality-level ones against smoothed y."""
+    return (
+        F.binary_cross_entropy(out.video_prob.float(), y)
+        + F.binary_cross_entropy(out.audio_prob.float(), smooth_labels(y, audio_smoothing))
+        + F.binary_cross_entropy(out.visual_prob.float(), smooth_labels(y, visual_smoothing))
+    )
+
+
+def pseudo_loss(segment_prob: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(1/||M||_1) sum_(t,c) M_(t,c) BCE(P^_(t,c), 1) on the fused student probability; 0 when M is empty."""
+    fused = fused_segment_prob(segment_prob.float())
+    total = masks.sum()
+    if total == 0:
+        return fused.sum() * 0.0  # keeps the graph (and the device) without a contribution
+    bce = F.binary_cross_entropy(fused, torch.ones_like(fused), reduction="none")
+    return (masks * bce).sum() / total
+
+
+def cma_pairs(segment_prob: torch.Tensor, y: torch.Tensor, tau_a: float, tau_v: float) -> torch.Tensor:
+    """Omega as a (B, T, C) bool mask: P^a_(t,c) > tau_a, P^v_(t,c) > tau_v and y_c = 1."""
+    pa, pv = segment_prob[:, :, 0, :], segment_prob[:, :, 1, :]
+    return (pa > tau_a) & (pv > tau_v) & (y[:, None, :] > 0)
+
+
+def cma_loss(out: ModelOutput, y: torch.Tensor, tau_a: float = 0.5, tau_v: float = 0.5) -> torch.Tensor:
+    """Mean over Omega of 1 - cos(x^a_t, x^v_t); 0 when Omega is empty."""
+    omega = cma_pairs(out.segment_prob.detach(), y, tau_a, tau_v).float()
+    cos = F.cosine_similarity(out.audio_emb.float(), out.visual_emb.float(), dim=-1)  # (B, T)
+    n = omega.sum()
+    if n == 0:
+        return cos.sum() * 0.0
+    return ((1.0 - cos)[:, :, None] * omega).sum() / n
+
+
+@dataclass
+class LossTerms:
+    total: torch.Tensor
+    avvp: torch.Tensor
+    pseudo: torch.Tensor
+    cma: torch.Tensor
+
+
+def total_loss(
+    out: ModelOutput,
+    y: torch.Tensor,
+    cfg: LossConfig,
+    *,
+    masks: torch.Tensor | None,
+    use_cma: bool,
+) -> LossTerms:
+    """The weighted sum; ``masks`` None (no teacher, or still warming up) and ``use_cma`` False drop those terms."""
+    avvp = avvp_loss(out, y, cfg.audio_smoothing, cfg.visual_smoothing)
+    zero = avvp.new_zeros(())
+    pseudo = pseudo_loss(out.segment_prob, masks) if masks is not None else zero
+    cma = cma_loss(out, y, cfg.cma_tau_a, cfg.cma_tau_v) if use_cma else zero
+    total = cfg.w_avvp * avvp + cfg.w_pseudo * pseudo + cfg.w_cma * cma
+    return LossTerms(total, avvp, pseudo, cma)
+
+
+def variant_switches(variant: str) -> tuple[bool, bool]:
+    """(use_teacher, use_cma) of an ablation variant: ecma (both), no_ema, no_cma, han (neither)."""
+    table = {"ecma": (True, True), "no_ema": (False, True), "no_cma": (True, False), "han": (False, False)}
+    if variant not in table:
+        raise ValueError(f"unknown variant {variant!r} ({', '.join(table)})")
+    return table[variant]

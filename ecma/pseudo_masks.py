@@ -1,0 +1,42 @@
+"""Segment-level pseudo masks from the teacher's segment probabilities.
+
+Fused score P~_t = (P~a_t + P~v_t) / 2, then per video and class either
+- ``adaptive``: tau_c = gamma * (1/T) sum_t P~_(t,c); M_(t,c) = 1 where P~_(t,c) >= tau_c, or
+- ``topk``: M_(t,c) = 1 for the k segments with the highest P~_(t,c).
+With ``restrict_to_labels`` (the default, and the project's reading of the paper) masks are kept only on
+classes in the video's weak label: a mask on an absent class would teach the student a false event.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def fused_segment_prob(segment_prob: torch.Tensor) -> torch.Tensor:
+    """(B, T, 2, C) -> (B, T, C): the mean of the audio and visual segment probabilities."""
+    return segment_prob.mean(dim=2)
+
+
+def pseudo_masks(
+    segment_prob: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    rule: str = "adaptive",
+    gamma: float = 1.0,
+    k: int = 3,
+    restrict_to_labels: bool = True,
+) -> torch.Tensor:
+    """(B, T, C) 0/1 float masks from teacher probabilities (B, T, 2, C) and weak labels (B, C)."""
+    fused = fused_segment_prob(segment_prob.detach().float())
+    if rule == "adaptive":
+        tau = gamma * fused.mean(dim=1, keepdim=True)
+        masks = (fused >= tau).float()
+    elif rule == "topk":
+        k_eff = min(k, fused.shape[1])
+        top = fused.topk(k_eff, dim=1).indices
+        masks = torch.zeros_like(fused).scatter_(1, top, 1.0)
+    else:
+        raise ValueError(f"unknown pseudo-mask rule {rule!r} (adaptive, topk)")
+    if restrict_to_labels:
+        masks = masks * (labels[:, None, :] > 0).float()
+    return masks
