@@ -1,0 +1,48 @@
+"""A split's features and labels in memory, as training, validation and prediction use them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.shards import FeatureSet, load_features
+
+
+@dataclass
+class SplitData:
+    features: FeatureSet
+    labels: np.ndarray  # (N, C) weak labels
+    gt_audio: np.ndarray | None = None  # (N, C, T) segment truth, where eval files were given
+    gt_visual: np.ndarray | None = None
+
+    @property
+    def filenames(self) -> list[str]:
+        return self.features.filenames
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+def load_split(
+    feature_paths: Sequence[str | os.PathLike],
+    split_csv: str | os.PathLike,
+    classes: Sequence[str],
+    *,
+    eval_audio_csv: str | os.PathLike | None = None,
+    eval_visual_csv: str | os.PathLike | None = None,
+    missing: str = "error",
+) -> SplitData:
+    split = read_split(split_csv, classes)
+    features = load_features(feature_paths, split.filenames, missing=missing)
+    keep = {f: i for i, f in enumerate(split.filenames)}
+    labels = split.label_matrix(classes)[[keep[f] for f in features.filenames]]
+    data = SplitData(features, labels)
+    if eval_audio_csv is not None and eval_visual_csv is not None:
+        t = features.audio.shape[1]
+        data.gt_audio = segment_truth(read_eval(eval_audio_csv, classes), features.filenames, classes, t)
+        data.gt_visual = segment_truth(read_eval(eval_visual_csv, classes), features.filenames, classes, t)
+    return data

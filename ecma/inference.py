@@ -1,0 +1,34 @@
+"""Running a model over a split in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ecma.device import autocast
+
+
+@dataclass
+class SplitOutputs:
+    video_prob: np.ndarray  # (N, C)
+    audio_prob: np.ndarray  # (N, T, C) segment-level audio probabilities
+    visual_prob: np.ndarray  # (N, T, C)
+
+
+@torch.no_grad()
+def run_model(model: torch.nn.Module, audio: np.ndarray, visual: np.ndarray, *, batch_size: int, device: torch.device, amp: bool = True) -> SplitOutputs:
+    was_training = model.training
+    model.eval()
+    video, seg = [], []
+    for start in range(0, len(audio), batch_size):
+        a = torch.from_numpy(audio[start : start + batch_size]).to(device)
+        v = torch.from_numpy(visual[start : start + batch_size]).to(device)
+        with autocast(device, amp):
+            out = model(a, v)
+        video.append(out.video_prob.float().cpu())
+        seg.append(out.segment_prob.float().cpu())
+    model.train(was_training)
+    segment = torch.cat(seg).numpy()
+    return SplitOutputs(torch.cat(video).numpy(), segment[:, :, 0, :], segment[:, :, 1, :])
