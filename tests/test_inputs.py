@@ -1,0 +1,171 @@
+"""Config, annotation and shard readers: values read right, and every bad input named in one line."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.classes import LLP_CLASSES
+from ecma.config import load_config, workflow_config_from_dict
+from ecma.errors import EcmaError
+from ecma.shards import FeatureShard, load_features
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+# --- config -----------------------------------------------------------------------------------------
+
+def test_config_defaults_and_overrides(tmp_path):
+    cfg = load_config(write(tmp_path / "c.yaml", "train:\n  epochs: 3\nmodel:\n  d_model: 64\n  num_heads: 4\ndatasets: {}\n"))
+    assert cfg.train.epochs == 3 and cfg.model.d_model == 64 and cfg.model.num_layers == 4
+    assert cfg.loss.visual_smoothing == 0.1 and cfg.eval.video_threshold == 0.5
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  epoch: 3\n", "unknown key train.epoch"),
+    ("train:\n  epochs: three\n", "train.epochs must be an integer, got 'three'"),
+    ("train:\n  amp: 1\n", "train.amp must be true or false"),
+    ("pseudo:\n  rule: median\n", "pseudo.rule must be one of 'adaptive', 'topk'"),
+    ("model:\n  d_model: 100\n  num_heads: 8\n", "d_model must be divisible by model.num_heads"),
+    ("train: [1, 2]\n", "section 'train' must be a mapping"),
+    ("train: {epochs: [\n", "not valid YAML"),
+])
+def test_bad_config_values_are_named(tmp_path, text, message):
+    path = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(EcmaError, match=message) as e:
+        load_config(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(EcmaError, match=f"{tmp_path}/nope.yaml: config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_workflow_config_checks_datasets_and_variants():
+    ok = {"datasets": {"d": {"demo": {"n_train": 4}, "overrides": {"train": {"epochs": 2}}}}, "variants": ["ecma", "han"]}
+    cfg = workflow_config_from_dict(ok)
+    assert cfg.for_dataset("d", "han").train.epochs == 2 and cfg.for_dataset("d", "han").train.variant == "han"
+    for bad, message in [
+        ({**ok, "variants": ["ecma", "full"]}, "unknown variant 'full'"),
+        ({**ok, "main_variant": "no_cma"}, "main_variant 'no_cma' is not one of"),
+        ({**ok, "datset": {}}, "unknown key 'datset'"),
+        ({"datasets": {"d": {"videos": "v"}}}, "datasets.d needs 'annotations' and 'videos'"),
+        ({"datasets": {"d": {"demo": {}, "overrides": {"train": {"epochs": "x"}}}}}, "train.epochs must be an integer"),
+        ({"datasets": {"d": {"demo": {}, "n_shards": "4"}}}, "datasets.d.n_shards must be an integer"),
+    ]:
+        with pytest.raises(EcmaError, match=message):
+            workflow_config_from_dict(bad)
+
+
+# --- annotations ------------------------------------------------------------------------------------
+
+def test_split_and_eval_files_are_read(tmp_path):
+    split = read_split(write(tmp_path / "s.csv", "filename\tevent_labels\nv1_0_10\tSpeech,Dog\nv2_0_10\tCat\n"), LLP_CLASSES)
+    assert split.filenames == ["v1_0_10", "v2_0_10"]
+    y = split.label_matrix(LLP_CLASSES)
+    assert y.sum() == 3 and y[0, 0] == y[0, 3] == y[1, 4] == 1
+    rows = read_eval(write(tmp_path / "e.csv", "filename\tonset\toffset\tevent_labels\n"
+                                             "v1_0_10\t2\t5\tSpeech\nv1_0_10\t7\t7\tDog\nv1_0_10\t9\t3\tDog\n"
+                                             "v9_0_10\t0\t10\tCat\nv2_0_10\t8\t12\tCat\n"), LLP_CLASSES)
+    gt = segment_truth(rows, ["v1_0_10", "v2_0_10"], LLP_CLASSES, 10)
+    assert gt[0, 0].tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 0, 0]  # end exclusive
+    assert gt[0, 3].sum() == 0  # onset >= offset adds nothing
+    assert gt[1, 4].tolist() == [0] * 8 + [1, 1]  # clipped at T
+    assert gt.sum() == 5  # the row of v9 (not in the split) is ignored
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "file is empty"),
+    ("name\tlabels\nv\tSpeech\n", "lacks column"),
+    ("filename\tevent_labels\nv1\tSpeech,Dgo\n", r":2: unknown class 'Dgo'"),
+    ("filename\tevent_labels\nv1\tSpeech\nv1\tDog\n", r":3: video 'v1' is listed twice"),
+    ("filename,event_labels\nv1,Speech\n", "tab-separated"),
+])
+def test_bad_split_files_are_named(tmp_path, text, message):
+    path = write(tmp_path / "split.csv", text)
+    with pytest.raises(EcmaError, match=message) as e:
+        read_split(path, LLP_CLASSES)
+    assert str(path) in str(e.value)
+
+
+def test_bad_eval_rows_are_named(tmp_path):
+    path = write(tmp_path / "e.csv", "filename\tonset\toffset\tevent_labels\nv\t1.5\t3\tDog\n")
+    with pytest.raises(EcmaError, match=r"e.csv:2: onset/offset must be whole seconds"):
+        read_eval(path, LLP_CLASSES)
+    with pytest.raises(EcmaError, match="split file not found"):
+        read_split(tmp_path / "absent.csv", LLP_CLASSES)
+
+
+def test_real_llp_annotations(llp_dir):
+    assert len(read_split(llp_dir / "AVVP_train.csv", LLP_CLASSES)) == 10000
+    val = read_split(llp_dir / "AVVP_val_pd.csv", LLP_CLASSES)
+    test = read_split(llp_dir / "AVVP_test_pd.csv", LLP_CLASSES)
+    assert (len(val), len(test)) == (649, 1200)
+    rows = read_eval(llp_dir / "AVVP_eval_audio.csv", LLP_CLASSES)
+    assert len(rows) == 4131
+    gt = segment_truth(rows, test.filenames, LLP_CLASSES, 10)
+    # the file's first row: 4YdbENYcIyE_23_33, onset 0, offset 4, Baby_cry_infant_cry
+    n, c = test.filenames.index("4YdbENYcIyE_23_33"), LLP_CLASSES.index("Baby_cry_infant_cry")
+    assert gt[n, c].tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+
+
+# --- shards -----------------------------------------------------------------------------------------
+
+def _shard(path, videos, fingerprint={"enc": "x"}, T=4, da=3, dv=2):
+    with FeatureShard(path, "w") as s:
+        s.fingerprint = fingerprint
+        for i, name in enumerate(videos):
+            s.write(name, np.full((T, da), i, np.float32), np.full((T, dv), -i, np.float32))
+    return path
+
+
+def test_load_features_from_several_shards_in_the_requested_order(tmp_path):
+    a = _shard(tmp_path / "a.h5", ["v0", "v1"])
+    b = _shard(tmp_path / "b.h5", ["v2"])
+    fs = load_features([a, b], ["v2", "v0"])
+    assert fs.filenames == ["v2", "v0"] and fs.audio.dtype == np.float32
+    assert fs.audio[:, 0, 0].tolist() == [0.0, 0.0] and fs.visual[1, 0, 0] == 0.0
+    with FeatureShard(a) as s:
+        attrs = s.attrs("v1")
+        assert attrs["n_segments"] == 4 and "T" in attrs["extracted_at"]
+        assert s.fingerprint == {"enc": "x"}
+
+
+def test_missing_videos_are_named_or_skipped_with_a_warning(tmp_path):
+    a = _shard(tmp_path / "a.h5", ["v0"])
+    with pytest.raises(EcmaError, match="2 of 3 videos have no features in the given shards: v8, v9"):
+        load_features([a], ["v0", "v8", "v9"])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fs = load_features([a], ["v0", "v8"], missing="skip")
+    assert fs.filenames == ["v0"] and fs.skipped == ["v8"] and "v8" in str(w[0].message)
+
+
+def test_shards_of_different_extractors_are_not_mixed(tmp_path):
+    a = _shard(tmp_path / "a.h5", ["v0"], {"enc": "x", "seed": 0})
+    b = _shard(tmp_path / "b.h5", ["v1"], {"enc": "x", "seed": 1})
+    with pytest.raises(EcmaError, match=r"b.h5: feature fingerprint differs from .*a.h5 \(in seed\)"):
+        load_features([a, b], ["v0", "v1"])
+
+
+def test_bad_features_are_named(tmp_path):
+    a = _shard(tmp_path / "a.h5", ["v0"])
+    with FeatureShard(a, "a") as s:
+        s.write("nan", np.full((4, 3), np.nan), np.zeros((4, 2)))
+        s.write("short", np.zeros((3, 3)), np.zeros((3, 2)))
+    with pytest.raises(EcmaError, match="video 'nan' has NaN"):
+        load_features([a], ["v0", "nan"])
+    with pytest.raises(EcmaError, match=r"video 'short' has audio \(3, 3\).*\(4, 3\)"):
+        load_features([a], ["v0", "short"])
+    with pytest.raises(EcmaError, match="has 4 segments; the dataset has 10"):
+        load_features([a], ["v0"], n_segments=10)
+    with pytest.raises(EcmaError, match="feature shard not found"):
+        load_features([tmp_path / "none.h5"], ["v0"])
+    junk = write(tmp_path / "junk.h5", "not hdf5")
+    with pytest.raises(EcmaError, match="junk.h5: not a readable HDF5 feature shard"):
+        load_features([junk], ["v0"])
