@@ -1,0 +1,53 @@
+# Raw videos -> features -> E-CMA models -> predictions -> metrics, as one DAG.
+#
+#   snakemake --cores 2 results/demo/metrics.json                 # the synthetic demo, runs anywhere
+#   snakemake --cores 8 --use-conda results/llp/metrics.json      # LLP (videos and csvs under data/llp)
+#   snakemake --profile workflow/profiles/slurm results/llp/metrics.json
+#
+# The rules only wire files together: every job runs one `ecma` subcommand, and the input
+# functions ask ecma.datasets which videos, shards and csvs a job depends on.
+import os
+
+from snakemake.utils import min_version, validate
+
+from ecma.config import workflow_config_from_dict
+from ecma.errors import EcmaError
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+# Types, enums and unknown keys, with the defaults of ecma/config.py filled in.
+validate(config, "workflow/schemas/config.schema.yaml")
+
+# The package's own checks (every dataset's merged settings, variants), so that a bad config stops
+# here with one line naming the key instead of failing inside a job.
+try:
+    ECMA = workflow_config_from_dict(config, "config")
+except EcmaError as error:
+    raise WorkflowError(str(error)) from None
+
+# envs/ecma.yaml pip-installs the package from ${ECMA_ROOT}: this repository.
+os.environ.setdefault("ECMA_ROOT", workflow.basedir)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+# Without a target, every generated (demo) dataset; real datasets are asked for by name, e.g.
+# results/llp/metrics.json, because their videos must be in place first.
+rule all:
+    default_target: True
+    input:
+        expand(
+            "results/{dataset}/{result}",
+            dataset=DEMO_DATASETS,
+            result=["metrics.json", "ablation.md", "ablation.json"],
+        ),

@@ -1,0 +1,58 @@
+# Predictions of every model on a split, and their scores with the benchmark's protocol.
+
+
+rule predict_split:
+    input:
+        model="results/{dataset}/models/{variant}/model.pt",
+        features=feature_shards,
+        split_csv=split_csv,
+    output:
+        "results/{dataset}/predictions/{variant}-{split}.h5",
+    log:
+        "results/{dataset}/logs/predict/{variant}-{split}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/predict/{variant}-{split}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        batch_size=lambda wildcards: ECMA.for_dataset(wildcards.dataset).eval.batch_size,
+        device=lambda wildcards: ECMA.for_dataset(wildcards.dataset).train.device,
+        missing=lambda wildcards: ECMA.for_dataset(
+            wildcards.dataset
+        ).train.missing_videos,
+    shell:
+        "ecma predict --quiet --checkpoint {input.model} --features {input.features}"
+        " --split {input.split_csv} --batch-size {params.batch_size} --device {params.device}"
+        " --missing {params.missing} --output {output} > {log} 2>&1"
+
+
+rule evaluate_split:
+    input:
+        predictions="results/{dataset}/predictions/{variant}-{split}.h5",
+        split_csv=split_csv,
+        eval_audio_csv=annotation("eval_audio_csv"),
+        eval_visual_csv=annotation("eval_visual_csv"),
+    output:
+        "results/{dataset}/metrics/{variant}-{split}.json",
+    log:
+        "results/{dataset}/logs/evaluate/{variant}-{split}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate/{variant}-{split}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        config=EFFECTIVE_CONFIG,
+        settings=settings("eval"),
+    shell:
+        "ecma evaluate --quiet --config {params.config} --dataset {wildcards.dataset}"
+        " --predictions {input.predictions} --split {input.split_csv}"
+        " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
+        " --output {output} > {log} 2>&1"

@@ -1,0 +1,39 @@
+# One model per variant, trained on every shard of the dataset.
+
+
+rule train_variant:
+    input:
+        features=feature_shards,
+        train_csv=annotation("train_csv"),
+        val_csv=annotation("val_csv"),
+        eval_audio_csv=annotation("eval_audio_csv"),
+        eval_visual_csv=annotation("eval_visual_csv"),
+    output:
+        model="results/{dataset}/models/{variant}/model.pt",
+        history_csv="results/{dataset}/models/{variant}/history.csv",
+        history_json="results/{dataset}/models/{variant}/history.json",
+        curves=report(
+            "results/{dataset}/models/{variant}/curves.png",
+            category="Training curves",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "variant": "{variant}"},
+        ),
+    log:
+        "results/{dataset}/logs/train/{variant}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train/{variant}.tsv"
+    conda:
+        ENV
+    threads: train_threads
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=gpus("train"),
+    params:
+        config=EFFECTIVE_CONFIG,
+        output_dir="results/{dataset}/models/{variant}",
+        settings=settings("model", "loss", "pseudo", "train"),
+    shell:
+        "ecma train --quiet --config {params.config} --dataset {wildcards.dataset}"
+        " --variant {wildcards.variant} --features {input.features}"
+        " --output-dir {params.output_dir} > {log} 2>&1"
