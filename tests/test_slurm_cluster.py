@@ -125,7 +125,7 @@ def test_cluster_up_rejects_a_bad_gpu_count(tmp_path):
 def test_every_job_runs_as_a_slurm_job_with_its_resources(slurm_cluster, tmp_path):
     (tmp_path / "Snakefile").write_text(TRIVIAL_SNAKEFILE)
 
-    run = run_snakemake(slurm_cluster, tmp_path, *profile_args(with_user_profile=False), "--verbose")
+    run = run_snakemake(slurm_cluster, tmp_path, *profile_args(), "--verbose")
 
     assert run.returncode == 0, run.stdout[-4000:]
     jobs = {job.rule: job.slurm_jobid for job in submitted_jobs(run.stdout)}
@@ -158,7 +158,7 @@ def test_every_job_runs_as_a_slurm_job_with_its_resources(slurm_cluster, tmp_pat
 def test_a_failing_job_is_reported_and_leaves_no_outputs(slurm_cluster, tmp_path):
     (tmp_path / "Snakefile").write_text(FAILING_SNAKEFILE)
 
-    run = run_snakemake(slurm_cluster, tmp_path, *profile_args(with_user_profile=False))
+    run = run_snakemake(slurm_cluster, tmp_path, *profile_args())
 
     assert run.returncode != 0
     assert "Error in rule broken" in run.stdout
