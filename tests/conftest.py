@@ -23,3 +23,6 @@ def llp_dir() -> Path:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+from slurm_fixtures import slurm_cluster  # noqa: E402,F401  (session fixture: a real one-node SLURM cluster)
