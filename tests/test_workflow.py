@@ -1,0 +1,642 @@
+"""The Snakemake workflow: lint and format, the config schema against ecma.config, the DAG, bad input
+stopping before any job, which jobs rerun after what change, and (slow) the whole demo DAG for real.
+
+Snakemake runs on the repository's Snakefile with a temporary working directory (``-d``), so the tests
+never touch the repository's results/ or .snakemake/. The rerun tests put a stub ``ecma`` first on the
+PATH: it records every call and writes placeholder outputs, so that they check Snakemake's decisions in
+seconds; the slow tests run the real command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import tomllib
+import types
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecma import config as C
+from ecma.datasets import shard_of
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "Snakefile"
+RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SECTIONS = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in dataclasses.fields(C.EcmaConfig)}
+RULES = ("demo_dataset", "extract_shard", "train_variant", "predict_split", "evaluate_split", "main_metrics", "ablation")
+
+
+def run_snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+
+
+def output_of(p: subprocess.CompletedProcess) -> str:
+    return p.stdout + p.stderr
+
+
+def job_counts(p: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run: rule -> number of jobs."""
+    text = output_of(p)
+    assert "Job stats:" in text, text[-3000:]
+    table = text.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# A small dataset in LLP's file formats, with empty video files (the stub never decodes them)
+
+
+def write_split(path: Path, names: list[str]) -> None:
+    path.write_text("filename\tevent_labels\n" + "".join(f"{n}\tSpeech,Dog\n" for n in names))
+
+
+def write_eval(path: Path, names: list[str], label: str) -> None:
+    path.write_text("filename\tonset\toffset\tevent_labels\n" + "".join(f"{n}\t0\t4\t{label}\n" for n in names))
+
+
+def make_dataset(root: Path, splits: dict[str, list[str]], touch_videos: bool = True) -> Path:
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    write_split(root / "AVVP_train.csv", splits["train"])
+    write_split(root / "AVVP_val_pd.csv", splits["val"])
+    write_split(root / "AVVP_test_pd.csv", splits["test"])
+    scored = splits["val"] + splits["test"]
+    write_eval(root / "AVVP_eval_audio.csv", scored, "Speech")
+    write_eval(root / "AVVP_eval_visual.csv", scored, "Dog")
+    if touch_videos:
+        for names in splits.values():
+            for n in names:
+                (root / "videos" / f"{n}.mp4").write_bytes(b"")
+    return root
+
+
+def names_in_shard(prefix: str, shard: int, n_shards: int, count: int) -> list[str]:
+    """``count`` video names that fall into ``shard`` (found by trying prefix0, prefix1, ...)."""
+    out, i = [], 0
+    while len(out) < count:
+        name = f"{prefix}{i}"
+        if shard_of(name, n_shards) == shard:
+            out.append(name)
+        i += 1
+    return out
+
+
+def write_config(workdir: Path, datasets: dict, **sections) -> Path:
+    cfg = {"datasets": datasets, "variants": ["ecma", "han"], "main_variant": "ecma", **sections}
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# The stub `ecma`: records each call as JSON and writes every output the rule declares
+
+
+STUB = """\
+#!{python}
+import json, os, sys
+from pathlib import Path
+
+argv = sys.argv[1:]
+with open(os.environ["ECMA_STUB_LOG"], "a") as log:
+    log.write(json.dumps(argv) + "\\n")
+
+def opt(name):
+    return argv[argv.index(name) + 1]
+
+def write(path, text="stub"):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+
+cmd = argv[0]
+if cmd == "extract":
+    write(opt("--output"))
+    write(opt("--output") + ".failures.tsv", "filename\\terror\\n")
+elif cmd == "train":
+    for name in ("model.pt", "history.csv", "history.json", "curves.png"):
+        write(Path(opt("--output-dir")) / name)
+elif cmd == "predict":
+    write(opt("--output"))
+elif cmd == "evaluate":
+    write(opt("--output"), json.dumps({{"segment": {{}}, "event": {{}}}}))
+elif cmd == "ablation":
+    write(opt("--output-md"))
+    write(opt("--output-json"), "{{}}")
+else:
+    sys.exit(f"stub ecma: unexpected command {{cmd}}")
+"""
+
+
+@pytest.fixture
+def stub_env(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "ecma"
+    stub.write_text(STUB.format(python=sys.executable))
+    stub.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", ECMA_STUB_LOG=str(log))
+
+    def calls() -> list[tuple[str, str]]:
+        """(command, what) of every call since the last look; what: shard index, variant, split..."""
+        if not log.exists():
+            return []
+        out = []
+        for line in log.read_text().splitlines():
+            argv = json.loads(line)
+            if argv[0] == "extract":
+                out.append(("extract", argv[argv.index("--shard") + 1]))
+            elif argv[0] == "train":
+                out.append(("train", argv[argv.index("--variant") + 1]))
+            elif argv[0] in ("predict", "evaluate"):
+                out.append((argv[0], Path(argv[argv.index("--output") + 1]).stem))
+            else:
+                out.append((argv[0], ""))
+        log.unlink()
+        return sorted(out)
+
+    return env, calls
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lint, format, files
+
+
+def test_snakemake_lint_reports_nothing(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    p = run_snakemake(tmp_path, "--lint")
+    assert p.returncode == 0, output_of(p)
+    assert "Lints for" not in output_of(p)
+
+
+def test_snakefmt_leaves_the_files_unchanged():
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    assert snakefmt.exists(), "snakefmt is a test dependency (pip install -e .[test])"
+    p = subprocess.run([str(snakefmt), "--check", str(SNAKEFILE), *map(str, RULE_FILES)], capture_output=True, text=True)
+    assert p.returncode == 0, output_of(p)
+
+
+def test_every_rule_declares_log_benchmark_threads_resources_and_env():
+    text = "\n".join(f.read_text() for f in RULE_FILES)
+    blocks = re.split(r"^(?=(?:rule|checkpoint) \w+:)", text, flags=re.M)[1:]
+    names = [re.match(r"(?:rule|checkpoint) (\w+):", b).group(1) for b in blocks]
+    assert sorted(names) == sorted(RULES)
+    for name, block in zip(names, blocks):
+        for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime=", "conda:", "shell:"):
+            assert directive in block, f"rule {name} lacks {directive}"
+        gpu = "gpu=" in block
+        assert gpu == (name in ("extract_shard", "train_variant")), f"rule {name}: gpu resource {gpu}"
+
+
+def pyproject_dependencies() -> list[str]:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_conda_envs_parse_and_name_every_dependency_of_pyproject():
+    envs = sorted((REPO / "envs").glob("*.yaml"))
+    assert envs, "no envs/*.yaml"
+    for env_file in envs:
+        env = yaml.safe_load(env_file.read_text())
+        assert env["channels"][0] == "conda-forge", env_file
+        conda = [d for d in env["dependencies"] if isinstance(d, str)]
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+        assert any(re.fullmatch(r"python=3\.11(\.\*)?", d) for d in conda), conda
+        # pinned: every conda and pip package has an exact version
+        assert all(re.fullmatch(r"[\w.-]+=[\w.*]+", d) for d in conda), conda
+        packages = [d.split("#")[0].strip() for d in pip if not d.startswith("-e")]
+        assert all(re.fullmatch(r"[\w.-]+==[\w.]+", d) for d in packages), packages
+        pinned = {normalise(d.split("==")[0]): d.split("==")[1] for d in packages}
+        for dep in pyproject_dependencies():
+            name = normalise(re.match(r"[A-Za-z0-9_.-]+", dep).group(0))
+            assert name in pinned, f"{env_file.name} lacks {name} (pyproject.toml: {dep})"
+            exact = re.search(r"==([\w.]+)", dep)
+            if exact:
+                assert pinned[name] == exact.group(1), f"{env_file.name}: {name}=={pinned[name]}, pyproject.toml: {dep}"
+        # the package itself, from the repository the Snakefile points ECMA_ROOT at
+        assert "-e ${ECMA_ROOT}" in pip
+    assert 'os.environ.setdefault("ECMA_ROOT", workflow.basedir)' in SNAKEFILE.read_text()
+
+
+def test_rules_use_an_existing_conda_env():
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    env = re.search(r'^ENV = "(.+)"$', common, re.M).group(1)
+    assert (REPO / "workflow" / "rules" / env).resolve() == (REPO / "envs" / "ecma.yaml").resolve()
+
+
+def test_profiles_parse():
+    default = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())
+    assert default["cores"] and default["rerun-incomplete"] is True and default["keep-going"] is False
+    assert "executor" not in default and "software-deployment-method" not in default
+    slurm = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    assert slurm["executor"] == "slurm" and slurm["jobs"] > 0
+    # the scheduler squeeze of the test cluster stays in the test-only profile
+    assert not {"slurm-status-command", "slurm-no-account"} & set(slurm)
+    for rule in ("extract_shard", "train_variant"):
+        res = slurm["set-resources"][rule]
+        assert res["gpu"] >= 1 and res["mem_mb"] > 0 and res["runtime"] > 0
+    for rule in slurm["set-resources"]:
+        assert rule in RULES, rule
+    text = (REPO / "workflow/profiles/slurm/config.yaml").read_text()
+    assert "slurm_partition" in text and "slurm_account" in text
+
+
+# ---------------------------------------------------------------------------------------------------
+# The schema mirrors ecma/config.py, and config.yaml holds the package defaults
+
+
+def expected_property(tp) -> dict:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = expected_property([a for a in args if a is not type(None)][0])
+        if "enum" in inner:
+            return {"enum": inner["enum"] + [None]}
+        return {"type": [inner["type"], "null"]}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    return {"type": {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object"}[tp]}
+
+
+def check_section(schema: dict, cls: type, with_defaults: bool, skip: tuple = ()) -> None:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    assert schema["type"] in ("object", ["object", "null"]) and schema["additionalProperties"] is False
+    assert set(schema["properties"]) == set(fields), cls.__name__
+    for name, f in fields.items():
+        if name in skip:
+            continue
+        prop = schema["properties"][name]
+        want = expected_property(hints[name])
+        got = {k: prop[k] for k in ("type", "enum") if k in prop}
+        assert got == want, f"{cls.__name__}.{name}: schema {got}, dataclass {want}"
+        if with_defaults:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            assert "default" in prop and prop["default"] == default and type(prop["default"]) is type(default), (
+                f"{cls.__name__}.{name}: schema default {prop.get('default')!r}, dataclass {default!r}"
+            )
+        else:
+            assert "default" not in prop, f"{cls.__name__}.{name}: an override must not have a default"
+
+
+def test_schema_mirrors_the_config_dataclasses():
+    defs = SCHEMA["$defs"]
+    top = SCHEMA["properties"]
+    assert set(top) == set(SECTIONS) | {"datasets", "variants", "main_variant"}
+    assert SCHEMA["additionalProperties"] is False
+    for name, cls in SECTIONS.items():
+        assert top[name]["$ref"] == f"#/$defs/{name}" and top[name]["default"] == {}
+        check_section(defs[name], cls, with_defaults=True)
+        check_section(defs[f"{name}_override"], cls, with_defaults=False)
+    check_section(defs["dataset"], C.DatasetConfig, with_defaults=True, skip=("demo", "overrides"))
+    # null-able objects carry no defaults (validate() would fill them into the null); ecma.config fills them
+    check_section(defs["demo"], C.DemoConfig, with_defaults=False)
+    assert defs["dataset"]["properties"]["demo"] == {"$ref": "#/$defs/demo", "default": None}
+    overrides = defs["dataset"]["properties"]["overrides"]["properties"]
+    assert {k: v["$ref"] for k, v in overrides.items()} == {n: f"#/$defs/{n}_override" for n in SECTIONS}
+    assert top["variants"]["items"]["enum"] == list(C.VARIANTS) == top["variants"]["default"]
+    assert top["main_variant"]["enum"] == list(C.VARIANTS)
+
+
+def test_config_yaml_sections_hold_the_package_defaults():
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    defaults = C.EcmaConfig().to_dict()
+    for name in SECTIONS:
+        assert cfg[name] == defaults[name], name
+    wf = C.workflow_config_from_dict(cfg)
+    assert set(wf.datasets) == {"llp", "demo"} and wf.variants == list(C.VARIANTS) and wf.main_variant == "ecma"
+    demo = wf.for_dataset("demo")
+    assert wf.datasets["demo"].demo is not None and wf.datasets["demo"].n_shards == 2
+    # ViT-B-32 gives 512-d visual features, HTSAT-tiny 768-d audio features
+    assert (demo.extract.visual_model, demo.model.visual_dim, demo.model.audio_dim) == ("ViT-B-32", 512, 768)
+    assert demo.extract.visual_pretrained is None and demo.extract.audio_checkpoint is None
+    llp = wf.for_dataset("llp")
+    assert (llp.extract.visual_model, llp.extract.visual_pretrained) == ("ViT-L-14-quickgelu", "openai")
+    assert wf.datasets["llp"].n_shards == 16
+
+
+# ---------------------------------------------------------------------------------------------------
+# The DAG, and bad input stopping before any job runs
+
+
+def test_dry_run_of_the_demo_metrics(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    p = run_snakemake(tmp_path, "-n", "results/demo/metrics.json")
+    assert p.returncode == 0, output_of(p)
+    # before the demo data exist, the checkpoint hides the per-shard inputs but not the shard count
+    assert job_counts(p) == {
+        "demo_dataset": 1, "extract_shard": 2, "train_variant": 1, "predict_split": 1, "evaluate_split": 1,
+        "main_metrics": 1,
+    }
+    p = run_snakemake(tmp_path, "-n")  # the default target: metrics and ablation of every demo dataset
+    assert p.returncode == 0, output_of(p)
+    assert job_counts(p) == {
+        "all": 1, "demo_dataset": 1, "extract_shard": 2, "train_variant": 4, "predict_split": 4,
+        "evaluate_split": 4, "main_metrics": 1, "ablation": 1,
+    }
+    assert not (tmp_path / "results" / "demo" / "data").exists()
+
+
+def resources_of(p: subprocess.CompletedProcess, rule: str) -> list[str]:
+    """The 'resources:' lines of a dry run's jobs of one rule."""
+    jobs = output_of(p).split("rule ")[1:]
+    return [re.search(r"resources: (.*)", j).group(1) for j in jobs if j.startswith(f"{rule}:")]
+
+
+def test_gpu_resources_follow_the_device_setting(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/model.pt")
+    assert p.returncode == 0, output_of(p)
+    for rule in ("extract_shard", "train_variant"):
+        assert resources_of(p, rule) and all("gpu=0" in r for r in resources_of(p, rule)), rule
+    (tmp_path / "gpu.yaml").write_text(yaml.safe_dump({"extract": {"device": "cuda"}, "train": {"device": "cuda:1"}}))
+    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/model.pt", "--configfile", "config.yaml", "gpu.yaml")
+    assert p.returncode == 0, output_of(p)
+    for rule in ("extract_shard", "train_variant"):
+        assert resources_of(p, rule) and all("gpu=1" in r for r in resources_of(p, rule)), rule
+    # a profile's set-resources wins over the rule's default
+    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/model.pt", "--set-resources", "train_variant:gpu=2")
+    assert [("gpu=2" in r) for r in resources_of(p, "train_variant")] == [True]
+
+
+def run_with_config(tmp_path: Path, cfg: dict, target: str = "results/demo/metrics.json") -> subprocess.CompletedProcess:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return run_snakemake(tmp_path, target)
+
+
+def repo_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def assert_stopped_before_any_job(tmp_path: Path, p: subprocess.CompletedProcess, *words: str) -> None:
+    text = output_of(p)
+    assert p.returncode != 0, text
+    for w in words:
+        assert w in text, f"{w!r} not in:\n{text[-3000:]}"
+    assert "jobid:" not in text, "a job was started"
+    made = {p.name for p in (tmp_path / "results").rglob("*")} if (tmp_path / "results").exists() else set()
+    assert made <= {"config.effective.yaml"}, made
+
+
+def test_schema_names_a_value_of_the_wrong_type(tmp_path):
+    cfg = repo_config()
+    cfg["train"]["epochs"] = "many"
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "'many' is not of type 'integer'", "['train']['epochs']")
+
+
+def test_schema_names_an_unknown_key(tmp_path):
+    cfg = repo_config()
+    cfg["model"]["d_modle"] = 64
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "'d_modle' was unexpected")
+    cfg = repo_config()
+    cfg["datasets"]["demo"]["n_shard"] = 3
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "'n_shard' was unexpected")
+    cfg = repo_config()
+    cfg["datasets"]["demo"]["overrides"]["train"]["epoch"] = 3  # a typo inside a dataset's overrides
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "'epoch' was unexpected", "['datasets']['demo']['overrides']['train']")
+    cfg = repo_config()
+    cfg["datasets"]["demo"]["demo"]["n_trian"] = 3
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "'n_trian' was unexpected")
+
+
+def test_an_unknown_variant_stops_before_any_job(tmp_path):
+    cfg = repo_config()
+    cfg["variants"] = ["ecma", "no_emma"]
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "'no_emma' is not one of")
+    cfg = repo_config()
+    cfg["variants"], cfg["main_variant"] = ["ecma", "han"], "no_cma"
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "main_variant 'no_cma' is not one of the variants")
+
+
+def test_a_value_the_package_refuses_stops_with_its_one_line_message(tmp_path):
+    cfg = repo_config()
+    cfg["datasets"]["demo"]["overrides"]["model"]["num_heads"] = 3  # 128 is not divisible by 3
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "config (dataset demo): model.d_model must be divisible by model.num_heads")
+
+
+def small_dataset_config(tmp_path: Path, n_shards: int = 3) -> dict:
+    return {"mine": {"annotations": "data", "videos": "data/videos", "n_shards": n_shards}}
+
+
+def test_a_missing_video_folder_stops_before_any_job(tmp_path):
+    make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]}, touch_videos=False)
+    (tmp_path / "data" / "videos").rmdir()
+    write_config(tmp_path, small_dataset_config(tmp_path))
+    p = run_snakemake(tmp_path, "results/mine/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "data/videos: video folder of dataset 'mine' not found")
+
+
+def test_annotation_rows_and_videos_must_match(tmp_path):
+    make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]})
+    write_config(tmp_path, small_dataset_config(tmp_path))
+    (tmp_path / "data" / "videos" / "a2.mp4").unlink()
+    p = run_snakemake(tmp_path, "results/mine/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "1 annotated video(s) not found: a2")
+    (tmp_path / "data" / "videos" / "a2.mp4").write_bytes(b"")
+    (tmp_path / "data" / "videos" / "stray.mp4").write_bytes(b"")
+    p = run_snakemake(tmp_path, "results/mine/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "1 video(s) have no annotation row: stray.mp4")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Which jobs rerun after what change (stub ecma: Snakemake's decisions only)
+
+
+def test_reruns_touch_only_what_changed(tmp_path, stub_env):
+    env, calls = stub_env
+    n_shards = 3
+    splits = {
+        "train": names_in_shard("t0-", 0, n_shards, 2) + names_in_shard("t1-", 1, n_shards, 2)
+        + names_in_shard("t2-", 2, n_shards, 2),
+        "val": names_in_shard("v", 0, n_shards, 1) + names_in_shard("v", 2, n_shards, 1),
+        "test": names_in_shard("s", 1, n_shards, 2),
+    }
+    data = make_dataset(tmp_path / "data", splits)
+    write_config(tmp_path, small_dataset_config(tmp_path, n_shards))
+    targets = ["results/mine/metrics.json", "results/mine/ablation.md"]
+    everything_after_features = [
+        ("ablation", ""), ("evaluate", "ecma-test"), ("evaluate", "han-test"), ("predict", "ecma-test"),
+        ("predict", "han-test"), ("train", "ecma"), ("train", "han"),
+    ]
+
+    p = run_snakemake(tmp_path, *targets, env=env)
+    assert p.returncode == 0, output_of(p)
+    assert calls() == sorted([("extract", "0"), ("extract", "1"), ("extract", "2")] + everything_after_features)
+    # the jobs read the config Snakemake validated, with its defaults
+    effective = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
+    assert effective["datasets"]["mine"]["n_shards"] == 3 and effective["train"]["epochs"] == 20
+    shards = [tmp_path / f"results/mine/features/shard-{i}.h5" for i in range(n_shards)]
+    assert all(s.is_file() and Path(f"{s}.failures.tsv").is_file() for s in shards)
+
+    p = run_snakemake(tmp_path, *targets, env=env)
+    assert p.returncode == 0 and calls() == [], output_of(p)
+
+    # a new training video (with its row) in shard 1 reruns that shard only, and everything after it
+    new = names_in_shard("new", 1, n_shards, 1)
+    write_split(data / "AVVP_train.csv", splits["train"] + new)
+    (data / "videos" / f"{new[0]}.mp4").write_bytes(b"")
+    p = run_snakemake(tmp_path, *targets, env=env)
+    assert p.returncode == 0, output_of(p)
+    assert calls() == sorted([("extract", "1")] + everything_after_features)
+
+    # an extraction setting re-extracts every shard
+    extra = tmp_path / "extract.yaml"
+    extra.write_text(yaml.safe_dump({"extract": {"frames_per_segment": 2}}))
+    p = run_snakemake(tmp_path, *targets, "--configfile", "config.yaml", str(extra), env=env)
+    assert p.returncode == 0, output_of(p)
+    assert calls() == sorted([("extract", "0"), ("extract", "1"), ("extract", "2")] + everything_after_features)
+    effective = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
+    assert effective["extract"]["frames_per_segment"] == 2  # what the jobs read
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump({**yaml.safe_load((tmp_path / "config.yaml").read_text()), "extract": {"frames_per_segment": 2}})
+    )
+
+    # a training setting retrains every variant without re-extracting
+    before = [s.stat().st_mtime_ns for s in shards]
+    extra.write_text(yaml.safe_dump({"train": {"lr": 0.001}}))
+    p = run_snakemake(tmp_path, *targets, "--configfile", "config.yaml", str(extra), env=env)
+    assert p.returncode == 0, output_of(p)
+    assert calls() == sorted(everything_after_features)
+    assert [s.stat().st_mtime_ns for s in shards] == before
+
+    # an evaluation threshold re-scores without retraining
+    extra.write_text(yaml.safe_dump({"train": {"lr": 0.001}, "eval": {"segment_threshold": 0.4}}))
+    p = run_snakemake(tmp_path, *targets, "--configfile", "config.yaml", str(extra), env=env)
+    assert p.returncode == 0, output_of(p)
+    assert calls() == [("ablation", ""), ("evaluate", "ecma-test"), ("evaluate", "han-test")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The real thing (slow): the demo DAG, and incremental extraction of a real-style dataset
+
+
+SMALL_MODEL = {"audio_dim": 768, "visual_dim": 512, "d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}
+SMALL_EXTRACT = {"visual_model": "ViT-B-32", "visual_pretrained": None, "audio_checkpoint": None, "workers": 1}
+SMALL_TRAIN = {"epochs": 2, "batch_size": 8, "threads": 2}
+
+
+@pytest.mark.slow
+def test_demo_dag_end_to_end(tmp_path):
+    cfg = {
+        "datasets": {
+            "demo": {
+                "demo": {"n_train": 12, "n_val": 4, "n_test": 4, "seed": 0},
+                "n_shards": 2,
+                "overrides": {"extract": SMALL_EXTRACT, "model": SMALL_MODEL, "train": SMALL_TRAIN},
+            }
+        },
+        "variants": ["ecma", "han"],
+        "main_variant": "ecma",
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    p = run_snakemake(tmp_path)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    results = tmp_path / "results" / "demo"
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert metrics == json.loads((results / "metrics" / "ecma-test.json").read_text())
+    assert metrics["num_videos"] == 4
+    for level in ("segment", "event"):
+        assert set(metrics[level]) == {"audio", "visual", "audio_visual", "type_av", "event_av"}
+        assert all(0.0 <= v <= 100.0 for v in metrics[level].values())
+    assert (results / "ablation.md").read_text().count("han") >= 1
+    assert set(json.loads((results / "ablation.json").read_text())) >= {"ecma", "han"} or "ecma" in (results / "ablation.json").read_text()
+    for variant in ("ecma", "han"):
+        assert (results / "models" / variant / "curves.png").stat().st_size > 0
+    for rule_dir in ("extract", "train", "predict", "evaluate"):
+        assert list((results / "benchmarks" / rule_dir).glob("*.tsv")), rule_dir
+    p = run_snakemake(tmp_path, "--report", "report.html")
+    assert p.returncode == 0, output_of(p)[-3000:]
+    assert (tmp_path / "report.html").stat().st_size > 0
+
+
+def shard_extracted_at(path: Path) -> dict[str, str]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {name: str(f[name].attrs["extracted_at"]) for name in f}
+
+
+@pytest.mark.slow
+def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
+    import time
+
+    from ecma.demo import make_demo_dataset
+
+    data = tmp_path / "data"
+    make_demo_dataset(data, n_train=8, n_val=4, n_test=4, seed=0, progress=False)
+    extra = tmp_path / "extra"
+    make_demo_dataset(extra, n_train=2, n_val=0, n_test=0, seed=1, progress=False)
+    cfg = {
+        "datasets": {
+            "mine": {
+                "annotations": "data", "videos": "data/videos", "n_shards": 2,
+                "overrides": {"extract": SMALL_EXTRACT, "model": SMALL_MODEL, "train": SMALL_TRAIN},
+            }
+        },
+        "variants": ["ecma"],
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/mine/metrics.json"
+    p = run_snakemake(tmp_path, target)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    shards = [tmp_path / f"results/mine/features/shard-{i}.h5" for i in range(2)]
+    model = tmp_path / "results/mine/models/ecma/model.pt"
+    first = [shard_extracted_at(s) for s in shards]
+    mtimes = [s.stat().st_mtime_ns for s in shards]
+    model_mtime = model.stat().st_mtime_ns
+
+    # add one new training video, renamed so that it falls into shard 0 with its row
+    video = sorted((extra / "videos").iterdir())[0]
+    name = next(f"added{i}_{video.stem}" for i in range(100) if shard_of(f"added{i}_{video.stem}", 2) == 0)
+    shutil.copy(video, data / "videos" / f"{name}{video.suffix}")
+    train_csv = data / "AVVP_train.csv"
+    row = next(line for line in (extra / "AVVP_train.csv").read_text().splitlines()[1:] if line.startswith(video.stem))
+    train_csv.write_text(train_csv.read_text().rstrip("\n") + "\n" + row.replace(video.stem, name, 1) + "\n")
+    time.sleep(1.1)  # extracted_at has whole seconds
+    p = run_snakemake(tmp_path, target)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    second = [shard_extracted_at(s) for s in shards]
+    assert shards[1].stat().st_mtime_ns == mtimes[1] and second[1] == first[1]  # untouched shard
+    assert set(second[0]) == set(first[0]) | {name}
+    assert {k: second[0][k] for k in first[0]} == first[0]  # old videos keep their features' time
+    assert model.stat().st_mtime_ns > model_mtime  # retrained on the new video
+
+    # a training setting retrains without re-extracting
+    mtimes = [s.stat().st_mtime_ns for s in shards]
+    model_mtime = model.stat().st_mtime_ns
+    cfg["datasets"]["mine"]["overrides"]["train"] = {**SMALL_TRAIN, "lr": 0.001}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    p = run_snakemake(tmp_path, target)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    assert [s.stat().st_mtime_ns for s in shards] == mtimes
+    assert model.stat().st_mtime_ns > model_mtime
+
+    # an extraction setting re-extracts every video
+    cfg["datasets"]["mine"]["overrides"]["extract"] = {**SMALL_EXTRACT, "normalize": True}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    time.sleep(1.1)
+    p = run_snakemake(tmp_path, target)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    third = [shard_extracted_at(s) for s in shards]
+    for before, after in zip(second, third):
+        assert set(after) == set(before) and all(after[k] > before[k] for k in before)
