@@ -10,13 +10,14 @@ seconds; the slow tests run the real command.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import textwrap
+import tempfile
 import tomllib
 import types
 import typing
@@ -36,8 +37,23 @@ SECTIONS = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in datacla
 RULES = ("demo_dataset", "extract_shard", "train_variant", "predict_split", "evaluate_split", "main_metrics", "ablation")
 
 
+@functools.cache
+def failing_scontrol_dir() -> str:
+    """A folder holding a ``scontrol`` that fails at once.
+
+    The SLURM executor plugin runs ``scontrol show config`` whenever Snakemake loads it, on every run;
+    where SLURM is installed but no controller answers (CI outside the cluster test), that costs 10 s.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ecma-no-slurm-"))
+    (folder / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (folder / "scontrol").chmod(0o755)
+    return str(folder)
+
+
 def run_snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), "--cores", "2", *args]
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = f"{failing_scontrol_dir()}{os.pathsep}{env['PATH']}"
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
 
 
