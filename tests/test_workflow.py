@@ -601,7 +601,7 @@ def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
     data = tmp_path / "data"
     make_demo_dataset(data, n_train=8, n_val=4, n_test=4, seed=0, progress=False)
     extra = tmp_path / "extra"
-    make_demo_dataset(extra, n_train=2, n_val=0, n_test=0, seed=1, progress=False)
+    make_demo_dataset(extra, n_train=2, n_val=1, n_test=1, seed=1, progress=False)
     cfg = {
         "datasets": {
             "mine": {
