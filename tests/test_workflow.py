@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -472,6 +473,35 @@ def test_annotation_rows_and_videos_must_match(tmp_path):
     (tmp_path / "data" / "videos" / "stray.mp4").write_bytes(b"")
     p = run_snakemake(tmp_path, "results/mine/metrics.json")
     assert_stopped_before_any_job(tmp_path, p, "1 video(s) have no annotation row: stray.mp4")
+
+
+def shell_commands(p: subprocess.CompletedProcess) -> list[list[str]]:
+    """The `ecma` commands of a dry run with -p, as argv lists (the log redirection dropped)."""
+    out = []
+    for line in output_of(p).splitlines():
+        if line.startswith("Shell command: ecma "):
+            command = line.removeprefix("Shell command: ").split(" > ")[0]
+            out.append(shlex.split(command)[1:])
+    return out
+
+
+def test_every_command_the_rules_run_is_one_the_cli_accepts(tmp_path):
+    from ecma.cli import build_parser
+
+    make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]})
+    write_config(tmp_path, {**small_dataset_config(tmp_path, 2), "demo": {"demo": {}}})
+    p = run_snakemake(tmp_path, "-n", "-p", "results/mine/metrics.json", "results/mine/ablation.md", "results/demo/data")
+    assert p.returncode == 0, output_of(p)
+    commands = shell_commands(p)
+    assert sorted({c[0] for c in commands}) == ["ablation", "demo", "evaluate", "extract", "predict", "train"]
+    parser = build_parser()
+    for argv in commands:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"ecma refuses: {' '.join(argv)}")
+        if argv[0] in ("demo", "extract", "train", "evaluate"):
+            assert args.config == "results/config.effective.yaml" and args.dataset in ("mine", "demo")
 
 
 # ---------------------------------------------------------------------------------------------------
