@@ -573,6 +573,74 @@ def test_reruns_touch_only_what_changed(tmp_path, stub_env):
 
 
 # ---------------------------------------------------------------------------------------------------
+# The real train, predict, evaluate and ablation commands on random features (extraction stubbed)
+
+
+FAKE_EXTRACT = """\
+#!{python}
+# `ecma extract` writes random features for the shard's videos; every other command is the real one.
+import sys
+import zlib
+
+import numpy as np
+
+from ecma.cli import main
+
+argv = sys.argv[1:]
+if argv[0] != "extract":
+    sys.exit(main(argv))
+from pathlib import Path
+
+from ecma.config import load_workflow_config
+from ecma.datasets import dataset_files, dataset_videos, shard_videos
+from ecma.shards import FeatureShard
+
+opt = lambda name: argv[argv.index(name) + 1]
+wf = load_workflow_config(opt("--config"))
+files = dataset_files(wf, opt("--dataset"))
+cfg = wf.for_dataset(opt("--dataset"))
+output = Path(opt("--output"))
+with FeatureShard(output, "w") as shard:
+    shard.fingerprint = {{"visual_model": "random", "audio_model": "random"}}
+    for name in shard_videos(dataset_videos(files), files.n_shards, int(opt("--shard"))):
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        shard.write(name, rng.normal(size=(10, cfg.model.audio_dim)), rng.normal(size=(10, cfg.model.visual_dim)))
+Path(f"{{output}}.failures.tsv").write_text("filename\\terror\\n")
+"""
+
+
+@pytest.mark.slow
+def test_the_real_commands_from_shards_to_metrics_and_a_retrain(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ecma").write_text(FAKE_EXTRACT.format(python=sys.executable))
+    (bin_dir / "ecma").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    splits = {"train": [f"t{i}" for i in range(8)], "val": ["v0", "v1"], "test": ["s0", "s1", "s2"]}
+    data = make_dataset(tmp_path / "data", splits)
+    model = {"audio_dim": 16, "visual_dim": 8, "d_model": 16, "num_layers": 1, "num_heads": 2, "d_ff": 32}
+    write_config(tmp_path, small_dataset_config(tmp_path, 2), model=model, train={"epochs": 2, "batch_size": 4, "threads": 1})
+    targets = ["results/mine/metrics.json", "results/mine/ablation.md"]
+    p = run_snakemake(tmp_path, *targets, env=env)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    results = tmp_path / "results" / "mine"
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert metrics["num_videos"] == 3 and set(metrics["segment"]) == {"audio", "visual", "audio_visual", "type_av", "event_av"}
+    assert list(json.loads((results / "ablation.json").read_text())["variants"]) == ["ecma", "han"]
+    history = json.loads((results / "models" / "ecma" / "history.json").read_text())
+    assert len(history) == 2
+
+    # a new training video: its shard and every model are redone, and the models see it
+    write_split(data / "AVVP_train.csv", splits["train"] + ["t8"])
+    (data / "videos" / "t8.mp4").write_bytes(b"")
+    model_mtime = (results / "models" / "ecma" / "model.pt").stat().st_mtime_ns
+    p = run_snakemake(tmp_path, *targets, env=env)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    assert (results / "models" / "ecma" / "model.pt").stat().st_mtime_ns > model_mtime
+    assert len(json.loads((results / "models" / "ecma" / "history.json").read_text())) == 2
+
+
+# ---------------------------------------------------------------------------------------------------
 # The real thing (slow): the demo DAG, and incremental extraction of a real-style dataset
 
 
