@@ -44,15 +44,15 @@ def cmd_demo(args) -> int:
 
 
 def _publish(store: Path, output: Path) -> None:
-    """Copy the incremental store (and its failures file) to the declared output, atomically."""
+    """Copy the incremental store and its failures file (an empty table where none) to the outputs, atomically."""
     from ecma.io import atomic_path
 
     for src, dst in ((store, output), (Path(f"{store}.failures.tsv"), Path(f"{output}.failures.tsv"))):
-        if src.exists():
-            with atomic_path(dst) as tmp:
+        with atomic_path(dst) as tmp:
+            if src.exists():
                 shutil.copyfile(src, tmp)
-        elif dst.exists():
-            dst.unlink()
+            else:
+                tmp.write_text("filename\tstage\treason\n")
 
 
 def cmd_extract(args) -> int:

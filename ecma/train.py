@@ -10,6 +10,7 @@ global RNG state (dropout) is saved with ``last.pt``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import dataclasses
 import json
 import math
@@ -88,10 +89,15 @@ def _write_history(out_dir: Path, history: list[dict]) -> None:
             w.writerows(history)
 
 
-def _resume_config(cfg: EcmaConfig) -> dict:
+def _resume_key(cfg: EcmaConfig, train_data: SplitData, val_data: SplitData) -> dict:
+    """What a resumed run must share with the interrupted one: settings (bar the epoch count) and data."""
     d = cfg.to_dict()
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("epochs", "threads", "device")}
     d.pop("extract")
+    digest = hashlib.sha256()
+    for split in (train_data, val_data):
+        digest.update("\n".join(split.filenames).encode() + b"\0")
+    d["data"] = {"fingerprint": train_data.features.fingerprint, "videos_sha256": digest.hexdigest()}
     return d
 
 
@@ -129,9 +135,12 @@ def train(
     start_epoch, best_score, best_epoch, resumed_from = 0, -math.inf, -1, None
     step, masks = 0, None
     last_path = out_dir / "last.pt"
+    resume_key = _resume_key(cfg, train_data, val_data)
     if last_path.exists():
         state = read_checkpoint(last_path)
-        if state.get("resume_config") == _resume_config(cfg):
+        if state.get("resume_config") == resume_key and state["epoch"] + 1 >= tc.epochs:
+            print(f"{last_path}: that run is complete; training afresh", file=sys.stderr)
+        elif state.get("resume_config") == resume_key:
             student.load_state_dict(state["state_dict"])
             if teacher is not None:
                 teacher.load_state_dict(state["teacher"])
@@ -143,7 +152,7 @@ def train(
             resumed_from = state["epoch"]
             print(f"resuming after epoch {resumed_from + 1} from {last_path}", file=sys.stderr)
         else:
-            print(f"{last_path}: written with other settings; starting afresh", file=sys.stderr)
+            print(f"{last_path}: written with other settings or data; training afresh", file=sys.stderr)
 
     audio = torch.from_numpy(train_data.features.audio)
     visual = torch.from_numpy(train_data.features.visual)
@@ -220,7 +229,7 @@ def train(
         _write_history(out_dir, history)
         save_checkpoint(
             last_path, student, cfg, classes=classes, fingerprint=fingerprint,
-            resume_config=_resume_config(cfg), epoch=epoch, step=step, history=history, masks=masks,
+            resume_config=resume_key, epoch=epoch, step=step, history=history, masks=masks,
             teacher=teacher.state_dict() if teacher is not None else None,
             optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=torch.get_rng_state(),
             best_score=best_score, best_epoch=best_epoch,

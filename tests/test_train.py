@@ -102,3 +102,17 @@ def test_feature_dimensions_must_match_the_model(planted, tmp_path):
     cfg = config_from_dict({"model": {"audio_dim": 768, "visual_dim": data.visual_dim}})
     with pytest.raises(EcmaError, match="audio 32-d and visual 24-d.*audio_dim"):
         train(cfg, train_data, val_data, tmp_path, classes=LLP_CLASSES, fingerprint={}, progress=False)
+
+
+def test_a_complete_or_foreign_last_checkpoint_is_not_resumed(planted, tmp_path):
+    data, train_data, val_data = planted
+    _run(planted, tmp_path, epochs=2)
+    (tmp_path / "model.pt").unlink()  # as Snakemake removes a rule's outputs before rerunning it
+    _, again = _run(planted, tmp_path, epochs=2)
+    assert again.resumed_from is None and (tmp_path / "model.pt").is_file() and len(again.history) == 2
+    _run(planted, tmp_path, epochs=3, stop_after_epochs=1)
+    fewer = load_split(data.shards, data.train_csv, LLP_CLASSES)
+    fewer.features.filenames.pop()  # other training videos: the interrupted run is not continued
+    cfg = _cfg(data, epochs=3)
+    result = train(cfg, fewer, val_data, tmp_path, classes=LLP_CLASSES, fingerprint={}, progress=False)
+    assert result.resumed_from is None and len(result.history) == 3
