@@ -168,7 +168,9 @@ def cmd_evaluate(args) -> int:
             raise EcmaError("give --eval-audio and --eval-visual (or --config with --dataset)")
     vt = cfg.eval.video_threshold if args.video_threshold is None else args.video_threshold
     st = cfg.eval.segment_threshold if args.segment_threshold is None else args.segment_threshold
-    metrics = evaluate_files(args.predictions, args.split, eval_audio, eval_visual, video_threshold=vt, segment_threshold=st)
+    metrics = evaluate_files(args.predictions, args.split, eval_audio, eval_visual, video_threshold=vt, segment_threshold=st, missing=args.missing)
+    if metrics["skipped"]:
+        print(f"evaluate: {len(metrics['skipped'])} video(s) of the split have no predictions and are left out", file=sys.stderr)
     pred_prov = read_predictions(args.predictions).provenance
     metrics["provenance"] = provenance(
         predictions=str(args.predictions),
@@ -262,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dataset")
     v.add_argument("--video-threshold", type=float)
     v.add_argument("--segment-threshold", type=float)
+    v.add_argument("--missing", choices=("error", "skip"), default="error", help="split videos without predictions")
     v.set_defaults(func=cmd_evaluate)
 
     a = sub.add_parser("ablation", help="every variant side by side (markdown and JSON)")

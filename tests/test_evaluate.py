@@ -40,7 +40,8 @@ def silent_preds(tmp_path, filenames, t=10, c=2):
 def test_result_layout_and_bookkeeping(tmp_path):
     split_csv, ea, ev = files(tmp_path, [("v1", 0, 4, "Dog")])
     r = evaluate_files(silent_preds(tmp_path, ["v1"]), split_csv, ea, ev, video_threshold=0.4, segment_threshold=0.6)
-    assert set(r) == {"segment", "event", "per_class", "num_videos", "split", "thresholds"}
+    assert set(r) == {"segment", "event", "per_class", "num_videos", "split", "thresholds", "skipped"}
+    assert r["skipped"] == []
     assert r["split"] == str(split_csv)
     assert r["thresholds"] == {"video": 0.4, "segment": 0.6}
     assert r["num_videos"] == 1
@@ -214,3 +215,19 @@ def test_llp_noisy_predictions_match_the_published_code(llp_dir, tmp_path, thres
     assert e["num_videos"] == 1200
     for level in ("segment", "event"):
         assert e[level] == {k: pytest.approx(v, abs=1e-9) for k, v in PUBLISHED[thresholds][level].items()}
+
+
+def test_missing_videos_can_be_skipped_and_are_listed(tmp_path):
+    split = tmp_path / "split.csv"
+    split.write_text("filename\tevent_labels\na_0_10\tSpeech\nb_0_10\tSpeech\n")
+    ev = tmp_path / "eval.csv"
+    ev.write_text("filename\tonset\toffset\tevent_labels\na_0_10\t0\t10\tSpeech\nb_0_10\t0\t10\tSpeech\n")
+    c = len(LLP_CLASSES)
+    p = Predictions(["a_0_10"], list(LLP_CLASSES), np.ones((1, c)) * 0.9, np.ones((1, 10, c)) * 0.9, np.ones((1, 10, c)) * 0.9)
+    write_predictions(tmp_path / "p.h5", p)
+    with pytest.raises(EcmaError, match="no predictions for 1 video"):
+        evaluate_files(tmp_path / "p.h5", split, ev, ev)
+    m = evaluate_files(tmp_path / "p.h5", split, ev, ev, missing="skip")
+    assert m["skipped"] == ["b_0_10"] and m["num_videos"] == 1
+    # every class predicted everywhere: Speech is right (F1 1), the 24 others are false positives (F1 0)
+    assert m["segment"]["audio"] == pytest.approx(100 / 25)
