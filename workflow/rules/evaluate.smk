@@ -51,8 +51,11 @@ rule evaluate_split:
     params:
         config=EFFECTIVE_CONFIG,
         settings=settings("eval"),
+        missing=lambda wildcards: ECMA.for_dataset(
+            wildcards.dataset
+        ).train.missing_videos,
     shell:
         "ecma evaluate --quiet --config {params.config} --dataset {wildcards.dataset}"
         " --predictions {input.predictions} --split {input.split_csv}"
         " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
-        " --output {output} > {log} 2>&1"
+        " --missing {params.missing} --output {output} > {log} 2>&1"
