@@ -42,12 +42,14 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=10000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--num-layers", type=int, default=4, help="HAN layers (the default model has 4)")
     ap.add_argument("--output-dir", default="/tmp/ecma-bench-train")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     train_data = synthetic_split(args.n_train, 10, 768, 25, rng, False)
     val_data = synthetic_split(649, 10, 768, 25, rng, True)
-    cfg = config_from_dict({"train": {"variant": args.variant, "epochs": args.epochs, "batch_size": args.batch_size,
+    cfg = config_from_dict({"model": {"num_layers": args.num_layers},
+                            "train": {"variant": args.variant, "epochs": args.epochs, "batch_size": args.batch_size,
                                       "threads": args.threads},
                             "pseudo": {"warmup_epochs": 0}})  # masks from the first epoch: the full cost
     t0 = time.perf_counter()
