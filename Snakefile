@@ -7,6 +7,7 @@
 # The rules only wire files together: every job runs one `ecma` subcommand, and the input
 # functions ask ecma.datasets which videos, shards and csvs a job depends on.
 import os
+import sys
 
 from snakemake.utils import min_version, validate
 
@@ -31,6 +32,12 @@ except EcmaError as error:
 
 # envs/ecma.yaml pip-installs the package from ${ECMA_ROOT}: this repository.
 os.environ.setdefault("ECMA_ROOT", workflow.basedir)
+
+# Jobs run `ecma` from the environment Snakemake runs in (e.g. .venv/bin/snakemake without an activated
+# venv); with --use-conda, the activated env's bin comes first anyway.
+os.environ["PATH"] = os.pathsep.join(
+    [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
+)
 
 
 include: "workflow/rules/common.smk"
