@@ -1,0 +1,207 @@
+"""The extraction driver: videos -> decoded in worker processes -> encoded in batches -> shard.
+
+Batches gather ``batch_videos`` decoded videos; their frames go through the image tower together and
+their audio windows through the audio tower together, on the GPU when there is one (bf16 autocast),
+on the CPU otherwise. Decoding of the next videos goes on in the workers meanwhile.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ecma.config import ExtractConfig
+from ecma.device import resolve_device
+from ecma.errors import EcmaError
+from ecma.extract.audio import AudioEncoder
+from ecma.extract.decode import DecodedVideo, DecodeSpec
+from ecma.extract.fingerprint import extractor_fingerprint
+from ecma.extract.store import ShardStore
+from ecma.extract.visual import VisualEncoder
+from ecma.extract.workers import decode_stream
+from ecma.io import atomic_path
+from ecma.shards import now_iso
+
+FAILURES_HEADER = ("filename", "stage", "reason")
+
+
+@dataclass
+class ExtractReport:
+    extracted: int = 0
+    skipped: int = 0  # already in the shard with the same fingerprint
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (name, stage, reason)
+    failures_path: Optional[Path] = None
+
+
+def failures_path_for(output: str | Path) -> Path:
+    return Path(f"{output}.failures.tsv")
+
+
+@dataclass
+class Encoders:
+    visual: VisualEncoder
+    audio: AudioEncoder
+    device: torch.device
+
+    @property
+    def precision(self) -> str:
+        return "bf16-autocast" if self.device.type == "cuda" else "float32"
+
+
+_CACHE: dict[tuple, Encoders] = {}
+
+
+def build_encoders(cfg: ExtractConfig) -> Encoders:
+    """The two encoders of a config (kept for reuse within a process: building them takes seconds)."""
+    device = resolve_device(cfg.device)
+    key = (cfg.visual_model, cfg.visual_pretrained, cfg.audio_model, cfg.audio_checkpoint, cfg.audio_mode,
+           cfg.seed, cfg.sample_rate, cfg.segment_seconds, str(device), _mtime(cfg.visual_pretrained),
+           _mtime(cfg.audio_checkpoint))
+    if key not in _CACHE:
+        _CACHE.clear()
+        visual = VisualEncoder(cfg.visual_model, cfg.visual_pretrained, seed=cfg.seed, device=device)
+        audio = AudioEncoder(cfg.audio_model, cfg.audio_checkpoint, mode=cfg.audio_mode, seed=cfg.seed,
+                             sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds, device=device)
+        _CACHE[key] = Encoders(visual, audio, device)
+    return _CACHE[key]
+
+
+def _mtime(path: Optional[str]) -> Optional[int]:
+    p = Path(path) if path else None
+    return p.stat().st_mtime_ns if p is not None and p.is_file() else None
+
+
+def fingerprint_of(cfg: ExtractConfig, enc: Encoders) -> dict:
+    v = enc.visual
+    visual = {"model": f"open_clip/{v.model_name}", **v.weights, "preprocess": v.describe_preprocess(),
+              "embedding": "image tower output (after projection)"}
+    return extractor_fingerprint(cfg, visual=visual, audio=enc.audio.describe(), precision=enc.precision)
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _pad_rows(feats: np.ndarray, t: int) -> np.ndarray:
+    """Repeat the last row up to t rows (a stream shorter than the video's T)."""
+    if len(feats) >= t:
+        return feats[:t]
+    return np.concatenate([feats, np.repeat(feats[-1:], t - len(feats), axis=0)])
+
+
+def encode_batch(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(audio (T, Da), visual (T, Dv)) float32 features of each decoded video."""
+    k = cfg.frames_per_segment
+    images = torch.cat([torch.as_tensor(d.images) for d in batch])
+    vis = enc.visual.encode(images)
+    audio = enc.audio.encode([d.waveform for d in batch])
+    out, at = [], 0
+    for d, a in zip(batch, audio):
+        n_frames = d.n_visual * k
+        v = vis[at : at + n_frames].reshape(d.n_visual, k, -1).mean(1)
+        at += n_frames
+        if cfg.normalize:
+            a, v = _l2(a), _l2(v)
+        out.append((_pad_rows(a, d.n_segments), _pad_rows(v, d.n_segments)))
+    return out
+
+
+def _check_inputs(videos: Sequence, names: Optional[Sequence[str]]) -> tuple[list[Path], list[str]]:
+    paths = [Path(v) for v in videos]
+    if names is None:
+        names = [p.stem for p in paths]
+    names = [str(n) for n in names]
+    if len(names) != len(paths):
+        raise EcmaError(f"extract: {len(paths)} videos but {len(names)} names")
+    seen: dict[str, Path] = {}
+    for n, p in zip(names, paths):
+        if not n or "/" in n:
+            raise EcmaError(f"{p}: video name {n!r} cannot name a shard group")
+        if n in seen:
+            raise EcmaError(f"{p}: video name {n!r} is also the name of {seen[n]}")
+        seen[n] = p
+    return paths, names
+
+
+def write_failures(path: Path, failed: list[tuple[str, str, str]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    w.writerow(FAILURES_HEADER)
+    for name, stage, reason in failed:
+        w.writerow((name, stage, " ".join(reason.split())))
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: ExtractConfig, *,
+                   names: Optional[Sequence[str]] = None, overwrite: bool = False,
+                   progress: bool = True) -> ExtractReport:
+    """Extract features of ``videos`` into the shard ``output`` (created, or appended to).
+
+    Videos already in the shard with the same fingerprint are skipped; a shard of another fingerprint is
+    an :class:`EcmaError` unless ``overwrite``. Videos that cannot be read are listed with stage and reason
+    in ``OUTPUT.failures.tsv`` (always written; header only when none failed) and in the report.
+    """
+    output = Path(output)
+    paths, names = _check_inputs(videos, names)
+    enc = build_encoders(cfg)
+    store = ShardStore(output, fingerprint_of(cfg, enc), overwrite=overwrite)
+    report = ExtractReport(failures_path=failures_path_for(output))
+    todo = [(i, n, p) for i, (n, p) in enumerate(zip(names, paths)) if n not in store.existing]
+    report.skipped = len(paths) - len(todo)
+
+    spec = DecodeSpec(cfg.segment_seconds, cfg.n_segments, cfg.frames_per_segment, cfg.sample_rate,
+                      enc.visual.image_size)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="video", desc=output.name, file=sys.stderr, dynamic_ncols=True)
+    batch: list[DecodedVideo] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        try:
+            done = list(zip(batch, encode_batch(batch, enc, cfg)))
+        except Exception:  # should not happen; if it does, one video must not cost the batch
+            done = []
+            for d in batch:
+                try:
+                    done.append((d, encode_batch([d], enc, cfg)[0]))
+                except Exception as e:
+                    report.failed.append((d.name, "encode", f"{type(e).__name__}: {e}"))
+        stamp = now_iso()
+        store.write_part([(d.name, a, v, {"extracted_at": stamp, **d.flags}) for d, (a, v) in done], cfg.dtype)
+        report.extracted += len(done)
+        if bar is not None:
+            bar.update(len(batch))
+        batch.clear()
+
+    try:
+        prefetch = max(2 * max(cfg.workers, 1), cfg.batch_videos + cfg.workers)
+        for d in decode_stream(todo, spec, enc.visual.preprocess, cfg.workers, prefetch=prefetch):
+            if d.error is not None:
+                report.failed.append((d.name, *d.error))
+                if bar is not None:
+                    bar.update(1)
+                continue
+            batch.append(d)
+            if len(batch) >= cfg.batch_videos:
+                flush()
+        flush()
+    finally:
+        if bar is not None:
+            bar.close()
+        store.merge()
+        order = {n: i for i, n in enumerate(names)}
+        report.failed.sort(key=lambda f: order[f[0]])
+        write_failures(report.failures_path, report.failed)
+    return report

@@ -1,0 +1,70 @@
+"""The visual encoder: an open_clip image tower with open_clip's own preprocessing for that model.
+
+``pretrained`` is 'openai' (or any open_clip pretrained tag; downloaded by open_clip, so only where
+there is network), a local checkpoint file, or None for a random initialisation seeded by ``seed``
+(what runs offline and in tests). The openai ViT-L/14 weights belong with ``ViT-L-14-quickgelu``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ecma.device import autocast
+from ecma.errors import EcmaError
+from ecma.extract.fingerprint import weights_id
+
+
+class VisualEncoder:
+    def __init__(self, model_name: str, pretrained: Optional[str], *, seed: int = 0,
+                 device: torch.device = torch.device("cpu"), batch_size: int = 64):
+        import open_clip
+
+        if model_name not in open_clip.list_models():
+            raise EcmaError(f"config: extract.visual_model {model_name!r} is not an open_clip model")
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        if pretrained is not None and pretrained not in tags and not os.path.isfile(pretrained):
+            raise EcmaError(
+                f"{pretrained}: visual checkpoint file not found (nor an open_clip pretrained tag of {model_name}: "
+                f"{', '.join(tags) or 'none'})"
+            )
+        self.weights = weights_id(pretrained, seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            # open_clip logs a warning for a random init, which here is deliberate.
+            level = logging.getLogger().level
+            logging.getLogger().setLevel(logging.ERROR)
+            try:
+                model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
+            except Exception as e:
+                raise EcmaError(f"{pretrained or model_name}: cannot build visual encoder {model_name} ({e})") from None
+            finally:
+                logging.getLogger().setLevel(level)
+        self.model_name = model_name
+        self.tower = model.visual.eval().to(device)  # only the image tower is needed
+        del model
+        self.tower.requires_grad_(False)
+        self.preprocess: Callable = preprocess
+        self.image_size = int(preprocess.transforms[1].size[0]) if hasattr(preprocess, "transforms") else 224
+        self.device = device
+        self.batch_size = batch_size
+        self.dim = int(self.tower.output_dim)
+
+    def describe_preprocess(self) -> str:
+        return " | ".join(repr(t).replace("\n", " ") for t in getattr(self.preprocess, "transforms", [self.preprocess]))
+
+    @torch.inference_mode()
+    def encode(self, images: torch.Tensor) -> np.ndarray:
+        """(N, 3, S, S) preprocessed images -> (N, D) float32 embeddings (after the CLIP projection)."""
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            x = images[i : i + self.batch_size].to(self.device, non_blocking=True)
+            with autocast(self.device):
+                out.append(self.tower(x).float().cpu())
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        return torch.cat(out).numpy()

@@ -1,0 +1,87 @@
+"""Decoding in worker processes, overlapping with encoding in the main process.
+
+At most ``prefetch`` videos are decoded ahead of the consumer, so memory stays flat however many videos
+there are. Results come back in input order. A worker that dies (a decoder crash on a hostile file) is
+replaced; the videos it had in hand are retried one at a time so that only the culprit fails.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+from ecma.errors import EcmaError
+from ecma.extract.decode import DecodedVideo, DecodeSpec, decode_video
+
+_SPEC: Optional[DecodeSpec] = None
+_PREPROCESS: Optional[Callable] = None
+
+
+def _init(spec: DecodeSpec, preprocess: Optional[Callable]) -> None:
+    global _SPEC, _PREPROCESS
+    import torch
+
+    torch.set_num_threads(1)  # parallelism comes from the processes
+    _SPEC, _PREPROCESS = spec, preprocess
+
+
+def _work(item: tuple[int, str, str]) -> DecodedVideo:
+    return decode_video(*item, _SPEC, _PREPROCESS)
+
+
+def decode_stream(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec, preprocess: Optional[Callable],
+                  workers: int, prefetch: int = 8) -> Iterator[DecodedVideo]:
+    """Decode (index, name, path) items, yielding DecodedVideo in input order."""
+    items = [(i, n, str(p)) for i, n, p in items]
+    if workers <= 0:
+        for it in items:
+            yield decode_video(*it, spec, preprocess)
+        return
+    ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(spec, preprocess))
+
+    pool = new_pool()
+    any_ok = False  # a pool that never decoded anything and breaks again is broken itself, not a file
+    pending: collections.deque = collections.deque()
+    todo = collections.deque(items)
+    try:
+        while todo or pending:
+            while todo and len(pending) < max(prefetch, workers):
+                it = todo.popleft()
+                pending.append((it, pool.submit(_work, it)))
+            it, fut = pending.popleft()
+            try:
+                result = fut.result()
+                any_ok = True
+                yield result
+            except BrokenProcessPool:
+                # Every video in flight is lost with the pool; retry each alone to find the one that kills it.
+                pool.shutdown(cancel_futures=True)
+                suspects = [it] + [p[0] for p in pending]
+                pending.clear()
+                for s in suspects:
+                    pool = new_pool()
+                    try:
+                        result = pool.submit(_work, s).result()
+                        any_ok = True
+                        yield result
+                    except BrokenProcessPool:
+                        pool.shutdown(cancel_futures=True)
+                        if not any_ok:
+                            raise EcmaError(
+                                "extract: the decoding worker processes fail to start (run with workers: 0 to see "
+                                "why; a script that calls extract_videos needs an `if __name__ == '__main__':` guard)"
+                            ) from None
+                        yield DecodedVideo(index=s[0], name=s[1], error=("decode", "the decoder crashed on this file"))
+                        pool = None
+                    if pool is not None:
+                        pool.shutdown()
+                pool = new_pool()
+    finally:
+        pool.shutdown(cancel_futures=True)
