@@ -65,7 +65,8 @@ def build_encoders(cfg: ExtractConfig) -> Encoders:
            cfg.seed, cfg.sample_rate, cfg.segment_seconds, str(device), _mtime(cfg.visual_pretrained),
            _mtime(cfg.audio_checkpoint))
     if key not in _CACHE:
-        _CACHE.clear()
+        while len(_CACHE) >= 3:  # a few settings side by side (tests, benchmarks), not an unbounded pile
+            _CACHE.pop(next(iter(_CACHE)))
         visual = VisualEncoder(cfg.visual_model, cfg.visual_pretrained, seed=cfg.seed, device=device)
         audio = AudioEncoder(cfg.audio_model, cfg.audio_checkpoint, mode=cfg.audio_mode, seed=cfg.seed,
                              sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds, device=device)
