@@ -18,6 +18,7 @@ def make_video(path: str | Path, *, seconds: float = 3.0, size: str = "64x48", f
     if FFMPEG is None:
         raise RuntimeError("ffmpeg not found")
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y"]
     if video:
         cmd += ["-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps}:duration={seconds}"]
