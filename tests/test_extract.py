@@ -258,9 +258,9 @@ def test_real_llp_clip(tmp_path, encoders):
     clip = d / "BjCEufrlXm4.mp4"
     if not clip.is_file():
         pytest.skip(f"the real LLP clip {clip} is not there (set ECMA_LLP_ANNOTATIONS)")
-    from ecma.extract import match_videos
+    from ecma.datasets import match_videos
 
-    found = match_videos(d, ["BjCEufrlXm4_20_30"])
+    found, _ = match_videos(d, ["BjCEufrlXm4_20_30"])
     out = tmp_path / "llp.h5"
     rep = extract_videos(list(found.values()), out, CFG, names=list(found), progress=False)
     assert rep.extracted == 1 and not rep.failed

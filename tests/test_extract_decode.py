@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ecma.extract.decode import DecodeSpec, decode_video, frame_indices, frame_times, segments_present
-from ecma.extract.names import match_videos, youtube_id
+from ecma.datasets import match_videos, youtube_id
 from media import FFMPEG, make_video
 
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg binary is needed to make test videos")
@@ -104,7 +104,8 @@ def test_audio_resampled_to_48k_keeps_pitch(tmp_path):
 def test_match_videos(tmp_path):
     for f in ("BjCEufrlXm4.mp4", "abc_def-123_30_40.mkv", "xyz.WEBM", "other.txt", "q_1_2.avi", "q.mp4"):
         (tmp_path / f).write_bytes(b"x")
-    got = match_videos(tmp_path, ["BjCEufrlXm4_20_30", "abc_def-123_30_40", "xyz_0_10", "nope_1_2", "q_1_2", "other_0_1"])
+    got, unmatched = match_videos(tmp_path, ["BjCEufrlXm4_20_30", "abc_def-123_30_40", "xyz_0_10", "nope_1_2", "q_1_2", "other_0_1"])
+    assert unmatched == ["q.mp4"]  # a video that no annotation row names
     assert got == {
         "BjCEufrlXm4_20_30": tmp_path / "BjCEufrlXm4.mp4",
         "abc_def-123_30_40": tmp_path / "abc_def-123_30_40.mkv",
