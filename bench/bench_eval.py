@@ -35,6 +35,9 @@ from ecma.evaluate import evaluate_files  # noqa: E402
 from ecma.metrics import score  # noqa: E402
 from ecma.predictions import Predictions, write_predictions  # noqa: E402
 
+sys.path.insert(0, str(REPO / "tests"))
+from synthetic import noisy_predictions  # noqa: E402  (the same predictions as tests/test_evaluate.py)
+
 KEYS = ("audio", "visual", "audio_visual", "type_av", "event_av")
 SPLIT, EVAL_A, EVAL_V = "AVVP_test_pd.csv", "AVVP_eval_audio.csv", "AVVP_eval_visual.csv"
 
@@ -57,15 +60,6 @@ def synthetic_annotations(folder: Path, n: int = 1200, seed: int = 0) -> None:
         (folder / file).write_text("filename\tonset\toffset\tevent_labels\n" + "\n".join(lines) + "\n")
 
 
-def noisy_predictions(gt_audio, gt_visual, seed):
-    rng = np.random.default_rng(seed)
-    weak = (gt_audio | gt_visual).any(axis=2).astype(np.float64)
-    video = 0.4 * weak + 0.6 * rng.random(weak.shape)
-
-    def seg(gt):
-        return (0.35 * gt + 0.65 * rng.random(gt.shape)).transpose(0, 2, 1)
-
-    return video.astype(np.float32), seg(gt_audio).astype(np.float32), seg(gt_visual).astype(np.float32)
 
 
 def published_loop(checkout: Path, folder: Path, video_prob, audio_prob, visual_prob) -> dict:

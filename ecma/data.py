@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 
 from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.config import ModelConfig
+from ecma.errors import EcmaError
 from ecma.shards import FeatureSet, load_features
 
 
@@ -46,3 +48,13 @@ def load_split(
         data.gt_audio = segment_truth(read_eval(eval_audio_csv, classes), features.filenames, classes, t)
         data.gt_visual = segment_truth(read_eval(eval_visual_csv, classes), features.filenames, classes, t)
     return data
+
+
+def check_feature_dims(model: ModelConfig, features: FeatureSet, what: str) -> None:
+    """Features must have the model's input sizes; ``what`` names the model or data at fault."""
+    da, dv = features.audio.shape[2], features.visual.shape[2]
+    if (da, dv) != (model.audio_dim, model.visual_dim):
+        raise EcmaError(
+            f"{what}: the features are audio {da}-d and visual {dv}-d, but the model takes "
+            f"{model.audio_dim}-d and {model.visual_dim}-d (model.audio_dim/visual_dim must match the extractor)"
+        )

@@ -6,7 +6,7 @@ import os
 from typing import Sequence
 
 from ecma.checkpoint import load_model
-from ecma.data import load_split
+from ecma.data import check_feature_dims, load_split
 from ecma.device import resolve_device
 from ecma.errors import EcmaError
 from ecma.inference import run_model
@@ -32,13 +32,7 @@ def predict(
         raise EcmaError(
             f"{checkpoint}: trained on features of another extractor than the given shards (differ in {keys})"
         )
-    _, _, da = data.features.audio.shape
-    dv = data.features.visual.shape[2]
-    if (da, dv) != (cfg.model.audio_dim, cfg.model.visual_dim):
-        raise EcmaError(
-            f"{checkpoint}: expects audio {cfg.model.audio_dim}-d and visual {cfg.model.visual_dim}-d features, "
-            f"the shards hold {da}-d and {dv}-d"
-        )
+    check_feature_dims(cfg.model, data.features, str(checkpoint))
     dev = resolve_device(device)
     out = run_model(model.to(dev), data.features.audio, data.features.visual, batch_size=batch_size, device=dev, amp=cfg.train.amp)
     return Predictions(

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ecma.checkpoint import read_checkpoint, save_checkpoint
 from ecma.config import EcmaConfig
-from ecma.data import SplitData
+from ecma.data import SplitData, check_feature_dims
 from ecma.device import autocast, resolve_device
 from ecma.ema import ema_update_, make_teacher
 from ecma.errors import EcmaError
@@ -54,13 +54,7 @@ class TrainResult:
 
 
 def _check_data(cfg: EcmaConfig, data: SplitData, what: str) -> None:
-    _, t, da = data.features.audio.shape
-    dv = data.features.visual.shape[2]
-    if (da, dv) != (cfg.model.audio_dim, cfg.model.visual_dim):
-        raise EcmaError(
-            f"{what} features are audio {da}-d and visual {dv}-d, but model.audio_dim/visual_dim are "
-            f"{cfg.model.audio_dim}/{cfg.model.visual_dim}: set them to the extractor's dimensions"
-        )
+    check_feature_dims(cfg.model, data.features, what)
     if data.labels.shape[1] != cfg.model.num_classes:
         raise EcmaError(f"{what}: {data.labels.shape[1]} classes but model.num_classes is {cfg.model.num_classes}")
 

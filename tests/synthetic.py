@@ -105,3 +105,15 @@ def make_planted_data(
                         f.write(f"{name}\t{s}\t{e}\t{classes[c]}\n")
     return PlantedData(shard_paths, paths["train"], paths["val"], paths["test"], root / "AVVP_eval_audio.csv",
                        root / "AVVP_eval_visual.csv", audio_dim, visual_dim)
+
+
+def noisy_predictions(gt_audio, gt_visual, seed):
+    """Fixed seeded predictions correlated with the truth (so the scores are neither ~0 nor 100)."""
+    rng = np.random.default_rng(seed)
+    weak = (gt_audio | gt_visual).any(axis=2).astype(np.float64)
+    video = 0.4 * weak + 0.6 * rng.random(weak.shape)
+
+    def seg(gt):
+        return (0.35 * gt + 0.65 * rng.random(gt.shape)).transpose(0, 2, 1)
+
+    return video.astype(np.float32), seg(gt_audio).astype(np.float32), seg(gt_visual).astype(np.float32)

@@ -9,6 +9,7 @@ from ecma.errors import EcmaError
 from ecma.evaluate import evaluate_files
 from ecma.metrics import score
 from ecma.predictions import Predictions, write_predictions
+from synthetic import noisy_predictions
 
 CLASSES = ["Dog", "Cat"]
 LEVEL_KEYS = ("audio", "visual", "audio_visual", "type_av", "event_av")
@@ -152,16 +153,6 @@ def llp_truth(llp_dir):
     return split.filenames, ga, gv
 
 
-def noisy_predictions(gt_audio, gt_visual, seed):
-    """Fixed seeded predictions correlated with the truth (so the scores are neither ~0 nor 100)."""
-    rng = np.random.default_rng(seed)
-    weak = (gt_audio | gt_visual).any(axis=2).astype(np.float64)
-    video = 0.4 * weak + 0.6 * rng.random(weak.shape)
-
-    def seg(gt):
-        return (0.35 * gt + 0.65 * rng.random(gt.shape)).transpose(0, 2, 1)
-
-    return video.astype(np.float32), seg(gt_audio).astype(np.float32), seg(gt_visual).astype(np.float32)
 
 
 # Obtained by running the published evaluation of AVVP-ECCV20 (commit fde5611: segment_level and event_level
