@@ -33,11 +33,14 @@ except EcmaError as error:
 # envs/ecma.yaml pip-installs the package from ${ECMA_ROOT}: this repository.
 os.environ.setdefault("ECMA_ROOT", workflow.basedir)
 
-# Jobs run `ecma` from the environment Snakemake runs in (e.g. .venv/bin/snakemake without an activated
-# venv); with --use-conda, the activated env's bin comes first anyway.
-os.environ["PATH"] = os.pathsep.join(
-    [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
-)
+
+# Jobs find `ecma` on the PATH; where it is not there (e.g. .venv/bin/snakemake without an activated
+# venv), the ecma beside this Snakemake's Python serves. Appended, so a PATH that has one keeps it.
+envvars:
+    "PATH",
+
+
+os.environ["PATH"] += os.pathsep + os.path.dirname(sys.executable)
 
 
 include: "workflow/rules/common.smk"

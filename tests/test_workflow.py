@@ -723,12 +723,14 @@ def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
     model_mtime = model.stat().st_mtime_ns
 
     # add one new training video, renamed so that it falls into shard 0 with its row
-    video = sorted((extra / "videos").iterdir())[0]
-    name = next(f"added{i}_{video.stem}" for i in range(100) if shard_of(f"added{i}_{video.stem}", 2) == 0)
-    shutil.copy(video, data / "videos" / f"{name}{video.suffix}")
+    row = (extra / "AVVP_train.csv").read_text().splitlines()[1]
+    stem = row.split("\t")[0].rsplit("_", 2)[0]  # the video is stored as <id>.mp4, the row says <id>_0_10
+    video = extra / "videos" / f"{stem}.mp4"
+    stem_new = next(f"added{i}_{stem}" for i in range(100) if shard_of(row.split("\t")[0].replace(stem, f"added{i}_{stem}", 1), 2) == 0)
+    name = row.split("\t")[0].replace(stem, stem_new, 1)  # the new video's annotation filename
+    shutil.copy(video, data / "videos" / f"{stem_new}{video.suffix}")
     train_csv = data / "AVVP_train.csv"
-    row = next(line for line in (extra / "AVVP_train.csv").read_text().splitlines()[1:] if line.startswith(video.stem))
-    train_csv.write_text(train_csv.read_text().rstrip("\n") + "\n" + row.replace(video.stem, name, 1) + "\n")
+    train_csv.write_text(train_csv.read_text().rstrip("\n") + "\n" + row.replace(stem, stem_new, 1) + "\n")
     time.sleep(1.1)  # extracted_at has whole seconds
     p = run_snakemake(tmp_path, target)
     assert p.returncode == 0, output_of(p)[-5000:]
