@@ -1,0 +1,78 @@
+"""The demo DAG through the user-facing SLURM profile on a real one-node SLURM cluster.
+
+Every job must run as a SLURM job, and the metrics must equal a local run of the same config (same seeds,
+same thread counts) to 1e-6.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slurm_fixtures import profile_args, run_snakemake, scontrol_job, submitted_jobs
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "Snakefile"
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+CONFIG = {
+    "datasets": {
+        "demo": {
+            "demo": {"n_train": 8, "n_val": 4, "n_test": 4, "seed": 3},
+            "n_shards": 2,
+            "overrides": {
+                "extract": {"visual_model": "ViT-B-32", "visual_pretrained": None, "audio_checkpoint": None,
+                            "workers": 1, "batch_videos": 4},
+                "model": {"audio_dim": 768, "visual_dim": 512, "d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64},
+                # one thread in both runs: the SLURM jobs get one CPU each on this node
+                "train": {"epochs": 2, "batch_size": 4, "threads": 1},
+            },
+        }
+    },
+    "variants": ["ecma"],
+    "main_variant": "ecma",
+}
+TARGET = "results/demo/metrics.json"
+
+
+def _scores(path: Path) -> dict:
+    m = json.loads(path.read_text())
+    return {"segment": m["segment"], "event": m["event"], "num_videos": m["num_videos"]}
+
+
+def _close(a, b, tol=1e-6):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    return abs(a - b) <= tol
+
+
+def test_demo_dag_runs_as_slurm_jobs_and_matches_a_local_run(slurm_cluster, tmp_path):
+    local, cluster = tmp_path / "local", tmp_path / "slurm"
+    for d in (local, cluster):
+        d.mkdir()
+        (d / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+
+    p = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(local), "--cores", "2", TARGET],
+                       capture_output=True, text=True, env=slurm_cluster.env(), timeout=900)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
+
+    p = run_snakemake(slurm_cluster, cluster, "-s", str(SNAKEFILE), "-d", str(cluster), *profile_args(), TARGET)
+    out = p.stdout
+    assert p.returncode == 0, out[-6000:]
+    jobs = submitted_jobs(out)
+    # every job of the run went through sbatch: the count of submissions equals the count of jobs run
+    done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", out)
+    assert done and len(jobs) == int(done[-1][1]), (len(jobs), done)
+    assert {j.rule for j in jobs} == {"demo_dataset", "extract_shard", "train_variant", "predict_split",
+                                      "evaluate_split", "main_metrics"}
+    for job in jobs:
+        record = scontrol_job(slurm_cluster, job.slurm_jobid)
+        assert record["JobState"] == "COMPLETED", (job, record.get("JobState"))
+        assert record["WorkDir"] == str(cluster)
+
+    assert _close(_scores(local / TARGET), _scores(cluster / TARGET)), (_scores(local / TARGET), _scores(cluster / TARGET))
