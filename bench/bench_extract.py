@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -91,7 +90,6 @@ def main() -> None:
     ap.add_argument("--no-published", action="store_true")
     args = ap.parse_args()
 
-    import numpy as np
     import torch
 
     from ecma.config import ExtractConfig

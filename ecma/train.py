@@ -2,7 +2,7 @@
 
 The output folder gets ``model.pt`` (the checkpoint with the best validation segment-level Type@AV),
 ``last.pt`` (everything needed to resume after an interruption), ``history.csv``/``history.json`` (per
-epoch: loss terms, mask density, CMA pairs, validation metrics, time) and ``curves.png``.
+epoch: loss terms, mask density, validation metrics, time) and ``curves.png``.
 Runs are reproducible for a fixed seed on the CPU: batches come from a per-epoch seeded permutation and the
 global RNG state (dropout) is saved with ``last.pt``.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import dataclasses
-import json
 import math
 import os
 import sys
@@ -39,7 +37,7 @@ from ecma.model import ECMANet
 from ecma.pseudo_masks import pseudo_masks
 
 HISTORY_FIELDS = (
-    "epoch", "lr", "loss", "loss_avvp", "loss_pseudo", "loss_cma", "mask_density", "cma_pairs",
+    "epoch", "lr", "loss", "loss_avvp", "loss_pseudo", "loss_cma", "mask_density",
     "val_segment_type_av", "val_segment_event_av", "val_event_type_av", "val_event_event_av",
     "val_segment_audio", "val_segment_visual", "val_segment_audio_visual", "seconds",
 )
@@ -163,7 +161,7 @@ def train(
             masks = _teacher_masks(teacher, train_data, cfg, device)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100003 + epoch))
         sums = dict(loss=0.0, loss_avvp=0.0, loss_pseudo=0.0, loss_cma=0.0)
-        mask_density, cma_pairs = 0.0, 0
+        mask_density = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{tc.epochs}", unit="batch", disable=not progress, leave=False, file=sys.stderr)
         for b in bar:
             idx = order[b * tc.batch_size : (b + 1) * tc.batch_size]

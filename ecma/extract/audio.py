@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import math
 import sys
 import types
 from pathlib import Path
