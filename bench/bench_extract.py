@@ -4,8 +4,8 @@
                                             [--rss 4,16]
 
 Stages, in videos/s on the same videos and encoders (random-initialised unless configured):
-  decode-only   decord decoding + open_clip preprocessing in the worker processes
-  visual-only   the image tower on the preprocessed frames (T x K per video)
+  decode-only   decord decoding + resize and crop (open_clip's steps, torch-free) in the worker processes
+  visual-only   normalisation and the image tower on the cropped frames (T x K per video)
   audio-only    the HTSAT tower on the decoded 48 kHz audio (clip mode)
   end-to-end    extract_videos into a fresh shard, audio in clip mode and in segment mode
   published     ffmpeg dumping 8 fps JPEGs to disk, then CLIP on 10 of them per video (PIL), then the audio
@@ -53,24 +53,40 @@ def published_way(videos: list[Path], enc, work: Path) -> float:
         jpgs = sorted(frames.glob("*.jpg"))
         picked = [jpgs[min(i * 8 + 4, len(jpgs) - 1)] for i in range(10)]
         images = torch.stack([enc.visual.preprocess(Image.open(p)) for p in picked])
-        enc.visual.encode(images)
+        with torch.inference_mode():
+            enc.visual.tower(images)
         wav, _ = librosa.load(str(v), sr=48000, mono=True)
         wav = np.resize(wav, 10 * 48000).astype(np.float32)
         enc.audio.encode([wav])  # the caller passes a segment-mode encoder: 10 passes
     return time.perf_counter() - t0
 
 
-def rss_run(videos: list[Path], out: Path, visual: str, device: str) -> float:
-    """Peak RSS (MiB) of a fresh process extracting ``videos``, its decoding workers included."""
+def rss_run(videos: list[Path], out: Path, visual: str, device: str) -> tuple[float, float]:
+    """Peak RSS (MiB) of a fresh process extracting ``videos``, and of its largest decoding worker.
+
+    Workers are sampled from /proc (VmHWM): getrusage's figure for children would count the parent's
+    pages at fork time, before the worker's exec."""
     code = (
-        "import sys, resource\n"
+        "import os, sys, resource, threading, time\n"
         "from ecma.config import ExtractConfig\nfrom ecma.extract import extract_videos\n"
+        "peak = [0]\n"
+        "def watch():\n"
+        "    while True:\n"
+        "        for pid in os.listdir('/proc'):\n"
+        "            try:\n"
+        "                status = open(f'/proc/{pid}/status').read()\n"
+        "            except (OSError, ValueError):\n"
+        "                continue\n"
+        "            f = dict(l.split(':', 1) for l in status.splitlines() if ':' in l)\n"
+        "            if f.get('PPid', '').strip() == str(os.getpid()) and 'VmHWM' in f:\n"
+        "                peak[0] = max(peak[0], int(f['VmHWM'].split()[0]))\n"
+        "        time.sleep(0.1)\n"
         "if __name__ == '__main__':\n"
+        "    threading.Thread(target=watch, daemon=True).start()\n"
         f"    cfg = ExtractConfig(visual_model={visual!r}, device={device!r})\n"
         "    extract_videos(sys.argv[2:], sys.argv[1], cfg, progress=False)\n"
         "    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "    print(me, kids)\n"
+        "    print(me, peak[0])\n"
     )
     r = subprocess.run([sys.executable, "-c", code, str(out), *map(str, videos)], capture_output=True, text=True,
                        check=True, cwd=REPO)
@@ -90,6 +106,7 @@ def main() -> None:
     ap.add_argument("--no-published", action="store_true")
     args = ap.parse_args()
 
+    import numpy as np
     import torch
 
     from ecma.config import ExtractConfig
@@ -115,11 +132,11 @@ def main() -> None:
 
         spec = DecodeSpec(image_size=enc.visual.image_size)
         items = [(i, v.stem, v) for i, v in enumerate(videos)]
-        list(decode_stream(items[:1], spec, enc.visual.preprocess, 0))  # warm caches
+        list(decode_stream(items[:1], spec, enc.visual.transform, 0))  # warm caches
         t = time.perf_counter()
-        decoded = list(decode_stream(items, spec, enc.visual.preprocess, args.workers, prefetch=2 * args.workers))
+        decoded = list(decode_stream(items, spec, enc.visual.transform, args.workers, prefetch=2 * args.workers))
         rate(f"decode-only ({args.workers} workers, incl. start)", time.perf_counter() - t)
-        images = torch.cat([torch.as_tensor(d.images) for d in decoded])
+        images = np.concatenate([d.images for d in decoded])
         enc.visual.encode(images[:2])
         t = time.perf_counter()
         enc.visual.encode(images)

@@ -83,7 +83,7 @@ def test_features_match_encoders_called_directly(tmp_path, videos, encoders):
     extract_videos([videos["b"]], out, cfg, progress=False)
     with FeatureShard(out) as s:
         a, v = s.read("b")
-    d = decode_video(0, "b", videos["b"], DecodeSpec(image_size=224), encoders.visual.preprocess)
+    d = decode_video(0, "b", videos["b"], DecodeSpec(image_size=224), encoders.visual.transform)
     vis = encoders.visual.encode(d.images)
     vis = vis / np.linalg.norm(vis, axis=1, keepdims=True)
     np.testing.assert_allclose(v[:2], vis, atol=1e-5)
@@ -114,7 +114,7 @@ def test_clip_mode_pools_fine_grained_frames_and_segment_mode_tiles(encoders):
 
 
 def test_random_init_is_seeded(encoders):
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    x = torch.randint(0, 256, (2, 224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     same = VisualEncoder("ViT-B-32", None, seed=0)
     other = VisualEncoder("ViT-B-32", None, seed=1)
     np.testing.assert_array_equal(same.encode(x), encoders.visual.encode(x))

@@ -4,6 +4,13 @@
 video is :func:`ecma.datasets.match_videos`'s job.
 """
 
-from ecma.extract.pipeline import ExtractReport, extract_videos, failures_path_for
-
 __all__ = ["ExtractReport", "extract_videos", "failures_path_for"]
+
+
+def __getattr__(name: str):
+    # Lazy: the decoding workers import ecma.extract.decode, and must not pay for torch and open_clip.
+    if name in __all__:
+        from ecma.extract import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'ecma.extract' has no attribute {name!r}")

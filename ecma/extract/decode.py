@@ -1,7 +1,7 @@
 """Decode one video file into what the encoders need: one (or K) frames per segment and a 48 kHz mono track.
 
 Runs in decoding worker processes (see :mod:`ecma.extract.workers`), so everything here is plain data
-in, plain data out. A file that cannot be read gives a :class:`DecodedVideo` with ``error`` set instead of
+in, plain data out, and nothing imports torch: a worker starts in a fraction of a second. A file that cannot be read gives a :class:`DecodedVideo` with ``error`` set instead of
 raising: one bad video must never cost the others.
 
 Segments: segment ``i`` covers ``[i * L, (i + 1) * L)`` seconds (``L`` = ``segment_seconds``). A stream
@@ -18,9 +18,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
+
+from ecma.extract.transform import ImageTransform
 
 # decord's C++ errors are multi-line and start with "[hh:mm:ss] /path/file.cc:123: "; keep the message.
 _DECORD_PREFIX = re.compile(r"^\[[0-9:]+\]\s+\S+:\d+:\s*")
@@ -43,8 +45,8 @@ class DecodeSpec:
 
 @dataclass
 class DecodedVideo:
-    """One decoded video. ``images``: (n_visual * K, ...) preprocessed frames of the segments the video
-    stream has (None when it has none); ``waveform``: mono float32 samples covering ``n_audio`` whole
+    """One decoded video. ``images``: (n_visual * K, H, W, 3) uint8 frames of the segments the video stream
+    has, resized and cropped by the transform when one is given (None when the file has no video stream); ``waveform``: mono float32 samples covering ``n_audio`` whole
     segments (zero-filled to the last segment's end; None when there is no audio stream)."""
 
     index: int
@@ -86,8 +88,8 @@ def frame_indices(starts: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.clip(idx, 0, len(starts) - 1)
 
 
-def _decode_visual(path: str, spec: DecodeSpec, preprocess: Optional[Callable]):
-    """(frames or preprocessed images of the present segments, duration s); raises on failure."""
+def _decode_visual(path: str, spec: DecodeSpec, transform: Optional[ImageTransform]):
+    """(frames, cropped when a transform is given, of the present segments, duration s); raises on failure."""
     import decord
 
     vr = decord.VideoReader(path, num_threads=1)
@@ -121,22 +123,13 @@ def _decode_visual(path: str, spec: DecodeSpec, preprocess: Optional[Callable]):
         vr = decord.VideoReader(path, num_threads=1, width=int(h), height=int(w))
         frames = vr.get_batch(list(map(int, uniq))).asnumpy()[inverse]
     frames = np.ascontiguousarray(frames[..., :3])  # decord gives 4 channels for rotated videos
-    return _preprocess(frames, preprocess), duration, n_present
+    return (frames if transform is None else transform.crop(frames)), duration, n_present
 
 
-def _preprocess(frames: np.ndarray, preprocess: Optional[Callable]):
-    if preprocess is None:
-        return frames
-    import torch
-    from PIL import Image
-
-    return torch.stack([preprocess(Image.fromarray(f)) for f in frames])
-
-
-def black_images(spec: DecodeSpec, preprocess: Optional[Callable], k: int = 1):
-    """K black frames, preprocessed: the stand-in for a missing video stream."""
-    frame = np.zeros((k, spec.image_size, spec.image_size, 3), dtype=np.uint8)
-    return _preprocess(frame, preprocess)
+def black_images(spec: DecodeSpec, transform: Optional[ImageTransform], k: int = 1) -> np.ndarray:
+    """K black frames: the stand-in for a missing video stream."""
+    size = spec.image_size if transform is None else transform.size
+    return np.zeros((k, size, size, 3), dtype=np.uint8)
 
 
 def _decode_audio(path: str, spec: DecodeSpec) -> np.ndarray:
@@ -147,7 +140,7 @@ def _decode_audio(path: str, spec: DecodeSpec) -> np.ndarray:
 
 
 def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpec,
-                 preprocess: Optional[Callable] = None) -> DecodedVideo:
+                 transform: Optional[ImageTransform] = None) -> DecodedVideo:
     """Decode one file; never raises for a bad file (``error`` is set instead)."""
     out = DecodedVideo(index=index, name=name)
     p = Path(path)
@@ -161,7 +154,7 @@ def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpe
     images = duration_v = None
     n_v = 0
     try:
-        images, duration_v, n_v = _decode_visual(str(p), spec, preprocess)
+        images, duration_v, n_v = _decode_visual(str(p), spec, transform)
     except Exception as e:  # decord raises its own and RuntimeError types
         reason = one_line(e)
         if _NO_VIDEO not in reason.lower():
@@ -195,7 +188,7 @@ def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpe
         "trimmed_segments": max(0, n_all - t),
     }
     if images is None:  # features of a black frame, repeated by the caller like any padding
-        images, n_v = black_images(spec, preprocess, spec.frames_per_segment), 1
+        images, n_v = black_images(spec, transform, spec.frames_per_segment), 1
     if wav is None:  # features of silence
         wav, n_a = np.zeros(t * seg_samples, dtype=np.float32), t
     n_a = min(n_a, t)

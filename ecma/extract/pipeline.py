@@ -100,7 +100,7 @@ def _pad_rows(feats: np.ndarray, t: int) -> np.ndarray:
 def encode_batch(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     """(audio (T, Da), visual (T, Dv)) float32 features of each decoded video."""
     k = cfg.frames_per_segment
-    images = torch.cat([torch.as_tensor(d.images) for d in batch])
+    images = np.concatenate([d.images for d in batch])
     vis = enc.visual.encode(images)
     audio = enc.audio.encode([d.waveform for d in batch])
     out, at = [], 0
@@ -188,7 +188,7 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
 
     try:
         prefetch = max(2 * max(cfg.workers, 1), cfg.batch_videos + cfg.workers)
-        for d in decode_stream(todo, spec, enc.visual.preprocess, cfg.workers, prefetch=prefetch):
+        for d in decode_stream(todo, spec, enc.visual.transform, cfg.workers, prefetch=prefetch):
             if d.error is not None:
                 report.failed.append((d.name, *d.error))
                 if bar is not None:

@@ -17,6 +17,7 @@ import torch
 from ecma.device import autocast
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import weights_id
+from ecma.extract.transform import ImageTransform
 
 
 class VisualEncoder:
@@ -48,8 +49,10 @@ class VisualEncoder:
         self.tower = model.visual.eval().to(device)  # only the image tower is needed
         del model
         self.tower.requires_grad_(False)
-        self.preprocess: Callable = preprocess
-        self.image_size = int(preprocess.transforms[1].size[0]) if hasattr(preprocess, "transforms") else 224
+        self.preprocess: Callable = preprocess  # open_clip's own, described in the fingerprint
+        self.transform = ImageTransform.from_open_clip(self.tower)  # the same steps, torch-free in the workers
+        _check_transform(self.transform, preprocess, model_name)
+        self.image_size = self.transform.size
         self.device = device
         self.batch_size = batch_size
         self.dim = int(self.tower.output_dim)
@@ -58,13 +61,26 @@ class VisualEncoder:
         return " | ".join(repr(t).replace("\n", " ") for t in getattr(self.preprocess, "transforms", [self.preprocess]))
 
     @torch.inference_mode()
-    def encode(self, images: torch.Tensor) -> np.ndarray:
-        """(N, 3, S, S) preprocessed images -> (N, D) float32 embeddings (after the CLIP projection)."""
+    def encode(self, images) -> np.ndarray:
+        """(N, S, S, 3) uint8 cropped frames (``transform.crop``) -> (N, D) float32 embeddings (after the
+        CLIP projection)."""
+        images = torch.as_tensor(images)
         out = []
         for i in range(0, len(images), self.batch_size):
-            x = images[i : i + self.batch_size].to(self.device, non_blocking=True)
+            x = self.transform.normalize(images[i : i + self.batch_size].to(self.device, non_blocking=True))
             with autocast(self.device):
                 out.append(self.tower(x).float().cpu())
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return torch.cat(out).numpy()
+
+
+def _check_transform(transform: ImageTransform, preprocess: Callable, model_name: str) -> None:
+    """The torch-free transform must give open_clip's pixels; check on a probe frame (milliseconds)."""
+    from PIL import Image
+
+    frame = np.random.default_rng(0).integers(0, 256, (37, 61, 3), dtype=np.uint8)
+    want = preprocess(Image.fromarray(frame)).numpy()
+    got = transform.normalize(torch.from_numpy(transform.crop(frame[None])))[0].numpy()
+    if want.shape != got.shape or np.abs(want - got).max() > 1e-4:
+        raise EcmaError(f"extract: the image preprocessing of {model_name} is not supported ({transform})")

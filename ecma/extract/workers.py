@@ -1,5 +1,6 @@
 """Decoding in worker processes, overlapping with encoding in the main process.
 
+Workers import no torch (see :mod:`ecma.extract.transform`), so a pool starts in well under a second.
 At most ``prefetch`` videos are decoded ahead of the consumer, so memory stays flat however many videos
 there are. Results come back in input order. A worker that dies (a decoder crash on a hostile file) is
 replaced; the videos it had in hand are retried one at a time so that only the culprit fails.
@@ -12,39 +13,37 @@ import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from ecma.errors import EcmaError
 from ecma.extract.decode import DecodedVideo, DecodeSpec, decode_video
+from ecma.extract.transform import ImageTransform
 
 _SPEC: Optional[DecodeSpec] = None
-_PREPROCESS: Optional[Callable] = None
+_TRANSFORM: Optional[ImageTransform] = None
 
 
-def _init(spec: DecodeSpec, preprocess: Optional[Callable]) -> None:
-    global _SPEC, _PREPROCESS
-    import torch
-
-    torch.set_num_threads(1)  # parallelism comes from the processes
-    _SPEC, _PREPROCESS = spec, preprocess
+def _init(spec: DecodeSpec, transform: Optional[ImageTransform]) -> None:
+    global _SPEC, _TRANSFORM
+    _SPEC, _TRANSFORM = spec, transform
 
 
 def _work(item: tuple[int, str, str]) -> DecodedVideo:
-    return decode_video(*item, _SPEC, _PREPROCESS)
+    return decode_video(*item, _SPEC, _TRANSFORM)
 
 
-def decode_stream(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec, preprocess: Optional[Callable],
+def decode_stream(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec, transform: Optional[ImageTransform],
                   workers: int, prefetch: int = 8) -> Iterator[DecodedVideo]:
     """Decode (index, name, path) items, yielding DecodedVideo in input order."""
     items = [(i, n, str(p)) for i, n, p in items]
     if workers <= 0:
         for it in items:
-            yield decode_video(*it, spec, preprocess)
+            yield decode_video(*it, spec, transform)
         return
     ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(spec, preprocess))
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(spec, transform))
 
     pool = new_pool()
     any_ok = False  # a pool that never decoded anything and breaks again is broken itself, not a file
