@@ -35,6 +35,17 @@ def synthetic_split(n: int, t: int, d: int, c: int, rng, with_truth: bool) -> Sp
     return data
 
 
+def gemm_rate() -> float:
+    """GFLOP/s of a float32 matmul of the training's shapes: how fast this machine is right now (shared
+    virtual machines vary by +-20% from run to run; compare epochs with this figure beside them)."""
+    a, b = torch.randn(1280, 1024), torch.randn(1024, 256)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(30):
+        a @ b
+    return 30 * 2 * 1280 * 1024 * 256 / (time.perf_counter() - t) / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", default="ecma")
@@ -52,6 +63,9 @@ def main() -> None:
                             "train": {"variant": args.variant, "epochs": args.epochs, "batch_size": args.batch_size,
                                       "threads": args.threads},
                             "pseudo": {"warmup_epochs": 0}})  # masks from the first epoch: the full cost
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rate = gemm_rate()
     t0 = time.perf_counter()
     result = train(cfg, train_data, val_data, f"{args.output_dir}/{args.variant}-{time.time_ns()}",
                    classes=[str(i) for i in range(25)], fingerprint={}, progress=False)
@@ -59,7 +73,7 @@ def main() -> None:
     epoch_s = [h["seconds"] for h in result.history]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, device {cfg.train.device}")
+          f"torch {torch.__version__}, device {cfg.train.device}; matmul {rate:.0f} GFLOP/s before training")
     print(f"variant {args.variant}, model d_model {cfg.model.d_model} x {cfg.model.num_layers} layers, batch {args.batch_size}")
     print(f"epoch over {args.n_train} videos (incl. teacher masks and validation on 649): {min(epoch_s):.1f} s "
           f"({args.n_train / min(epoch_s):.0f} videos/s); total {total:.1f} s; peak RSS {peak_mb:.0f} MB")

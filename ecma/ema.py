@@ -24,7 +24,9 @@ def ema_update_(teacher: nn.Module, student: nn.Module, alpha: float) -> None:
     """In-place EMA step of the teacher's parameters towards the student's."""
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"EMA alpha must be in [0, 1), got {alpha}")
-    for p_t, p_s in zip(teacher.parameters(), student.parameters()):
-        p_t.mul_(alpha).add_(p_s.detach(), alpha=1.0 - alpha)
+    # One fused call per operation over all parameters, not two per parameter tensor.
+    teacher_params = list(teacher.parameters())
+    torch._foreach_mul_(teacher_params, alpha)
+    torch._foreach_add_(teacher_params, [p.detach() for p in student.parameters()], alpha=1.0 - alpha)
     for b_t, b_s in zip(teacher.buffers(), student.buffers()):
         b_t.copy_(b_s)

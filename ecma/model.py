@@ -31,23 +31,85 @@ class ModelOutput:
     visual_emb: torch.Tensor  # (B, T, d_model)
 
 
+class Dropout(nn.Module):
+    """Dropout whose mask on the CPU costs a quarter of torch's.
+
+    torch's CPU dropout draws one random number per element (a bernoulli draw), which took ~18% of a
+    training step on two cores. Here one 64-bit draw gives four 16-bit uniforms, each compared with
+    round(p * 65536): the drop probability is p to within 1/65536. Scaling by 1/(1-p) as usual; on other
+    devices (fused kernels) and in eval mode it is torch's own dropout.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        self.p = p
+        self.threshold = int(round(p * 65536)) - 32768  # int16 values below this are dropped
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return nn.functional.dropout(x, self.p, True)
+        n = x.numel()
+        # the full 64-bit range: random_() alone leaves the top bit, so a whole lane, at zero
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None).view(torch.int16)[:n].view(x.shape)
+        keep_scaled = (bits >= self.threshold).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        return x * keep_scaled
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class HybridAttentionLayer(nn.Module):
+    """One HAN layer, applied to both modalities at once.
+
+    Input ``x`` is (2B, T, d): the B audio sequences, then the B visual ones. Each is updated with
+    self-attention over its own segments plus cross-attention to the other modality's sequence of the
+    same video. The arithmetic is that of two ``nn.MultiheadAttention`` calls (their parameters are kept,
+    with their names, in ``self_attn`` and ``cross_attn``), computed together: one matmul projects the
+    queries, keys and values of both attentions, and the self and cross heads attend side by side as
+    2 x num_heads heads. For ten segments this is several times cheaper on the CPU than the generic module.
+    """
+
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float):
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
-        self.cross_attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        if d_model % num_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
+        self.d_model, self.num_heads = d_model, num_heads
+        self.self_attn = nn.MultiheadAttention(d_model, num_heads, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(d_model, num_heads, batch_first=True)
         self.feed_forward = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+            nn.Linear(d_model, d_ff), nn.ReLU(), Dropout(dropout), nn.Linear(d_ff, d_model)
         )
         self.norm_attn = nn.LayerNorm(d_model)
         self.norm_ff = nn.LayerNorm(d_model)
-        self.drop_self = nn.Dropout(dropout)
-        self.drop_cross = nn.Dropout(dropout)
-        self.drop_ff = nn.Dropout(dropout)
+        self.drop_weights = Dropout(dropout)  # on the attention weights, as nn.MultiheadAttention does
+        self.drop_self = Dropout(dropout)
+        self.drop_cross = Dropout(dropout)
+        self.drop_ff = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        attended_self = self.self_attn(x, x, x, need_weights=False)[0]
-        attended_cross = self.cross_attn(x, other, other, need_weights=False)[0]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n2, t, d = x.shape
+        n, heads = n2 // 2, 2 * self.num_heads
+        w = torch.cat([self.self_attn.in_proj_weight, self.cross_attn.in_proj_weight])
+        b = torch.cat([self.self_attn.in_proj_bias, self.cross_attn.in_proj_bias])
+        q_s, k_s, v_s, q_c, k_c, v_c = nn.functional.linear(x, w, b).split(d, dim=-1)
+
+        def other(z: torch.Tensor) -> torch.Tensor:  # the other modality's rows of the same videos
+            return torch.cat([z[n:], z[:n]])
+
+        def split_heads(z: torch.Tensor) -> torch.Tensor:  # (2B, T, 2d) -> (2B, 2h, T, d/h)
+            return z.view(n2, t, heads, d // self.num_heads).transpose(1, 2)
+
+        q = split_heads(torch.cat([q_s, q_c], dim=-1))
+        k = split_heads(torch.cat([k_s, other(k_c)], dim=-1))
+        v = split_heads(torch.cat([v_s, other(v_c)], dim=-1))
+        weights = torch.softmax(q @ k.transpose(-2, -1) * (d // self.num_heads) ** -0.5, dim=-1)
+        attended = (self.drop_weights(weights) @ v).transpose(1, 2).reshape(n2, t, 2, d)
+        attended_self = self.self_attn.out_proj(attended[:, :, 0])
+        attended_cross = self.cross_attn.out_proj(attended[:, :, 1])
         x = self.norm_attn(x + self.drop_self(attended_self) + self.drop_cross(attended_cross))
         return self.norm_ff(x + self.drop_ff(self.feed_forward(x)))
 
@@ -63,9 +125,10 @@ class HAN(nn.Module):
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a, v = self.audio_proj(audio), self.visual_proj(visual)
+        x = torch.cat([a, v])  # both modalities through each layer in one call: half the ops, larger matmuls
         for layer in self.layers:
-            a, v = layer(a, v), layer(v, a)
-        return a, v
+            x = layer(x)
+        return x[: len(a)], x[len(a) :]
 
 
 class MMILHead(nn.Module):

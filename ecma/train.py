@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ecma.checkpoint import read_checkpoint, save_checkpoint
 from ecma.config import EcmaConfig
 from ecma.data import SplitData, check_feature_dims
-from ecma.device import autocast, resolve_device
+from ecma.device import autocast, keep_freed_memory, resolve_device
 from ecma.ema import ema_update_, make_teacher
 from ecma.errors import EcmaError
 from ecma.inference import run_model
@@ -115,12 +115,15 @@ def train(
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     use_teacher, use_cma = variant_switches(tc.variant)
 
     torch.manual_seed(tc.seed)
     student = ECMANet(cfg.model).to(device)
     teacher = make_teacher(student) if use_teacher else None
-    optimizer = torch.optim.Adam(student.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    # foreach: one fused call per update step over all parameters (torch picks it on CUDA only by default).
+    optimizer = torch.optim.Adam(student.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_step_epochs, gamma=tc.lr_gamma)
 
     history: list[dict] = []
