@@ -38,8 +38,7 @@ def keep_freed_memory() -> bool:
     with fresh mmaps and trims its heap eagerly, so each training step page-faults its activations back
     in (~0.5 M minor faults per 1,000 teacher forwards here, a third of a forward's time). Raising the mmap
     threshold to glibc's maximum (32 MiB) and the trim threshold to 1 GiB keeps those blocks in the heap.
-    A process-wide setting, so the callers are the entry points (training, prediction); returns False
-    where the C library is not glibc.
+    A process-wide setting, made by ``train`` on the CPU; returns False where the C library is not glibc.
     """
     import ctypes
     import ctypes.util

@@ -1,8 +1,9 @@
 """Decode one video file into what the encoders need: one (or K) frames per segment and a 48 kHz mono track.
 
 Runs in decoding worker processes (see :mod:`ecma.extract.workers`), so everything here is plain data
-in, plain data out, and nothing imports torch: a worker starts in a fraction of a second. A file that cannot be read gives a :class:`DecodedVideo` with ``error`` set instead of
-raising: one bad video must never cost the others.
+in, plain data out, and nothing imports torch: a worker starts in a fraction of a second. A file that
+cannot be read gives a :class:`DecodedVideo` with ``error`` set instead of raising: one bad video must
+never cost the others.
 
 Segments: segment ``i`` covers ``[i * L, (i + 1) * L)`` seconds (``L`` = ``segment_seconds``). A stream
 *has* segment ``i`` when the segment's middle lies inside it, so a 9.98-s LLP clip has 10 segments and a
@@ -46,8 +47,9 @@ class DecodeSpec:
 @dataclass
 class DecodedVideo:
     """One decoded video. ``images``: (n_visual * K, H, W, 3) uint8 frames of the segments the video stream
-    has, resized and cropped by the transform when one is given (None when the file has no video stream); ``waveform``: mono float32 samples covering ``n_audio`` whole
-    segments (zero-filled to the last segment's end; None when there is no audio stream)."""
+    has, resized and cropped by the transform when one is given (black frames when the file has no video
+    stream); ``waveform``: mono float32 samples covering ``n_audio`` whole segments (zero-filled to the last
+    segment's end; silence when there is no audio stream). Both None when decoding failed."""
 
     index: int
     name: str
