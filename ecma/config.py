@@ -81,7 +81,7 @@ class TrainConfig:
     seed: int = 0
     threads: Optional[int] = None  # torch CPU threads; None keeps torch's default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX); false: float32
     missing_videos: Literal["error", "skip"] = "error"
 
 

@@ -21,11 +21,37 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (mixed precision); a no-op on the CPU, where float32 is both faster and exact."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX): there oneDNN's bf16
+    matmul runs ~2.5x float32's rate (measured on a 2-core Zen 4 EPYC: 420 vs 170 GFLOP/s). Elsewhere torch
+    emulates bf16, slower than float32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def amp_dtype(device: torch.device, enabled: bool = True, *, cpu: bool = True) -> torch.dtype | None:
+    """The autocast dtype of mixed precision, or None for float32 throughout.
+
+    bf16 on CUDA, and on CPUs that compute it natively unless ``cpu`` is False (feature extraction keeps
+    float32 on the CPU so that its features stay comparable with the published float32 pipelines).
+    """
+    if not enabled:
+        return None
+    if device.type == "cuda" or (device.type == "cpu" and cpu and cpu_has_native_bf16()):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Autocast to ``dtype`` (from ``amp_dtype``); a no-op for None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How the numbers were computed, for fingerprints and provenance."""
+    return "float32" if dtype is None else {torch.bfloat16: "bf16-autocast", torch.float16: "fp16-autocast"}[dtype]
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters

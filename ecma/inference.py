@@ -18,14 +18,15 @@ class SplitOutputs:
 
 
 @torch.no_grad()
-def run_model(model: torch.nn.Module, audio: np.ndarray, visual: np.ndarray, *, batch_size: int, device: torch.device, amp: bool = True) -> SplitOutputs:
+def run_model(model: torch.nn.Module, audio: np.ndarray, visual: np.ndarray, *, batch_size: int, device: torch.device, precision: torch.dtype | None = None) -> SplitOutputs:
+    """Outputs of ``model`` in eval mode; ``precision``: the autocast dtype (``device.amp_dtype``) or None."""
     was_training = model.training
     model.eval()
     video, seg = [], []
     for start in range(0, len(audio), batch_size):
         a = torch.from_numpy(audio[start : start + batch_size]).to(device)
         v = torch.from_numpy(visual[start : start + batch_size]).to(device)
-        with autocast(device, amp):
+        with autocast(device, precision):
             out = model(a, v)
         video.append(out.video_prob.float().cpu())
         seg.append(out.segment_prob.float().cpu())

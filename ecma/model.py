@@ -31,6 +31,11 @@ class ModelOutput:
     visual_emb: torch.Tensor  # (B, T, d_model)
 
 
+def _wide(dtype: torch.dtype) -> torch.dtype:
+    """float32 for the half-precision outputs of autocast's matmuls; float32 and float64 stay."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 class Dropout(nn.Module):
     """Dropout whose mask on the CPU costs a quarter of torch's.
 
@@ -108,7 +113,8 @@ class HybridAttentionLayer(nn.Module):
         q = split_heads(torch.cat([q_s, q_c], dim=-1))
         k = split_heads(torch.cat([k_s, other(k_c)], dim=-1))
         v = split_heads(torch.cat([v_s, other(v_c)], dim=-1))
-        weights = torch.softmax(q @ k.transpose(-2, -1) * (d // self.num_heads) ** -0.5, dim=-1)
+        scores = q @ k.transpose(-2, -1) * (d // self.num_heads) ** -0.5
+        weights = torch.softmax(scores, dim=-1, dtype=_wide(scores.dtype))  # float32 under autocast too
         attended = (self.drop_weights(weights) @ v).transpose(1, 2).reshape(n2, t, 2, d)
         attended_self = self.self_attn.out_proj(attended[:, :, 0])
         attended_cross = self.cross_attn.out_proj(attended[:, :, 1])
@@ -127,7 +133,10 @@ class HAN(nn.Module):
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a, v = self.audio_proj(audio), self.visual_proj(visual)
-        x = torch.cat([a, v])  # both modalities through each layer in one call: half the ops, larger matmuls
+        # Both modalities through each layer in one call: half the ops, larger matmuls. Under autocast the
+        # residual stream stays float32 (as CUDA's autocast keeps LayerNorm's output); matmuls run in bf16.
+        x = torch.cat([a, v])
+        x = x.to(_wide(x.dtype))
         for layer in self.layers:
             x = layer(x)
         return x[: len(a)], x[len(a) :]
@@ -141,7 +150,12 @@ class MMILHead(nn.Module):
         self.modality_attention = nn.Linear(d_model, num_classes)
 
     def forward(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = torch.stack([a, v], dim=2)  # (B, T, 2, d)
+        # float32 even under autocast: bf16 cannot tell 0.997 from 1, and the losses take logs of these
+        with torch.autocast(a.device.type, enabled=False):
+            x = torch.stack([a, v], dim=2)  # (B, T, 2, d)
+            return self._pool(x.to(_wide(x.dtype)))
+
+    def _pool(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         segment_prob = torch.sigmoid(self.classifier(x))  # (B, T, 2, C)
         att_time = torch.softmax(self.time_attention(x), dim=1)
         att_mod = torch.softmax(self.modality_attention(x), dim=2)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from ecma.checkpoint import load_model
 from ecma.data import check_feature_dims, load_split
-from ecma.device import resolve_device
+from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.errors import EcmaError
 from ecma.inference import run_model
 from ecma.predictions import Predictions
@@ -34,12 +34,14 @@ def predict(
         )
     check_feature_dims(cfg.model, data.features, str(checkpoint))
     dev = resolve_device(device)
-    out = run_model(model.to(dev), data.features.audio, data.features.visual, batch_size=batch_size, device=dev, amp=cfg.train.amp)
+    precision = amp_dtype(dev, cfg.train.amp)
+    out = run_model(model.to(dev), data.features.audio, data.features.visual, batch_size=batch_size, device=dev, precision=precision)
     return Predictions(
         filenames=data.filenames,
         classes=list(classes),
         video_prob=out.video_prob,
         audio_prob=out.audio_prob,
         visual_prob=out.visual_prob,
-        provenance={"checkpoint": str(checkpoint), "variant": cfg.train.variant, "fingerprint": fp, "skipped": data.features.skipped},
+        provenance={"checkpoint": str(checkpoint), "variant": cfg.train.variant, "fingerprint": fp,
+                    "precision": precision_name(precision), "skipped": data.features.skipped},
     )

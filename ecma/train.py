@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ecma.checkpoint import read_checkpoint, save_checkpoint
 from ecma.config import EcmaConfig
 from ecma.data import SplitData, check_feature_dims
-from ecma.device import autocast, keep_freed_memory, resolve_device
+from ecma.device import amp_dtype, autocast, keep_freed_memory, precision_name, resolve_device
 from ecma.ema import ema_update_, make_teacher
 from ecma.errors import EcmaError
 from ecma.inference import run_model
@@ -58,7 +58,8 @@ def _check_data(cfg: EcmaConfig, data: SplitData, what: str) -> None:
 
 
 def validate(model: torch.nn.Module, data: SplitData, cfg: EcmaConfig, device: torch.device) -> dict:
-    out = run_model(model, data.features.audio, data.features.visual, batch_size=cfg.eval.batch_size, device=device, amp=cfg.train.amp)
+    out = run_model(model, data.features.audio, data.features.visual, batch_size=cfg.eval.batch_size, device=device,
+                    precision=amp_dtype(device, cfg.train.amp))
     return score(
         out.video_prob, out.audio_prob, out.visual_prob, data.gt_audio, data.gt_visual,
         video_threshold=cfg.eval.video_threshold, segment_threshold=cfg.eval.segment_threshold,
@@ -66,7 +67,8 @@ def validate(model: torch.nn.Module, data: SplitData, cfg: EcmaConfig, device: t
 
 
 def _teacher_masks(teacher, train: SplitData, cfg: EcmaConfig, device) -> torch.Tensor:
-    out = run_model(teacher, train.features.audio, train.features.visual, batch_size=max(cfg.eval.batch_size, cfg.train.batch_size), device=device, amp=cfg.train.amp)
+    out = run_model(teacher, train.features.audio, train.features.visual, batch_size=max(cfg.eval.batch_size, cfg.train.batch_size),
+                    device=device, precision=amp_dtype(device, cfg.train.amp))
     seg = torch.from_numpy(np.stack([out.audio_prob, out.visual_prob], axis=2))
     p = cfg.pseudo
     return pseudo_masks(seg, torch.from_numpy(train.labels), rule=p.rule, gamma=p.gamma, k=p.k, restrict_to_labels=p.restrict_to_labels)
@@ -118,6 +120,8 @@ def train(
     if device.type == "cpu":
         keep_freed_memory()
     use_teacher, use_cma = variant_switches(tc.variant)
+    precision = amp_dtype(device, tc.amp)
+    print(f"training {tc.variant} on {device} ({precision_name(precision)})", file=sys.stderr)
 
     torch.manual_seed(tc.seed)
     student = ECMANet(cfg.model).to(device)
@@ -171,7 +175,7 @@ def train(
             if pseudo_on and cfg.pseudo.update_every_steps is not None and (masks is None or step % cfg.pseudo.update_every_steps == 0):
                 masks = _teacher_masks(teacher, train_data, cfg, device)
             a, v, y = audio[idx].to(device), visual[idx].to(device), labels[idx].to(device)
-            with autocast(device, tc.amp):
+            with autocast(device, precision):
                 out = student(a, v)
             batch_masks = masks[idx].to(device) if pseudo_on else None
             terms = total_loss(out, y, cfg.loss, masks=batch_masks, use_cma=use_cma)
@@ -214,7 +218,7 @@ def train(
         if improved:
             best_score, best_epoch = row["val_segment_type_av"], epoch
             save_checkpoint(out_dir / "model.pt", student, cfg, classes=classes, fingerprint=fingerprint,
-                            epoch=epoch + 1, val_metrics=metrics)
+                            epoch=epoch + 1, val_metrics=metrics, precision=precision_name(precision))
         print(
             f"epoch {epoch + 1}/{tc.epochs}: loss {row['loss']:.4f} (avvp {row['loss_avvp']:.4f}, pseudo "
             f"{row['loss_pseudo']:.4f}, cma {row['loss_cma']:.4f}) val seg Type@AV {row['val_segment_type_av']:.2f}"

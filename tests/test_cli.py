@@ -54,6 +54,10 @@ def test_train_predict_evaluate(trained, tmp_path):
     prov = m["provenance"]
     assert prov["ecma_version"] and prov["feature_fingerprint"]["visual_model"] == "synthetic"
     assert prov["config"]["train"]["epochs"] == 2
+    # predictions say how they were computed: bf16 autocast where this CPU has it, else float32
+    from ecma.device import amp_dtype, precision_name
+
+    assert prov["model"]["precision"] == precision_name(amp_dtype(torch.device("cpu"), True))
 
 
 def test_errors_are_one_line_and_name_the_file(trained, tmp_path, capsys):

@@ -115,3 +115,14 @@ def test_a_complete_or_foreign_last_checkpoint_is_not_resumed(planted, tmp_path)
     cfg = _cfg(data, epochs=3)
     result = train(cfg, fewer, val_data, tmp_path, classes=LLP_CLASSES, fingerprint={}, progress=False)
     assert result.resumed_from is None and len(result.history) == 3
+
+
+@pytest.mark.parametrize("native, amp, precision", [(True, True, "bf16-autocast"), (True, False, "float32"), (False, True, "float32")])
+def test_the_checkpoint_records_the_precision_trained_in(planted, tmp_path, monkeypatch, native, amp, precision):
+    import ecma.device
+
+    monkeypatch.setattr(ecma.device, "cpu_has_native_bf16", lambda: native)
+    _, result = _run(planted, tmp_path, epochs=1, amp=amp)
+    _, _, payload = load_model(tmp_path / "model.pt")
+    assert payload["precision"] == precision
+    assert math.isfinite(result.history[0]["loss"])

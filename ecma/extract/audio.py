@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ecma.device import autocast
+from ecma.device import amp_dtype, autocast
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import weights_id
 
@@ -110,6 +110,7 @@ class AudioEncoder:
         self.tower.requires_grad_(False)
         self.model_name, self.mode, self.device, self.batch_size = model_name, mode, device, batch_size
         self.sample_rate = sample_rate
+        self.amp = amp_dtype(device, cpu=False)  # bf16 on a GPU; float32 on the CPU, as published pipelines
         self.window = int(cfg["clip_samples"])
         self.seg = int(round(segment_seconds * sample_rate))
         self.segments_per_window = max(1, self.window // self.seg)
@@ -132,7 +133,7 @@ class AudioEncoder:
         x = t.logmel_extractor(x)
         x = t.bn0(x.transpose(1, 3)).transpose(1, 3)
         x = t.reshape_wav2img(x)
-        with autocast(self.device):
+        with autocast(self.device, self.amp):
             out = t.forward_features(x)
         return {k: out[k].float().cpu() for k in ("embedding", "fine_grained_embedding")}
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ecma.config import ExtractConfig
-from ecma.device import resolve_device
+from ecma.device import precision_name, resolve_device
 from ecma.errors import EcmaError
 from ecma.extract.audio import AudioEncoder
 from ecma.extract.decode import DecodedVideo, DecodeSpec
@@ -52,7 +52,7 @@ class Encoders:
 
     @property
     def precision(self) -> str:
-        return "bf16-autocast" if self.device.type == "cuda" else "float32"
+        return precision_name(self.visual.amp)
 
 
 _CACHE: dict[tuple, Encoders] = {}

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ecma.device import autocast
+from ecma.device import amp_dtype, autocast
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import weights_id
 from ecma.extract.transform import ImageTransform
@@ -54,6 +54,7 @@ class VisualEncoder:
         _check_transform(self.transform, preprocess, model_name)
         self.image_size = self.transform.size
         self.device = device
+        self.amp = amp_dtype(device, cpu=False)  # bf16 on a GPU; float32 on the CPU, as published pipelines
         self.batch_size = batch_size
         self.dim = int(self.tower.output_dim)
 
@@ -68,7 +69,7 @@ class VisualEncoder:
         out = []
         for i in range(0, len(images), self.batch_size):
             x = self.transform.normalize(images[i : i + self.batch_size].to(self.device, non_blocking=True))
-            with autocast(self.device):
+            with autocast(self.device, self.amp):
                 out.append(self.tower(x).float().cpu())
         if not out:
             return np.zeros((0, self.dim), np.float32)
