@@ -45,8 +45,9 @@ def _runs(seq):
 
 def make_planted_data(
     root: Path, *, n_train=160, n_val=40, n_test=40, n_classes=6, T=10, audio_dim=32, visual_dim=24,
-    noise=0.6, seed=0, n_shards=2, dtype="float16",
+    noise=0.6, seed=0, n_shards=2, dtype="float16", kind_p=None,
 ) -> PlantedData:
+    """``kind_p``: the chances of an event being audio-only, visual-only and audio-visual (None: equal)."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,7 @@ def make_planted_data(
             a_on = np.zeros((n_classes, T), bool)
             v_on = np.zeros((n_classes, T), bool)
             for c in cls:
-                kind = rng.choice(["a", "v", "av"])
+                kind = rng.choice(["a", "v", "av"], p=kind_p)
                 start = rng.integers(0, T - 2)
                 length = rng.integers(2, T - start + 1)
                 if "a" in kind:
