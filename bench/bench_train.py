@@ -5,6 +5,8 @@ trains one epoch over the 10,000 training videos with the default model, and val
 
     python bench/bench_train.py                 # default model, 1 epoch
     python bench/bench_train.py --variant han   # the HAN baseline for comparison
+    python bench/bench_train.py --no-amp        # float32 throughout (bf16 autocast is the default where
+                                                # the hardware has it: CUDA, AVX512-BF16/AMX CPUs)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from ecma.config import config_from_dict
 from ecma.data import SplitData
+from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.shards import FeatureSet
 from ecma.train import train
 
@@ -54,6 +57,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--num-layers", type=int, default=4, help="HAN layers (the default model has 4)")
+    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                    help="bf16 autocast where the hardware has it (train.amp; --no-amp: float32)")
     ap.add_argument("--output-dir", default="/tmp/ecma-bench-train")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -61,11 +66,12 @@ def main() -> None:
     val_data = synthetic_split(649, 10, 768, 25, rng, True)
     cfg = config_from_dict({"model": {"num_layers": args.num_layers},
                             "train": {"variant": args.variant, "epochs": args.epochs, "batch_size": args.batch_size,
-                                      "threads": args.threads},
+                                      "threads": args.threads, "amp": args.amp},
                             "pseudo": {"warmup_epochs": 0}})  # masks from the first epoch: the full cost
     if args.threads:
         torch.set_num_threads(args.threads)
     rate = gemm_rate()
+    precision = precision_name(amp_dtype(resolve_device(cfg.train.device), cfg.train.amp))
     t0 = time.perf_counter()
     result = train(cfg, train_data, val_data, f"{args.output_dir}/{args.variant}-{time.time_ns()}",
                    classes=[str(i) for i in range(25)], fingerprint={}, progress=False)
@@ -73,7 +79,8 @@ def main() -> None:
     epoch_s = [h["seconds"] for h in result.history]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, device {cfg.train.device}; matmul {rate:.0f} GFLOP/s before training")
+          f"torch {torch.__version__}, device {cfg.train.device}; "
+          f"matmul {rate:.0f} GFLOP/s (float32) before training; {precision}")
     print(f"variant {args.variant}, model d_model {cfg.model.d_model} x {cfg.model.num_layers} layers, batch {args.batch_size}")
     print(f"epoch over {args.n_train} videos (incl. teacher masks and validation on 649): {min(epoch_s):.1f} s "
           f"({args.n_train / min(epoch_s):.0f} videos/s); total {total:.1f} s; peak RSS {peak_mb:.0f} MB")
