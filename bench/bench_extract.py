@@ -1,7 +1,7 @@
 """Feature extraction speed: ours (decode once in memory, batch across videos) against the published two-step way.
 
     .venv/bin/python bench/bench_extract.py [--n 8] [--videos DIR] [--visual ViT-B-32] [--device auto]
-                                            [--rss 4,16] [--rounds 2] [--modes clip,segment]
+                                            [--rss 4,16] [--rounds 2] [--modes clip,segment] [--no-amp]
 
 Stages, in videos/s on the same videos and encoders (random-initialised unless configured):
   decode-only   decord decoding + resize and crop (open_clip's steps, torch-free) in the worker processes
@@ -9,7 +9,8 @@ Stages, in videos/s on the same videos and encoders (random-initialised unless c
   audio-only    the HTSAT tower on the decoded 48 kHz audio (clip mode)
   end-to-end    extract_videos into a fresh shard, audio in clip mode and in segment mode
   published     ffmpeg dumping 8 fps JPEGs to disk, then CLIP on 10 of them per video (PIL), then the audio
-                loaded again with librosa at 48 kHz and CLAP on each 1-s segment, one video at a time
+                loaded again with librosa at 48 kHz and CLAP on each 1-s segment, one video at a time, in
+                float32 (ours follows extract.amp: bf16 where the hardware computes it natively; --no-amp)
 Peak RSS of end-to-end runs over growing numbers of videos is printed too (each in a fresh process).
 """
 
@@ -108,6 +109,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--rss", default="4,16", help="video counts for the peak-RSS runs ('' to skip)")
     ap.add_argument("--no-published", action="store_true")
+    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                    help="ours in bf16 where the hardware has it (extract.amp; the published way is always float32)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours and the published way")
     ap.add_argument("--modes", default="clip,segment", help="audio modes of our end-to-end runs")
     args = ap.parse_args()
@@ -128,7 +131,8 @@ def main() -> None:
         else:
             videos = make_videos(work / "videos", args.n)
         n = len(videos)
-        cfg = ExtractConfig(visual_model=args.visual, workers=args.workers, batch_videos=args.batch, device=args.device)
+        cfg = ExtractConfig(visual_model=args.visual, workers=args.workers, batch_videos=args.batch, device=args.device,
+                            amp=args.amp)
         enc = build_encoders(cfg)
         rows = []
 
@@ -155,7 +159,8 @@ def main() -> None:
 
         # Ours and the published way alternate, round after round: this virtual machine's speed drifts by
         # +-20% within minutes, so only runs made side by side are compared.
-        seg = build_encoders(dataclasses.replace(cfg, audio_mode="segment"))
+        # the published way: float32 encoders, ten audio passes per video (segment mode)
+        seg = build_encoders(dataclasses.replace(cfg, audio_mode="segment", amp=False))
         modes = [m for m in args.modes.split(",") if m]
         ratios = {m: [] for m in modes}
         for r in range(args.rounds):
@@ -187,7 +192,8 @@ def main() -> None:
 
         dev = torch.cuda.get_device_name() if enc.device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})"
         print(f"\nmachine: {dev}, {torch.get_num_threads()} torch threads; {n} videos of 10 s; "
-              f"visual {args.visual}, audio HTSAT-tiny, random init; workers {args.workers}, batch {args.batch}")
+              f"visual {args.visual}, audio HTSAT-tiny, random init; workers {args.workers}, batch {args.batch}; "
+              f"ours in {enc.precision}, the published way in float32")
         print(f"{'stage':<42} {'videos/s':>9} {'seconds':>8}")
         for label, r, s in rows:
             print(f"{label:<42} {r:9.2f} {s:8.1f}")

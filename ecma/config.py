@@ -112,6 +112,7 @@ class ExtractConfig:
     batch_videos: int = 8
     workers: int = 2  # decoding processes
     device: str = "auto"
+    amp: bool = True  # bf16 encoders where the hardware computes bf16 natively (CUDA, AVX512-BF16/AMX CPUs)
     seed: int = 0  # random-init encoders are seeded so that features are reproducible
 
 

@@ -29,15 +29,12 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def amp_dtype(device: torch.device, enabled: bool = True, *, cpu: bool = True) -> torch.dtype | None:
-    """The autocast dtype of mixed precision, or None for float32 throughout.
-
-    bf16 on CUDA, and on CPUs that compute it natively unless ``cpu`` is False (feature extraction keeps
-    float32 on the CPU so that its features stay comparable with the published float32 pipelines).
-    """
+def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+    """The low-precision dtype of mixed precision, or None for float32 throughout: bf16 where it is asked for
+    (``enabled``) and the device computes it natively (CUDA, and CPUs with AVX512-BF16 or AMX)."""
     if not enabled:
         return None
-    if device.type == "cuda" or (device.type == "cpu" and cpu and cpu_has_native_bf16()):
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
         return torch.bfloat16
     return None
 

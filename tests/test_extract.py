@@ -28,7 +28,8 @@ from media import FFMPEG, make_video
 
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg binary is needed to make test videos")
 REPO = Path(__file__).resolve().parent.parent
-CFG = ExtractConfig(visual_model="ViT-B-32", workers=0, batch_videos=3, device="cpu")
+# float32 whatever the CPU: the numbers below are compared with float32 computations (bf16: its own test)
+CFG = ExtractConfig(visual_model="ViT-B-32", workers=0, batch_videos=3, device="cpu", amp=False)
 SR = 48000
 
 
@@ -88,6 +89,31 @@ def test_features_match_encoders_called_directly(tmp_path, videos, encoders):
     vis = vis / np.linalg.norm(vis, axis=1, keepdims=True)
     np.testing.assert_allclose(v[:2], vis, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_extraction_where_the_cpu_has_it(tmp_path, videos, encoders, monkeypatch, native):
+    """extract.amp: bf16 image-tower weights and audio autocast where native bf16 exists (forced here,
+    whatever this CPU is), features within bf16 rounding of float32's, and the fingerprint says which."""
+    import ecma.device
+
+    monkeypatch.setattr(ecma.device, "cpu_has_native_bf16", lambda: native)
+    cfg = dataclasses.replace(CFG, amp=True, dtype="float32")
+    rep = extract_videos([videos["a"]], tmp_path / "s.h5", cfg, progress=False)
+    assert rep.extracted == 1
+    extract_videos([videos["a"]], tmp_path / "f.h5", dataclasses.replace(cfg, amp=False), progress=False)
+    with FeatureShard(tmp_path / "s.h5") as s, FeatureShard(tmp_path / "f.h5") as f:
+        assert s.fingerprint["precision"] == ("bf16" if native else "float32")
+        assert f.fingerprint["precision"] == "float32"
+        (a, v), (a32, v32) = s.read("a"), f.read("a")
+    assert next(build_encoders(cfg).visual.tower.parameters()).dtype == (torch.bfloat16 if native else torch.float32)
+    if not native:
+        np.testing.assert_array_equal(a, a32)
+        np.testing.assert_array_equal(v, v32)
+        return
+    for got, want in ((a, a32), (v, v32)):
+        cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+        assert cos.min() > 0.99 and not np.array_equal(got, want)  # close, and the bf16 path was taken
 
 
 def test_clip_mode_pools_fine_grained_frames_and_segment_mode_tiles(encoders):
@@ -221,7 +247,7 @@ import sys
 from ecma.config import ExtractConfig
 from ecma.extract import extract_videos
 if __name__ == "__main__":
-    cfg = ExtractConfig(visual_model="ViT-B-32", workers=0, batch_videos=1, device="cpu")
+    cfg = ExtractConfig(visual_model="ViT-B-32", workers=0, batch_videos=1, device="cpu", amp=False)
     extract_videos(sys.argv[2:], sys.argv[1], cfg, progress=False)
 """
 

@@ -16,8 +16,7 @@ def test_bf16_only_where_asked_for_and_native(monkeypatch, native):
     monkeypatch.setattr(ecma.device, "cpu_has_native_bf16", lambda: native)
     assert amp_dtype(CPU, True) == (torch.bfloat16 if native else None)
     assert amp_dtype(CPU, False) is None
-    assert amp_dtype(CPU, True, cpu=False) is None  # extraction keeps float32 on the CPU
-    assert amp_dtype(CUDA, True) == torch.bfloat16 and amp_dtype(CUDA, True, cpu=False) == torch.bfloat16
+    assert amp_dtype(CUDA, True) == torch.bfloat16
     assert amp_dtype(CUDA, False) is None
 
 

@@ -54,6 +54,6 @@ def extractor_fingerprint(cfg, *, visual: dict, audio: dict, precision: str) -> 
         "audio_mode": cfg.audio_mode,
         "normalize": bool(cfg.normalize),
         "dtype": cfg.dtype,
-        # bf16 autocast on a GPU and float32 on the CPU give slightly different numbers.
+        # bf16 (extract.amp where the hardware has it) and float32 give slightly different numbers.
         "precision": precision,
     }

@@ -1,8 +1,9 @@
 """The extraction driver: videos -> decoded in worker processes -> encoded in batches -> shard.
 
 Batches gather ``batch_videos`` decoded videos; their frames go through the image tower together and
-their audio windows through the audio tower together, on the GPU when there is one (bf16 autocast),
-on the CPU otherwise. Decoding of the next videos goes on in the workers meanwhile.
+their audio windows through the audio tower together, on the GPU when there is one, on the CPU otherwise;
+in bf16 where the hardware computes it natively (``extract.amp``). Decoding of the next videos goes on in
+the workers meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from ecma.config import ExtractConfig
-from ecma.device import precision_name, resolve_device
+from ecma.device import amp_dtype, resolve_device
 from ecma.errors import EcmaError
 from ecma.extract.audio import AudioEncoder
 from ecma.extract.decode import DecodedVideo, DecodeSpec
@@ -52,7 +53,8 @@ class Encoders:
 
     @property
     def precision(self) -> str:
-        return precision_name(self.visual.amp)
+        # the image tower holds bf16 weights, the audio tower runs under bf16 autocast
+        return "float32" if self.visual.amp is None else "bf16"
 
 
 _CACHE: dict[tuple, Encoders] = {}
@@ -62,14 +64,14 @@ def build_encoders(cfg: ExtractConfig) -> Encoders:
     """The two encoders of a config (kept for reuse within a process: building them takes seconds)."""
     device = resolve_device(cfg.device)
     key = (cfg.visual_model, cfg.visual_pretrained, cfg.audio_model, cfg.audio_checkpoint, cfg.audio_mode,
-           cfg.seed, cfg.sample_rate, cfg.segment_seconds, str(device), _mtime(cfg.visual_pretrained),
+           cfg.seed, cfg.sample_rate, cfg.segment_seconds, str(device), amp_dtype(device, cfg.amp), _mtime(cfg.visual_pretrained),
            _mtime(cfg.audio_checkpoint))
     if key not in _CACHE:
         while len(_CACHE) >= 3:  # a few settings side by side (tests, benchmarks), not an unbounded pile
             _CACHE.pop(next(iter(_CACHE)))
-        visual = VisualEncoder(cfg.visual_model, cfg.visual_pretrained, seed=cfg.seed, device=device)
+        visual = VisualEncoder(cfg.visual_model, cfg.visual_pretrained, seed=cfg.seed, device=device, amp=cfg.amp)
         audio = AudioEncoder(cfg.audio_model, cfg.audio_checkpoint, mode=cfg.audio_mode, seed=cfg.seed,
-                             sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds, device=device)
+                             sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds, device=device, amp=cfg.amp)
         _CACHE[key] = Encoders(visual, audio, device)
     return _CACHE[key]
 
