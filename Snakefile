@@ -11,7 +11,7 @@ import sys
 
 from snakemake.utils import min_version, validate
 
-from ecma.config import workflow_config_from_dict
+from ecma.config import schema_error_line, workflow_config_from_dict
 from ecma.errors import EcmaError
 
 min_version("9.0")
@@ -20,15 +20,18 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# Types, enums and unknown keys, with the defaults of ecma/config.py filled in.
-validate(config, "workflow/schemas/config.schema.yaml")
-
-# The package's own checks (every dataset's merged settings, variants), so that a bad config stops
-# here with one line naming the key instead of failing inside a job.
+# The package's checks first (types, bounds, unknown keys, every dataset's merged settings, variants), so
+# that a bad config stops here with one line naming the key and the value; then the schema, which also
+# fills in the defaults of ecma/config.py.
 try:
     ECMA = workflow_config_from_dict(config, "config")
-except EcmaError as error:
-    raise WorkflowError(str(error)) from None
+    validate(config, "workflow/schemas/config.schema.yaml")
+except (EcmaError, WorkflowError) as error:
+    print(
+        f"ecma: error: {error if isinstance(error, EcmaError) else schema_error_line(error)}",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
 
 # envs/ecma.yaml pip-installs the package from ${ECMA_ROOT}: this repository.
 os.environ.setdefault("ECMA_ROOT", workflow.basedir)

@@ -29,6 +29,21 @@ def _parse_metrics_arg(items: list[str]) -> dict[str, Path]:
     return out
 
 
+def _settings(args):
+    """The package config of a command: ``--settings`` JSON (what the workflow's rules pass), else ``--config``."""
+    from ecma.config import config_from_dict, load_config
+
+    if getattr(args, "settings", None) is None:
+        return load_config(args.config)
+    if args.config is not None or getattr(args, "dataset", None) is not None:
+        raise EcmaError("give --settings or --config/--dataset, not both")
+    try:
+        raw = json.loads(args.settings)
+    except json.JSONDecodeError as e:
+        raise EcmaError(f"--settings is not valid JSON ({e.msg} at column {e.colno})") from None
+    return config_from_dict(raw, "--settings")
+
+
 def cmd_demo(args) -> int:
     from ecma.config import DemoConfig, load_workflow_config
     from ecma.demo import make_demo_dataset
@@ -55,8 +70,19 @@ def _publish(store: Path, output: Path) -> None:
                 tmp.write_text("filename\tstage\treason\n")
 
 
+def _video_paths(args) -> list[str]:
+    if args.videos and args.video_list:
+        raise EcmaError("give --videos or --video-list, not both")
+    if args.video_list:
+        lst = Path(args.video_list)
+        if not lst.is_file():
+            raise EcmaError(f"{lst}: video list not found")
+        return [line.strip() for line in lst.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return list(args.videos or [])
+
+
 def cmd_extract(args) -> int:
-    from ecma.config import load_config, load_workflow_config
+    from ecma.config import load_workflow_config
     from ecma.extract import extract_videos
 
     output = Path(args.output)
@@ -71,36 +97,35 @@ def cmd_extract(args) -> int:
         cfg = wcfg.for_dataset(args.dataset).extract
         names, paths = list(videos), list(videos.values())
         # The workflow changes extractor settings by design: a new fingerprint re-extracts the shard.
-        overwrite = True
+        overwrite, prune = True, True
     else:
-        if args.videos and args.video_list:
-            raise EcmaError("give --videos or --video-list, not both")
-        if args.video_list:
-            lst = Path(args.video_list)
-            if not lst.is_file():
-                raise EcmaError(f"{lst}: video list not found")
-            paths = [line.strip() for line in lst.read_text().splitlines() if line.strip() and not line.startswith("#")]
-        else:
-            paths = list(args.videos or [])
-        if not paths:
+        paths = _video_paths(args)
+        names = args.names
+        if names is not None and len(names) != len(paths):
+            raise EcmaError(f"--names gives {len(names)} names for {len(paths)} videos")
+        if not paths and not args.prune:
             raise EcmaError("no videos given (--videos FILE... or --video-list TXT)")
-        names, cfg, overwrite = None, load_config(args.config).extract, args.overwrite
+        cfg, overwrite, prune = _settings(args).extract, args.overwrite or args.prune, args.prune
     store = Path(args.store) if args.store else output
-    report = extract_videos(paths, store, cfg, names=names, overwrite=overwrite, progress=not args.quiet)
+    report = extract_videos(paths, store, cfg, names=names, overwrite=overwrite, prune=prune, progress=not args.quiet)
     if store != output:
         _publish(store, output)
+    if report.removed:
+        shown = ", ".join(report.removed[:20]) + (f" and {len(report.removed) - 20} more" if len(report.removed) > 20 else "")
+        print(f"{output}: removed {len(report.removed)} video(s) no longer among its videos: {shown}", file=sys.stderr)
     print(
-        f"{output}: extracted {report.extracted}, kept {report.skipped} already extracted, failed {len(report.failed)}"
+        f"{output}: extracted {report.extracted}, kept {report.skipped} already extracted, "
+        f"removed {len(report.removed)}, failed {len(report.failed)}"
         + (f" (see {output}.failures.tsv)" if report.failed else ""),
         file=sys.stderr,
     )
-    return EXIT_SOME_VIDEOS_FAILED if report.failed and args.dataset is None else 0
+    return EXIT_SOME_VIDEOS_FAILED if report.failed and not prune else 0
 
 
 def _train_inputs(args):
     """(config, classes, train csv, val csv, eval audio csv, eval visual csv) from a dataset or from flags."""
     from ecma.classes import LLP_CLASSES
-    from ecma.config import load_config, load_workflow_config
+    from ecma.config import load_workflow_config
 
     if args.dataset is not None:
         from ecma.datasets import dataset_files
@@ -114,8 +139,10 @@ def _train_inputs(args):
     missing = [flag for flag, v in (("--train", args.train), ("--val", args.val), ("--eval-audio", args.eval_audio), ("--eval-visual", args.eval_visual)) if v is None]
     if missing:
         raise EcmaError(f"without --dataset, give {', '.join(missing)}")
-    overrides = {"train": {"variant": args.variant}} if args.variant else None
-    return load_config(args.config, overrides), LLP_CLASSES, args.train, args.val, args.eval_audio, args.eval_visual
+    cfg = _settings(args)
+    if args.variant:
+        cfg.train.variant = args.variant
+    return cfg, LLP_CLASSES, args.train, args.val, args.eval_audio, args.eval_visual
 
 
 def cmd_train(args) -> int:
@@ -123,7 +150,11 @@ def cmd_train(args) -> int:
     from ecma.plots import plot_history
     from ecma.train import train
 
+    from ecma.annotations import check_splits_disjoint
+
     cfg, classes, train_csv, val_csv, eval_a, eval_v = _train_inputs(args)
+    if not args.allow_split_overlap:
+        check_splits_disjoint({"train": train_csv, "val": val_csv}, classes)
     missing = cfg.train.missing_videos
     train_data = load_split(args.features, train_csv, classes, missing=missing)
     val_data = load_split(args.features, val_csv, classes, eval_audio_csv=eval_a, eval_visual_csv=eval_v, missing=missing)
@@ -146,7 +177,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ecma.config import load_config, load_workflow_config
+    from ecma.config import load_workflow_config
     from ecma.evaluate import evaluate_files
     from ecma.io import write_json
     from ecma.predictions import read_predictions
@@ -162,7 +193,7 @@ def cmd_evaluate(args) -> int:
         f = dataset_files(wcfg, args.dataset)
         eval_audio, eval_visual = args.eval_audio or f.eval_audio_csv, args.eval_visual or f.eval_visual_csv
     else:
-        cfg = load_config(args.config)
+        cfg = _settings(args)
         eval_audio, eval_visual = args.eval_audio, args.eval_visual
         if eval_audio is None or eval_visual is None:
             raise EcmaError("give --eval-audio and --eval-visual (or --config with --dataset)")
@@ -175,7 +206,7 @@ def cmd_evaluate(args) -> int:
     metrics["provenance"] = provenance(
         predictions=str(args.predictions),
         model=pred_prov,
-        config=cfg.to_dict() if args.config else None,
+        config=cfg.to_dict() if args.config or args.settings else None,
         feature_fingerprint=pred_prov.get("fingerprint"),
     )
     write_json(args.output, metrics)
@@ -222,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("extract", help="extract per-second CLIP visual and CLAP audio features into an HDF5 shard")
-    e.add_argument("--videos", nargs="+", help="video files (named by their stem)")
+    e.add_argument("--videos", nargs="*", help="video files (named by their stem unless --names)")
+    e.add_argument("--names", nargs="*", help="the videos' names in the shard (annotation filenames), one per video")
     e.add_argument("--video-list", help="text file with one video path per line")
     e.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
     e.add_argument("--config", help="YAML with an extract: section (a workflow config with --dataset)")
@@ -230,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--shard", type=int, help="0-based shard index of --dataset")
     e.add_argument("--store", help="incremental shard to extract into, then copied to --output (workflow use)")
     e.add_argument("--overwrite", action="store_true", help="start afresh when OUTPUT holds features of another extractor")
+    e.add_argument("--prune", action="store_true",
+                   help="the shard holds exactly the given videos afterwards: others are removed (workflow use; "
+                        "implies --overwrite; a run in which every video fails leaves the shard as it was)")
     e.set_defaults(func=cmd_extract)
 
     t = sub.add_parser("train", help="train an E-CMA variant; keeps the best checkpoint by validation segment Type@AV")
@@ -242,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val", help="validation split csv (without --dataset)")
     t.add_argument("--eval-audio", help="segment-level audio truth csv (without --dataset)")
     t.add_argument("--eval-visual", help="segment-level visual truth csv (without --dataset)")
+    t.add_argument("--allow-split-overlap", action="store_true",
+                   help="train even if a video is in both the training and the validation csv")
     t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("predict", help="write a model's predictions on a split")
@@ -273,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output-json", required=True)
     a.set_defaults(func=cmd_ablation)
 
+    for sp in (e, t, v):
+        sp.add_argument("--settings", metavar="JSON",
+                        help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
     for sp in (d, e, t, r, v, a):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p

@@ -1,33 +1,18 @@
-# Wiring shared by the rules: the config file the jobs read, wildcard constraints, and input
-# functions that ask ecma.datasets which files a job depends on.
+# Wiring shared by the rules: wildcard constraints, input functions that ask ecma.datasets which files a
+# job depends on, and param functions that hand each job its settings.
+#
+# Nothing is written while Snakemake parses: every setting a job uses reaches it as a param (JSON on its
+# command line), so a dry run or a second, refused invocation with another config changes nothing of a
+# running one, and Snakemake's params trigger reruns exactly where a used setting changed.
 import dataclasses
 import functools
+import json
 import re
-from pathlib import Path
-
-import yaml
+import sys
 
 from ecma.datasets import dataset_files, dataset_videos, shard_videos
-from ecma.io import atomic_path
 
 ENV = "../../envs/ecma.yaml"
-
-# The jobs read the config Snakemake validated (config.yaml, --configfile and --config merged, schema
-# defaults filled in), not config.yaml itself. It is rewritten only when it changes, and it is a
-# constant param rather than an input: which jobs rerun after a config change is decided by each
-# rule's own settings params below, so a new training setting leaves the features alone.
-EFFECTIVE_CONFIG = "results/config.effective.yaml"
-
-
-def write_effective_config(path, settings):
-    text = yaml.safe_dump(settings, sort_keys=True)
-    target = Path(path)
-    if not target.is_file() or target.read_text() != text:
-        with atomic_path(target) as tmp:
-            tmp.write_text(text)
-
-
-write_effective_config(EFFECTIVE_CONFIG, config)
 
 DEMO_DATASETS = [name for name, ds in ECMA.datasets.items() if ds.demo is not None]
 
@@ -51,20 +36,35 @@ def dataset(wildcards):
     return dataset_files(ECMA, wildcards.dataset, "results")
 
 
+def stop(error):
+    """End the whole run with the package's one-line message (no traceback), before any job starts."""
+    print(f"ecma: error: {error}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 @functools.cache
 def videos_of(name):
-    """filename -> video of every annotated video; stops on a missing folder or an unmatched video."""
-    return dataset_videos(dataset_files(ECMA, name, "results"))
+    """filename -> video of every annotated video; stops on a missing folder, an unmatched video or leakage."""
+    try:
+        return dataset_videos(dataset_files(ECMA, name, "results"))
+    except EcmaError as error:
+        stop(error)
 
 
-def shard_inputs(wildcards):
-    """Exactly the videos of one shard, so that a new video reruns only the shard it falls in."""
+def shard_of_dataset(wildcards):
+    """filename -> video of one shard's videos, so that a new video reruns only the shard it falls in."""
     files = dataset(wildcards)
-    shard = shard_videos(
+    return shard_videos(
         videos_of(wildcards.dataset), files.n_shards, int(wildcards.shard)
     )
-    generated = [str(files.annotations)] if files.generated else []
-    return generated + [str(p) for p in shard.values()]
+
+
+def shard_video_files(wildcards):
+    return [str(p) for p in shard_of_dataset(wildcards).values()]
+
+
+def shard_video_names(wildcards):
+    return list(shard_of_dataset(wildcards))
 
 
 def feature_shards(wildcards):
@@ -86,14 +86,16 @@ def annotation(attribute):
 
 
 def settings(*sections):
-    """Param function: the dataset's (and variant's) effective settings of these config sections.
+    """Param function: the dataset's (and variant's) effective settings of these config sections, as JSON.
 
-    As params they are Snakemake's rerun trigger: a changed value reruns exactly the rules that use it.
+    The job reads them from its command line (``--settings``), and as params they are Snakemake's rerun
+    trigger: a changed value reruns exactly the rules that use it.
     """
 
     def params(wildcards):
         cfg = ECMA.for_dataset(wildcards.dataset, wildcards.get("variant"))
-        return {s: dataclasses.asdict(getattr(cfg, s)) for s in sections}
+        used = {s: dataclasses.asdict(getattr(cfg, s)) for s in sections}
+        return json.dumps(used, sort_keys=True)
 
     return params
 

@@ -18,8 +18,7 @@ checkpoint demo_dataset:
         mem_mb=2000,
         runtime=30,
     params:
-        config=EFFECTIVE_CONFIG,
-        demo=lambda wildcards: dataclasses.asdict(ECMA.dataset(wildcards.dataset).demo),
+        demo=lambda wildcards: ECMA.dataset(wildcards.dataset).demo,
     shell:
-        "ecma demo --quiet --config {params.config} --dataset {wildcards.dataset}"
-        " --output {output} > {log} 2>&1"
+        "ecma demo --quiet --n-train {params.demo.n_train} --n-val {params.demo.n_val}"
+        " --n-test {params.demo.n_test} --seed {params.demo.seed} --output {output} > {log} 2>&1"

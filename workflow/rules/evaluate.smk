@@ -49,13 +49,12 @@ rule evaluate_split:
         mem_mb=2000,
         runtime=30,
     params:
-        config=EFFECTIVE_CONFIG,
         settings=settings("eval"),
         missing=lambda wildcards: ECMA.for_dataset(
             wildcards.dataset
         ).train.missing_videos,
     shell:
-        "ecma evaluate --quiet --config {params.config} --dataset {wildcards.dataset}"
+        "ecma evaluate --quiet --settings {params.settings:q}"
         " --predictions {input.predictions} --split {input.split_csv}"
         " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
         " --missing {params.missing} --output {output} > {log} 2>&1"

@@ -1,10 +1,11 @@
-# Feature extraction, one job per shard. The CLI extracts new videos into the persistent store
-# (not an output: Snakemake deletes outputs before a job runs) and publishes it as the shard.
+# Feature extraction, one job per shard. The CLI extracts new and changed videos into the persistent
+# store (not an output: Snakemake deletes outputs before a job runs), drops videos no longer listed, and
+# publishes it as the shard.
 
 
 rule extract_shard:
     input:
-        shard_inputs,
+        videos=shard_video_files,
     output:
         shard="results/{dataset}/features/shard-{shard}.h5",
         failures="results/{dataset}/features/shard-{shard}.h5.failures.tsv",
@@ -20,9 +21,9 @@ rule extract_shard:
         runtime=240,
         gpu=gpus("extract"),
     params:
-        config=EFFECTIVE_CONFIG,
-        store="results/{dataset}/features/store/shard-{shard}.h5",
         settings=settings("extract"),
+        names=shard_video_names,
+        store="results/{dataset}/features/store/shard-{shard}.h5",
     shell:
-        "ecma extract --quiet --config {params.config} --dataset {wildcards.dataset}"
-        " --shard {wildcards.shard} --store {params.store} --output {output.shard} > {log} 2>&1"
+        "ecma extract --quiet --settings {params.settings:q} --videos {input.videos:q}"
+        " --names {params.names:q} --prune --store {params.store} --output {output.shard} > {log} 2>&1"

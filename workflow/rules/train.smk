@@ -30,10 +30,16 @@ rule train_variant:
         runtime=240,
         gpu=gpus("train"),
     params:
-        config=EFFECTIVE_CONFIG,
+        # eval: validation thresholds pick the best epoch
+        settings=settings("model", "loss", "pseudo", "train", "eval"),
         output_dir="results/{dataset}/models/{variant}",
-        settings=settings("model", "loss", "pseudo", "train"),
+        overlap=lambda wildcards: (
+            "--allow-split-overlap"
+            if ECMA.dataset(wildcards.dataset).allow_split_overlap
+            else ""
+        ),
     shell:
-        "ecma train --quiet --config {params.config} --dataset {wildcards.dataset}"
-        " --variant {wildcards.variant} --features {input.features}"
-        " --output-dir {params.output_dir} > {log} 2>&1"
+        "ecma train --quiet --settings {params.settings:q} --variant {wildcards.variant}"
+        " --features {input.features} --train {input.train_csv} --val {input.val_csv}"
+        " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
+        " --output-dir {params.output_dir} {params.overlap} > {log} 2>&1"
