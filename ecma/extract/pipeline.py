@@ -27,7 +27,7 @@ from ecma.extract.fingerprint import extractor_fingerprint
 from ecma.extract.store import ShardStore
 from ecma.extract.visual import VisualEncoder
 from ecma.extract.workers import decode_stream
-from ecma.io import atomic_path
+from ecma.io import atomic_path, content_id
 from ecma.shards import now_iso
 
 FAILURES_HEADER = ("filename", "stage", "reason")
@@ -36,8 +36,9 @@ FAILURES_HEADER = ("filename", "stage", "reason")
 @dataclass
 class ExtractReport:
     extracted: int = 0
-    skipped: int = 0  # already in the shard with the same fingerprint
+    skipped: int = 0  # already in the shard with the same fingerprint and the same file content
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (name, stage, reason)
+    removed: list[str] = field(default_factory=list)  # left the shard (prune: no longer among the videos)
     failures_path: Optional[Path] = None
 
 
@@ -143,21 +144,37 @@ def write_failures(path: Path, failed: list[tuple[str, str, str]]) -> None:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
 
 
+def _content_ids(names: Sequence[str], paths: Sequence[Path]) -> dict[str, Optional[str]]:
+    """name -> content identity of its file (None where it cannot be read: decoding reports why)."""
+    ids = {}
+    for n, p in zip(names, paths):
+        try:
+            ids[n] = content_id(p)
+        except OSError:
+            ids[n] = None
+    return ids
+
+
 def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: ExtractConfig, *,
-                   names: Optional[Sequence[str]] = None, overwrite: bool = False,
+                   names: Optional[Sequence[str]] = None, overwrite: bool = False, prune: bool = False,
                    progress: bool = True) -> ExtractReport:
     """Extract features of ``videos`` into the shard ``output`` (created, or appended to).
 
-    Videos already in the shard with the same fingerprint are skipped; a shard of another fingerprint is
-    an :class:`EcmaError` unless ``overwrite``. Videos that cannot be read are listed with stage and reason
-    in ``OUTPUT.failures.tsv`` (always written; header only when none failed) and in the report.
+    Videos already in the shard with the same fingerprint and the same file content (size and hash) are
+    kept; a changed file is extracted again. A shard of another fingerprint is an :class:`EcmaError` unless
+    ``overwrite``. With ``prune``, videos of the shard that are not among ``videos`` leave it. Videos that
+    cannot be read are listed with stage and reason in ``OUTPUT.failures.tsv`` (always written; header only
+    when none failed) and in the report. If every video to extract fails, the shard is left exactly as it
+    was and the run ends with an :class:`EcmaError`: a bad setting must not empty a store.
     """
     output = Path(output)
     paths, names = _check_inputs(videos, names)
     enc = build_encoders(cfg)
     store = ShardStore(output, fingerprint_of(cfg, enc), overwrite=overwrite)
     report = ExtractReport(failures_path=failures_path_for(output))
-    todo = [(i, n, p) for i, (n, p) in enumerate(zip(names, paths)) if n not in store.existing]
+    ids = _content_ids(names, paths)
+    todo = [(i, n, p) for i, (n, p) in enumerate(zip(names, paths))
+            if ids[n] is None or store.existing.get(n) != ids[n]]
     report.skipped = len(paths) - len(todo)
 
     spec = DecodeSpec(cfg.segment_seconds, cfg.n_segments, cfg.frames_per_segment, cfg.sample_rate,
@@ -182,12 +199,14 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
                 except Exception as e:
                     report.failed.append((d.name, "encode", f"{type(e).__name__}: {e}"))
         stamp = now_iso()
-        store.write_part([(d.name, a, v, {"extracted_at": stamp, **d.flags}) for d, (a, v) in done], cfg.dtype)
+        store.write_part([(d.name, a, v, {"extracted_at": stamp, "content_id": ids[d.name] or "", **d.flags})
+                          for d, (a, v) in done], cfg.dtype)
         report.extracted += len(done)
         if bar is not None:
             bar.update(len(batch))
         batch.clear()
 
+    completed = False
     try:
         prefetch = max(2 * max(cfg.workers, 1), cfg.batch_videos + cfg.workers)
         for d in decode_stream(todo, spec, enc.visual.transform, cfg.workers, prefetch=prefetch):
@@ -200,11 +219,21 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
             if len(batch) >= cfg.batch_videos:
                 flush()
         flush()
+        completed = True
     finally:
         if bar is not None:
             bar.close()
-        store.merge()
         order = {n: i for i, n in enumerate(names)}
         report.failed.sort(key=lambda f: order[f[0]])
         write_failures(report.failures_path, report.failed)
+        all_failed = bool(todo) and report.extracted == 0
+        if not all_failed:
+            # after an error, keep what was finished but remove nothing
+            report.removed = store.merge(keep=names if prune and completed else None)
+    if all_failed:
+        name, stage, reason = report.failed[0]
+        raise EcmaError(
+            f"{output}: every one of the {len(todo)} video(s) to extract failed (first: {name}, {stage}: "
+            f"{' '.join(reason.split())[:200]}); the shard is left as it was (see {report.failures_path})"
+        )
     return report

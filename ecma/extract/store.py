@@ -2,26 +2,33 @@
 
 New features never go into the shard file directly (HDF5 files can be corrupted by a kill mid-write).
 Each batch is written to its own part file ``SHARD.h5.parts/part-*.h5`` (a temporary name renamed when
-complete); parts are merged into a copy of the shard that then replaces it in one rename, at the end
-of a run and whenever ``merge_every`` videos have piled up. So a kill at any moment leaves the shard
+complete); parts are merged into a new copy of the shard that then replaces it in one rename, at the end
+of a run and whenever ``merge_every`` videos have piled up. Every video carries its source file's content
+identity (``content_id``: size and hash), so a file replaced under the same name is extracted again. So a kill at any moment leaves the shard
 as it was after the last merge (readable), plus complete part files holding every video finished
 since; the next run on that shard merges those first and does not extract them again.
 """
 
 from __future__ import annotations
 
-import shutil
 import uuid
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Collection, Iterable
 
 from ecma.errors import EcmaError
-from ecma.io import atomic_path
+from ecma.io import atomic_path, remove_stale_temporaries
 from ecma.shards import FeatureShard, fingerprint_diff
 
 
 class ShardStore:
+    """The incremental shard of one extraction: which videos it holds (with their content identity), new
+    features in part files, and merges that replace the shard in one rename.
+
+    A shard of another fingerprint is replaced only when ``overwrite`` is given, and only by the first merge
+    that has features to add: a run in which every video fails leaves it as it was.
+    """
+
     def __init__(self, path: str | Path, fingerprint: dict, *, overwrite: bool = False, merge_every: int = 1024):
         self.path = Path(path)
         self.parts_dir = self.path.with_name(self.path.name + ".parts")
@@ -44,18 +51,23 @@ class ShardStore:
                         "pass overwrite to replace them, or extract into another shard"
                     )
                 self.fresh = True
+        remove_stale_temporaries(self.path)
         self._drop_stale_parts()
-        self.merge()  # what a killed run finished
-        self.existing: set[str] = set()
-        if self.path.exists():
+        if self._parts():
+            self.merge()  # what a killed run finished
+        self.existing: dict[str, str | None] = {}  # name -> content identity (None: not recorded)
+        if self.path.exists() and not self.fresh:
             with FeatureShard(self.path) as shard:
-                self.existing = set(shard.videos())
+                self.existing = {name: shard.attrs(name).get("content_id") for name in shard.videos()}
         self._unmerged = 0
 
     def _parts(self) -> list[Path]:
         return sorted(self.parts_dir.glob("part-*.h5")) if self.parts_dir.is_dir() else []
 
     def _drop_stale_parts(self) -> None:
+        if self.parts_dir.is_dir():
+            for debris in self.parts_dir.glob(".part-*.tmp"):  # a part file a kill left half-written
+                debris.unlink()
         for p in self._parts():
             try:
                 with FeatureShard(p) as part:
@@ -81,23 +93,37 @@ class ShardStore:
         if self._unmerged >= self.merge_every:
             self.merge()
 
-    def merge(self) -> None:
-        """Fold every part into the shard with one atomic rename; then delete the parts."""
+    def merge(self, keep: Collection[str] | None = None) -> list[str]:
+        """Fold every part into the shard with one atomic rename, then delete the parts.
+
+        With ``keep``, videos not in it leave the shard. The shard is rebuilt group by group, so replaced
+        and removed videos leave no dead space behind. Returns the names removed.
+        """
         parts = self._parts()
-        if not parts and not (self.fresh or not self.path.exists()):
-            return
+        removed = sorted(set(self.existing) - set(keep)) if keep is not None else []
+        if not parts and not removed and not (self.fresh and keep is not None):
+            return []
         with atomic_path(self.path) as tmp:
-            if not self.fresh:
-                shutil.copyfile(self.path, tmp)
-            with FeatureShard(tmp, "w" if self.fresh else "a") as shard:
+            with FeatureShard(tmp, "w") as shard:
                 shard.fingerprint = self.fingerprint
+                newer = set()
+                for p in parts:
+                    with FeatureShard(p) as part:
+                        newer.update(part.videos())
+                if not self.fresh and self.path.exists():
+                    with FeatureShard(self.path) as old:
+                        for name in old.videos():
+                            if name not in newer and name not in removed:
+                                shard.copy_video_from(old, name)
                 for p in parts:
                     with FeatureShard(p) as part:
                         for name in part.videos():
                             shard.copy_video_from(part, name)
+                self.existing = {name: shard.attrs(name).get("content_id") for name in shard.videos()}
         self.fresh = False
         for p in parts:  # a kill before this only means the same videos get merged again, harmlessly
             p.unlink()
         if self.parts_dir.is_dir() and not any(self.parts_dir.iterdir()):
             self.parts_dir.rmdir()
         self._unmerged = 0
+        return removed
