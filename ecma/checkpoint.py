@@ -3,6 +3,10 @@
 A checkpoint holds the model config, the class list, the feature fingerprint it was trained on, and the
 package version, so that ``ecma predict`` refuses a checkpoint whose architecture does not match it or
 whose features came from another extractor, with a message naming the file.
+
+Checkpoints are shared and downloaded, so loading one must never run code: they hold only tensors and
+plain Python values (numbers, strings, lists, dicts) and are read with ``torch.load(weights_only=True)``,
+which refuses any pickled object; such a file is an error naming it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ecma import __version__
@@ -18,19 +23,36 @@ from ecma.config import EcmaConfig, config_from_dict
 from ecma.errors import EcmaError
 from ecma.io import atomic_path
 from ecma.model import ECMANet
+from ecma.safe_load import safe_torch_load
 
 FORMAT = "ecma-checkpoint/1"
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: EcmaConfig, *, classes, fingerprint: dict, **extra: Any) -> None:
+def plain(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays turned into Python numbers and tensors (what safe loading reads)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    return obj
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module | dict, cfg: EcmaConfig, *, classes,
+                    fingerprint: dict, **extra: Any) -> None:
+    """Write a checkpoint of ``model`` (a module, or a state dict already on the CPU), atomically."""
+    state = model.state_dict() if isinstance(model, torch.nn.Module) else model
     payload = {
         "format": FORMAT,
         "ecma_version": __version__,
         "config": cfg.to_dict(),
         "classes": list(classes),
         "fingerprint": fingerprint,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        **extra,
+        "state_dict": {k: v.detach().cpu() for k, v in state.items()},
+        **plain(extra),
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -40,12 +62,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise EcmaError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for a file that is not a checkpoint
-        raise EcmaError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    payload = safe_torch_load(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EcmaError(f"{path}: not an ecma checkpoint (expected format {FORMAT})")
+    missing = [k for k in ("config", "classes", "fingerprint", "state_dict") if k not in payload]
+    if missing:
+        raise EcmaError(f"{path}: the checkpoint lacks {', '.join(missing)} (truncated or not written by ecma train)")
     return payload
 
 

@@ -30,6 +30,7 @@ import torch
 from ecma.device import amp_dtype, autocast
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import weights_id
+from ecma.safe_load import safe_torch_load
 
 _PRIVATE_PKG = "_ecma_laion_clap_module"
 
@@ -52,6 +53,15 @@ def _htsat_module():
     return importlib.import_module(name)
 
 
+def _np_scalar_reconstructor():
+    """numpy's scalar unpickling function (``numpy.core.multiarray.scalar``, moved in numpy 2)."""
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:
+        from numpy.core.multiarray import scalar
+    return scalar
+
+
 def audio_model_config(model_name: str) -> dict:
     """laion_clap's config of ``model_name`` (e.g. 'HTSAT-tiny'): its ``audio_cfg`` section."""
     path = _clap_module_dir() / "model_configs" / f"{model_name}.json"
@@ -61,16 +71,18 @@ def audio_model_config(model_name: str) -> dict:
     return json.loads(path.read_text())["audio_cfg"]
 
 
+# LAION-CLAP's released checkpoints store a few numpy scalars (e.g. the epoch) beside the weights; these
+# rebuild plain numbers and run no code, so safe loading may allow them. Anything else is refused.
+CLAP_CHECKPOINT_TYPES = (np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.int64)), _np_scalar_reconstructor())
+
+
 class _Cfg(types.SimpleNamespace):
     pass
 
 
 def load_audio_branch_state(path: str) -> dict:
     """The ``audio_branch.*`` weights of a CLAP checkpoint file, with that prefix removed."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise EcmaError(f"{path}: cannot read CLAP checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    ckpt = safe_torch_load(path, "CLAP checkpoint", allowed=CLAP_CHECKPOINT_TYPES)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise EcmaError(f"{path}: not a CLAP checkpoint (no state_dict)")
