@@ -1,7 +1,8 @@
 """Training E-CMA: student, EMA teacher, periodic pseudo masks, validation and checkpoints.
 
 The output folder gets ``model.pt`` (the checkpoint with the best validation segment-level Type@AV),
-``last.pt`` (everything needed to resume after an interruption), ``history.csv``/``history.json`` (per
+``last.pt`` (everything needed to resume after an interruption, the best epoch's weights included, so
+that a resumed run always ends with ``model.pt``), ``history.csv``/``history.json`` (per
 epoch: loss terms, mask density, validation metrics, time) and ``curves.png``.
 Runs are reproducible for a fixed seed on the CPU: batches come from a per-epoch seeded permutation and the
 global RNG state (dropout) is saved with ``last.pt``.
@@ -88,9 +89,12 @@ def _resume_key(cfg: EcmaConfig, train_data: SplitData, val_data: SplitData) -> 
     d = cfg.to_dict()
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("epochs", "threads", "device")}
     d.pop("extract")
-    digest = hashlib.sha256()
+    digest = hashlib.blake2b(digest_size=32)
     for split in (train_data, val_data):
         digest.update("\n".join(split.filenames).encode() + b"\0")
+        # the values too: a video re-extracted under the same name must not resume the old run
+        for array in (split.features.audio, split.features.visual, split.labels):
+            digest.update(np.ascontiguousarray(array).data)
     d["data"] = {"fingerprint": train_data.features.fingerprint, "videos_sha256": digest.hexdigest()}
     return d
 
@@ -132,6 +136,7 @@ def train(
 
     history: list[dict] = []
     start_epoch, best_score, best_epoch, resumed_from = 0, -math.inf, -1, None
+    best: dict | None = None  # the best epoch's weights and scores: model.pt is written from them at the end
     step, masks = 0, None
     last_path = out_dir / "last.pt"
     resume_key = _resume_key(cfg, train_data, val_data)
@@ -148,6 +153,7 @@ def train(
             torch.set_rng_state(state["rng"])
             history, step, masks = state["history"], state["step"], state["masks"]
             start_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
+            best = state["best"]
             resumed_from = state["epoch"]
             print(f"resuming after epoch {resumed_from + 1} from {last_path}", file=sys.stderr)
         else:
@@ -217,8 +223,9 @@ def train(
         improved = row["val_segment_type_av"] > best_score
         if improved:
             best_score, best_epoch = row["val_segment_type_av"], epoch
-            save_checkpoint(out_dir / "model.pt", student, cfg, classes=classes, fingerprint=fingerprint,
-                            epoch=epoch + 1, val_metrics=metrics, precision=precision_name(precision))
+            best = {"state_dict": {k: v.detach().cpu().clone() for k, v in student.state_dict().items()},
+                    "epoch": epoch + 1, "val_metrics": metrics}
+            _save_best(out_dir / "model.pt", best, cfg, classes, fingerprint, precision)
         print(
             f"epoch {epoch + 1}/{tc.epochs}: loss {row['loss']:.4f} (avvp {row['loss_avvp']:.4f}, pseudo "
             f"{row['loss_pseudo']:.4f}, cma {row['loss_cma']:.4f}) val seg Type@AV {row['val_segment_type_av']:.2f}"
@@ -231,6 +238,14 @@ def train(
             resume_config=resume_key, epoch=epoch, step=step, history=history, masks=masks,
             teacher=teacher.state_dict() if teacher is not None else None,
             optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=torch.get_rng_state(),
-            best_score=best_score, best_epoch=best_epoch,
+            best_score=best_score, best_epoch=best_epoch, best=best,
         )
+    if end_epoch == tc.epochs and best is not None:
+        # Also after a resume past the best epoch, when Snakemake has deleted the model.pt written then.
+        _save_best(out_dir / "model.pt", best, cfg, classes, fingerprint, precision)
     return TrainResult(best_epoch + 1, best_score, history, resumed_from)
+
+
+def _save_best(path: Path, best: dict, cfg: EcmaConfig, classes, fingerprint: dict, precision) -> None:
+    save_checkpoint(path, best["state_dict"], cfg, classes=classes, fingerprint=fingerprint, epoch=best["epoch"],
+                    val_metrics=best["val_metrics"], precision=precision_name(precision))
