@@ -9,7 +9,9 @@ an unknown key or a value of the wrong type is an :class:`~ecma.errors.EcmaError
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,34 +25,44 @@ from ecma.errors import EcmaError
 VARIANTS = ("ecma", "no_ema", "no_cma", "han")
 
 
+def bounded(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+            lt: float | None = None) -> Any:
+    """A dataclass field with its bounds: the one place a setting's range is stated (checked on load)."""
+    return field(default=default, metadata={"bounds": {"ge": ge, "gt": gt, "le": le, "lt": lt}})
+
+
+# A device name the package accepts; whether this machine has it is checked where a job starts.
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
+
+
 @dataclass
 class ModelConfig:
     """The HAN encoder and the MMIL head."""
 
-    audio_dim: int = 768  # Da: CLAP HTSAT-tiny embeddings
-    visual_dim: int = 768  # Dv: CLIP ViT-L/14 embeddings
-    num_classes: int = 25
-    d_model: int = 256
-    num_layers: int = 4
-    num_heads: int = 8
-    d_ff: int = 1024
-    dropout: float = 0.1
+    audio_dim: int = bounded(768, ge=1)  # Da: CLAP HTSAT-tiny embeddings
+    visual_dim: int = bounded(768, ge=1)  # Dv: CLIP ViT-L/14 embeddings
+    num_classes: int = bounded(25, ge=1)
+    d_model: int = bounded(256, ge=1)
+    num_layers: int = bounded(4, ge=1)
+    num_heads: int = bounded(8, ge=1)
+    d_ff: int = bounded(1024, ge=1)
+    dropout: float = bounded(0.1, ge=0.0, lt=1.0)
 
 
 @dataclass
 class LossConfig:
     """Weights of L = w_avvp L_AVVP + w_pseudo L_pseudo + w_cma L_CMA, and their parameters."""
 
-    w_avvp: float = 1.0
-    w_pseudo: float = 1.0
-    w_cma: float = 1.0
+    w_avvp: float = bounded(1.0, ge=0.0)
+    w_pseudo: float = bounded(1.0, ge=0.0)
+    w_cma: float = bounded(1.0, ge=0.0)
     # Label smoothing of the modality-level targets: target = (1 - eps) * y + eps / 2.
     # The HAN recipe smooths the visual target to 0.9 y + 0.05 (eps = 0.1) and leaves audio as y.
-    audio_smoothing: float = 0.0
-    visual_smoothing: float = 0.1
+    audio_smoothing: float = bounded(0.0, ge=0.0, le=1.0)
+    visual_smoothing: float = bounded(0.1, ge=0.0, le=1.0)
     # Omega = {(t, c): P^a > tau_a, P^v > tau_v, y_c = 1}
-    cma_tau_a: float = 0.5
-    cma_tau_v: float = 0.5
+    cma_tau_a: float = bounded(0.5, ge=0.0, le=1.0)
+    cma_tau_v: float = bounded(0.5, ge=0.0, le=1.0)
 
 
 @dataclass
@@ -58,28 +70,28 @@ class PseudoConfig:
     """Segment-level pseudo masks written by the EMA teacher."""
 
     rule: Literal["adaptive", "topk"] = "adaptive"
-    gamma: float = 1.0  # adaptive: tau_c = gamma * mean_t P~_(t,c)
-    k: int = 3  # topk: the k segments with the highest P~_(t,c)
+    gamma: float = bounded(1.0, gt=0.0)  # adaptive: tau_c = gamma * mean_t P~_(t,c)
+    k: int = bounded(3, ge=1)  # topk: the k segments with the highest P~_(t,c)
     # Masks only on classes in the video's weak label (the project's reading of the paper: a mask on an
     # absent class would teach a false event).
     restrict_to_labels: bool = True
-    update_every_steps: Optional[int] = None  # None: regenerate at the start of every epoch
-    warmup_epochs: int = 1  # epochs before L_pseudo starts (the teacher must learn something first)
+    update_every_steps: Optional[int] = bounded(None, ge=1)  # None: regenerate at the start of every epoch
+    warmup_epochs: int = bounded(1, ge=0)  # epochs before L_pseudo starts (the teacher must learn something first)
 
 
 @dataclass
 class TrainConfig:
     variant: Literal["ecma", "no_ema", "no_cma", "han"] = "ecma"
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    lr_step_epochs: int = 10  # StepLR as in HAN: lr *= lr_gamma every lr_step_epochs
-    lr_gamma: float = 0.1
-    ema_alpha: float = 0.999
-    grad_clip: Optional[float] = 1.0
-    seed: int = 0
-    threads: Optional[int] = None  # torch CPU threads; None keeps torch's default
+    epochs: int = bounded(20, ge=1)
+    batch_size: int = bounded(64, ge=1)
+    lr: float = bounded(3e-4, gt=0.0)
+    weight_decay: float = bounded(1e-4, ge=0.0)
+    lr_step_epochs: int = bounded(10, ge=1)  # StepLR as in HAN: lr *= lr_gamma every lr_step_epochs
+    lr_gamma: float = bounded(0.1, gt=0.0, le=1.0)
+    ema_alpha: float = bounded(0.999, ge=0.0, lt=1.0)
+    grad_clip: Optional[float] = bounded(1.0, gt=0.0)
+    seed: int = bounded(0, ge=0)
+    threads: Optional[int] = bounded(None, ge=1)  # torch CPU threads; None keeps torch's default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX); false: float32
     missing_videos: Literal["error", "skip"] = "error"
@@ -89,31 +101,31 @@ class TrainConfig:
 class EvalConfig:
     """Binarisation thresholds (the benchmark uses 0.5 for both)."""
 
-    video_threshold: float = 0.5
-    segment_threshold: float = 0.5
-    batch_size: int = 256
+    video_threshold: float = bounded(0.5, ge=0.0, le=1.0)
+    segment_threshold: float = bounded(0.5, ge=0.0, le=1.0)
+    batch_size: int = bounded(256, ge=1)
 
 
 @dataclass
 class ExtractConfig:
     """Feature extraction from raw video."""
 
-    n_segments: Optional[int] = 10  # None: the number of whole seconds of each video
-    segment_seconds: float = 1.0
-    frames_per_segment: int = 1  # 1: the frame at the segment's middle; K: K frames averaged
+    n_segments: Optional[int] = bounded(10, ge=1)  # None: the number of whole seconds of each video
+    segment_seconds: float = bounded(1.0, gt=0.0, le=60.0)
+    frames_per_segment: int = bounded(1, ge=1, le=64)  # 1: the frame at the segment's middle; K: K frames averaged
     visual_model: str = "ViT-L-14-quickgelu"
     visual_pretrained: Optional[str] = None  # 'openai', a local checkpoint file, or None (random init)
     audio_model: str = "HTSAT-tiny"
     audio_checkpoint: Optional[str] = None  # a local CLAP checkpoint (e.g. 630k-audioset-best.pt) or None
     audio_mode: Literal["clip", "segment"] = "clip"
-    sample_rate: int = 48000
+    sample_rate: int = bounded(48000, ge=8000)
     normalize: bool = False  # L2-normalise the embeddings
     dtype: Literal["float16", "float32"] = "float16"
-    batch_videos: int = 8
-    workers: int = 2  # decoding processes
-    device: str = "auto"
+    batch_videos: int = bounded(8, ge=1)
+    workers: int = bounded(2, ge=0)  # decoding processes (0: decode in the encoding process)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 encoders where the hardware computes bf16 natively (CUDA, AVX512-BF16/AMX CPUs)
-    seed: int = 0  # random-init encoders are seeded so that features are reproducible
+    seed: int = bounded(0, ge=0)  # random-init encoders are seeded so that features are reproducible
 
 
 @dataclass
@@ -133,10 +145,10 @@ class EcmaConfig:
 class DemoConfig:
     """Size and seed of the generated demo dataset (``ecma demo``)."""
 
-    n_train: int = 48
-    n_val: int = 16
-    n_test: int = 16
-    seed: int = 0
+    n_train: int = bounded(48, ge=1)
+    n_val: int = bounded(16, ge=1)
+    n_test: int = bounded(16, ge=1)
+    seed: int = bounded(0, ge=0)
 
 
 @dataclass
@@ -154,9 +166,11 @@ class DatasetConfig:
     test_csv: str = "AVVP_test_pd.csv"
     eval_audio_csv: str = "AVVP_eval_audio.csv"
     eval_visual_csv: str = "AVVP_eval_visual.csv"
-    n_shards: int = 1  # videos go to shards by a stable hash of their filename
+    n_shards: int = bounded(1, ge=1, le=4096)  # videos go to shards by a stable hash of their filename
     # 'error': an annotation row without a video stops the workflow; 'skip': its videos are left out.
     missing_videos: Literal["error", "skip"] = "error"
+    # A video listed in two splits (train and test, say) is leakage: it stops the workflow unless allowed.
+    allow_split_overlap: bool = False
     demo: Optional[DemoConfig] = None
     # Per-dataset overrides of the top-level sections, e.g. {extract: {visual_model: ViT-B-32}}.
     overrides: Optional[dict] = None
@@ -199,6 +213,23 @@ def _check_value(where: str, value: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported config type {tp!r}")
 
 
+_BOUND_OPS = {"ge": (">=", operator.ge), "gt": (">", operator.gt), "le": ("<=", operator.le), "lt": ("<", operator.lt)}
+
+
+def _check_bounds(where: str, value: Any, bounds: dict) -> None:
+    if value is None:  # an Optional setting left unset
+        return
+    for key, limit in bounds.items():
+        symbol, holds = _BOUND_OPS[key]
+        if limit is not None and not holds(value, limit):
+            raise EcmaError(f"config: {where} must be {symbol} {limit:g}, got {value!r}")
+
+
+def field_bounds(cls: type) -> dict[str, dict]:
+    """name -> {ge, gt, le, lt} of the dataclass's bounded fields (None where a side is open)."""
+    return {f.name: f.metadata["bounds"] for f in dataclasses.fields(cls) if "bounds" in f.metadata}
+
+
 def _build(cls: type, section: str, raw: Any) -> Any:
     if raw is None:
         raw = {}
@@ -210,28 +241,22 @@ def _build(cls: type, section: str, raw: Any) -> Any:
     if unknown:
         raise EcmaError(f"config: unknown key {section}.{unknown[0]} (known: {', '.join(sorted(names))})")
     values = {k: _check_value(f"{section}.{k}", v, hints[k]) for k, v in raw.items()}
+    for name, bounds in field_bounds(cls).items():
+        if name in values:
+            _check_bounds(f"{section}.{name}", values[name], bounds)
     return cls(**values)
 
 
 def _validate(cfg: EcmaConfig) -> None:
-    m, t, p, lo = cfg.model, cfg.train, cfg.pseudo, cfg.loss
+    """Checks across keys (each key's own range is its field's bounds)."""
+    m = cfg.model
     checks = [
         (m.d_model % m.num_heads == 0, "model.d_model must be divisible by model.num_heads"),
-        (min(m.audio_dim, m.visual_dim, m.num_classes, m.d_model, m.num_layers, m.d_ff) > 0,
-         "model dimensions must be positive"),
-        (0.0 <= m.dropout < 1.0, "model.dropout must be in [0, 1)"),
-        (0.0 <= t.ema_alpha < 1.0, "train.ema_alpha must be in [0, 1)"),
-        (t.epochs > 0 and t.batch_size > 0 and t.lr > 0, "train.epochs, train.batch_size and train.lr must be positive"),
-        (p.k > 0, "pseudo.k must be positive"),
-        (p.gamma > 0, "pseudo.gamma must be positive"),
-        (p.update_every_steps is None or p.update_every_steps > 0, "pseudo.update_every_steps must be positive"),
-        (p.warmup_epochs >= 0, "pseudo.warmup_epochs must be >= 0"),
-        (0.0 <= lo.audio_smoothing <= 1.0 and 0.0 <= lo.visual_smoothing <= 1.0, "loss smoothing must be in [0, 1]"),
-        (0.0 <= cfg.eval.video_threshold <= 1.0 and 0.0 <= cfg.eval.segment_threshold <= 1.0,
-         "eval thresholds must be in [0, 1]"),
-        (cfg.extract.frames_per_segment > 0, "extract.frames_per_segment must be positive"),
-        (cfg.extract.n_segments is None or cfg.extract.n_segments > 0, "extract.n_segments must be positive"),
     ]
+    for section in ("train", "extract"):
+        device = getattr(cfg, section).device
+        checks.append((re.fullmatch(DEVICE_PATTERN, device) is not None,
+                       f"{section}.device must be auto, cpu, cuda or cuda:N, got {device!r}"))
     for ok, message in checks:
         if not ok:
             raise EcmaError(f"config: {message}")
@@ -302,6 +327,8 @@ class WorkflowConfig:
                 raise EcmaError(f"config: datasets.{name}.overrides.{section} is not a section ({', '.join(_SECTIONS)})")
             if not isinstance(values, dict):
                 raise EcmaError(f"config: datasets.{name}.overrides.{section} must be a mapping")
+            # the override's own keys, types and bounds, named by their full path
+            _build(typing.get_type_hints(EcmaConfig)[section], f"datasets.{name}.overrides.{section}", values)
             merged.setdefault(section, {}).update(values)
         if variant is not None:
             merged.setdefault("train", {})["variant"] = variant
@@ -329,8 +356,6 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
             datasets[name] = _build(DatasetConfig, f"datasets.{name}", ds)
         except EcmaError as e:
             raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
-        if datasets[name].n_shards < 1:
-            raise EcmaError(f"{source}: datasets.{name}.n_shards must be >= 1")
         if datasets[name].demo is None and not (datasets[name].annotations and datasets[name].videos):
             raise EcmaError(f"{source}: datasets.{name} needs 'annotations' and 'videos' folders (or 'demo')")
     variants = raw.get("variants", list(VARIANTS))
@@ -358,3 +383,12 @@ def load_workflow_config(path: str | os.PathLike) -> WorkflowConfig:
     except yaml.YAMLError as e:
         raise EcmaError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
     return workflow_config_from_dict(raw, str(p))
+
+
+def schema_error_line(error: Exception) -> str:
+    """One line from Snakemake's schema error (which dumps the whole schema): the message and where."""
+    text = str(error)
+    message = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("ValidationError:")),
+                   text.strip().splitlines()[0] if text.strip() else "invalid config")
+    where = re.search(r"On instance((?:\[[^\]]*\])*)", text)
+    return f"config: {message}" + (f" (at {where.group(1)})" if where and where.group(1) else "")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ecma.annotations import read_split
+from ecma.annotations import check_splits_disjoint, read_split
 from ecma.classes import LLP_CLASSES
 from ecma.config import WorkflowConfig
 from ecma.errors import EcmaError
@@ -68,6 +68,7 @@ class DatasetFiles:
     n_shards: int
     missing_videos: str
     generated: bool
+    allow_split_overlap: bool = False
 
     def split_csv(self, split: str) -> Path:
         try:
@@ -80,7 +81,7 @@ class DatasetFiles:
         names: list[str] = []
         for split in ("train", "val", "test"):
             names.extend(read_split(self.split_csv(split), LLP_CLASSES).filenames)
-        return names
+        return list(dict.fromkeys(names))  # a video in two splits (where allowed) is one video
 
 
 def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "results") -> DatasetFiles:
@@ -102,18 +103,25 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
         n_shards=ds.n_shards,
         missing_videos=ds.missing_videos,
         generated=generated,
+        allow_split_overlap=ds.allow_split_overlap,
     )
 
 
 def dataset_videos(files: DatasetFiles) -> dict[str, Path]:
     """filename -> video path for every annotated video, after checking the folder against the annotations.
 
-    Stops (EcmaError) on a missing folder, on a video that no annotation row names, and, unless the dataset
-    says ``missing_videos: skip``, on an annotation row without a video.
+    Stops (EcmaError) on a missing folder, on a video that no annotation row names, on a video listed in
+    two splits (unless the dataset says ``allow_split_overlap: true``), and, unless the dataset says
+    ``missing_videos: skip``, on an annotation row without a video.
     """
     for p in (files.train_csv, files.val_csv, files.test_csv, files.eval_audio_csv, files.eval_visual_csv):
         if not p.is_file():
             raise EcmaError(f"{p}: annotation file of dataset {files.name!r} not found")
+    if not files.allow_split_overlap:
+        try:
+            check_splits_disjoint({s: files.split_csv(s) for s in ("train", "val", "test")}, LLP_CLASSES)
+        except EcmaError as e:
+            raise EcmaError(f"{e} (set datasets.{files.name}.allow_split_overlap: true if intended)") from None
     if not files.videos.is_dir():
         raise EcmaError(f"{files.videos}: video folder of dataset {files.name!r} not found")
     names = files.filenames()

@@ -136,6 +136,12 @@ def write(path, text="stub"):
     Path(path).write_text(text)
 
 cmd = argv[0]
+hold = os.environ.get("ECMA_STUB_HOLD")
+if hold and cmd == "train":  # a long job: started, then waits until the test lets it finish
+    import time
+    Path(hold + ".started-" + opt("--variant")).write_text("")
+    while not Path(hold).exists():
+        time.sleep(0.05)
 if cmd == "extract":
     write(opt("--output"))
     write(opt("--output") + ".failures.tsv", "filename\\terror\\n")
@@ -169,10 +175,10 @@ def stub_env(tmp_path):
         if not log.exists():
             return []
         out = []
-        for line in log.read_text().splitlines():
-            argv = json.loads(line)
+        calls.argvs = [json.loads(line) for line in log.read_text().splitlines()]
+        for argv in calls.argvs:
             if argv[0] == "extract":
-                out.append(("extract", argv[argv.index("--shard") + 1]))
+                out.append(("extract", Path(argv[argv.index("--output") + 1]).stem.removeprefix("shard-")))
             elif argv[0] == "train":
                 out.append(("train", argv[argv.index("--variant") + 1]))
             elif argv[0] in ("predict", "evaluate"):
@@ -327,6 +333,21 @@ def test_schema_mirrors_the_config_dataclasses():
     assert top["main_variant"]["enum"] == list(C.VARIANTS)
 
 
+def test_the_committed_schema_is_the_one_the_dataclasses_generate():
+    from ecma.config_schema import schema_text
+
+    committed = (REPO / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    assert committed == schema_text(), "regenerate: python -m ecma.config_schema > workflow/schemas/config.schema.yaml"
+
+
+def test_the_schema_carries_the_bounds_of_the_dataclasses():
+    defs = SCHEMA["$defs"]
+    assert defs["train"]["properties"]["epochs"]["minimum"] == 1
+    assert defs["train"]["properties"]["ema_alpha"]["exclusiveMaximum"] == 1.0
+    assert defs["extract"]["properties"]["segment_seconds"]["exclusiveMinimum"] == 0.0
+    assert defs["train_override"]["properties"]["lr"]["exclusiveMinimum"] == 0.0  # overrides too
+
+
 def test_config_yaml_sections_hold_the_package_defaults():
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     defaults = C.EcmaConfig().to_dict()
@@ -403,41 +424,73 @@ def assert_stopped_before_any_job(tmp_path: Path, p: subprocess.CompletedProcess
     for w in words:
         assert w in text, f"{w!r} not in:\n{text[-3000:]}"
     assert "jobid:" not in text, "a job was started"
-    made = {p.name for p in (tmp_path / "results").rglob("*")} if (tmp_path / "results").exists() else set()
-    assert made <= {"config.effective.yaml"}, made
+    assert not (tmp_path / "results").exists(), "something was written"
+    errors = [line for line in p.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("ecma: error: "), p.stderr[-3000:]
+    assert "properties" not in text and "Traceback" not in text, "a schema dump or a traceback"
 
 
-def test_schema_names_a_value_of_the_wrong_type(tmp_path):
+def test_a_value_of_the_wrong_type_is_one_line_naming_key_and_value(tmp_path):
     cfg = repo_config()
     cfg["train"]["epochs"] = "many"
     p = run_with_config(tmp_path, cfg)
-    assert_stopped_before_any_job(tmp_path, p, "'many' is not of type 'integer'", "['train']['epochs']")
+    assert_stopped_before_any_job(tmp_path, p, "config: train.epochs must be an integer, got 'many'")
 
 
-def test_schema_names_an_unknown_key(tmp_path):
+def test_a_value_out_of_its_bounds_is_one_line_naming_key_and_value(tmp_path):
+    for section, key, value, message in [
+        ("train", "epochs", 0, "train.epochs must be >= 1, got 0"),
+        ("eval", "batch_size", 0, "eval.batch_size must be >= 1, got 0"),
+        ("train", "device", "gpu", "train.device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+        ("extract", "segment_seconds", -1, "extract.segment_seconds must be > 0, got -1.0"),
+    ]:
+        cfg = repo_config()
+        cfg[section][key] = value
+        p = run_with_config(tmp_path, cfg)
+        assert_stopped_before_any_job(tmp_path, p, f"config: {message}")
+
+
+def test_an_unknown_key_is_one_line_naming_its_path(tmp_path):
     cfg = repo_config()
     cfg["model"]["d_modle"] = 64
     p = run_with_config(tmp_path, cfg)
-    assert_stopped_before_any_job(tmp_path, p, "'d_modle' was unexpected")
+    assert_stopped_before_any_job(tmp_path, p, "unknown key model.d_modle")
+    cfg = repo_config()
+    cfg["trian"] = {"epochs": 3}
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "unknown key 'trian'")
     cfg = repo_config()
     cfg["datasets"]["demo"]["n_shard"] = 3
     p = run_with_config(tmp_path, cfg)
-    assert_stopped_before_any_job(tmp_path, p, "'n_shard' was unexpected")
+    assert_stopped_before_any_job(tmp_path, p, "unknown key datasets.demo.n_shard")
     cfg = repo_config()
     cfg["datasets"]["demo"]["overrides"]["train"]["epoch"] = 3  # a typo inside a dataset's overrides
     p = run_with_config(tmp_path, cfg)
-    assert_stopped_before_any_job(tmp_path, p, "'epoch' was unexpected", "['datasets']['demo']['overrides']['train']")
+    assert_stopped_before_any_job(tmp_path, p, "unknown key datasets.demo.overrides.train.epoch")
+    cfg = repo_config()
+    cfg["datasets"]["demo"]["overrides"]["train"]["epochs"] = -1
+    p = run_with_config(tmp_path, cfg)
+    assert_stopped_before_any_job(tmp_path, p, "datasets.demo.overrides.train.epochs must be >= 1, got -1")
     cfg = repo_config()
     cfg["datasets"]["demo"]["demo"]["n_trian"] = 3
     p = run_with_config(tmp_path, cfg)
-    assert_stopped_before_any_job(tmp_path, p, "'n_trian' was unexpected")
+    assert_stopped_before_any_job(tmp_path, p, "unknown key datasets.demo.demo.n_trian")
+
+
+def test_schema_errors_the_package_does_not_catch_are_one_line_too():
+    from ecma.config import schema_error_line
+
+    dump = ("Error validating config file.\nValidationError: 'x' is not of type 'integer'\n\nFailed validating "
+            "'type' in schema['properties']['train']:\n    {'type': 'object', 'properties': {...}}\n\n"
+            "On instance['train']['epochs']:\n    'x'")
+    assert schema_error_line(Exception(dump)) == "config: 'x' is not of type 'integer' (at ['train']['epochs'])"
 
 
 def test_an_unknown_variant_stops_before_any_job(tmp_path):
     cfg = repo_config()
     cfg["variants"] = ["ecma", "no_emma"]
     p = run_with_config(tmp_path, cfg)
-    assert_stopped_before_any_job(tmp_path, p, "'no_emma' is not one of")
+    assert_stopped_before_any_job(tmp_path, p, "unknown variant 'no_emma' in variants")
     cfg = repo_config()
     cfg["variants"], cfg["main_variant"] = ["ecma", "han"], "no_cma"
     p = run_with_config(tmp_path, cfg)
@@ -500,8 +553,12 @@ def test_every_command_the_rules_run_is_one_the_cli_accepts(tmp_path):
             args = parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"ecma refuses: {' '.join(argv)}")
-        if argv[0] in ("demo", "extract", "train", "evaluate"):
-            assert args.config == "results/config.effective.yaml" and args.dataset in ("mine", "demo")
+        # every setting comes on the command line; no job reads a config file written while parsing
+        assert getattr(args, "config", None) is None, argv
+        if argv[0] in ("extract", "train", "evaluate"):
+            assert args.dataset is None and json.loads(args.settings), argv
+        if argv[0] == "extract":
+            assert len(args.videos) == len(args.names) and args.prune, argv
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -528,9 +585,6 @@ def test_reruns_touch_only_what_changed(tmp_path, stub_env):
     p = run_snakemake(tmp_path, *targets, env=env)
     assert p.returncode == 0, output_of(p)
     assert calls() == sorted([("extract", "0"), ("extract", "1"), ("extract", "2")] + everything_after_features)
-    # the jobs read the config Snakemake validated, with its defaults
-    effective = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
-    assert effective["datasets"]["mine"]["n_shards"] == 3 and effective["train"]["epochs"] == 20
     shards = [tmp_path / f"results/mine/features/shard-{i}.h5" for i in range(n_shards)]
     assert all(s.is_file() and Path(f"{s}.failures.tsv").is_file() for s in shards)
 
@@ -551,8 +605,8 @@ def test_reruns_touch_only_what_changed(tmp_path, stub_env):
     p = run_snakemake(tmp_path, *targets, "--configfile", "config.yaml", str(extra), env=env)
     assert p.returncode == 0, output_of(p)
     assert calls() == sorted([("extract", "0"), ("extract", "1"), ("extract", "2")] + everything_after_features)
-    effective = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
-    assert effective["extract"]["frames_per_segment"] == 2  # what the jobs read
+    extract_settings = [json.loads(a[a.index("--settings") + 1]) for a in calls.argvs if a[0] == "extract"]
+    assert [s["extract"]["frames_per_segment"] for s in extract_settings] == [2, 2, 2]  # what the jobs read
     (tmp_path / "config.yaml").write_text(
         yaml.safe_dump({**yaml.safe_load((tmp_path / "config.yaml").read_text()), "extract": {"frames_per_segment": 2}})
     )
@@ -565,11 +619,79 @@ def test_reruns_touch_only_what_changed(tmp_path, stub_env):
     assert calls() == sorted(everything_after_features)
     assert [s.stat().st_mtime_ns for s in shards] == before
 
-    # an evaluation threshold re-scores without retraining
+    # an evaluation threshold re-scores, and retrains: validation with it picks each model's best epoch
     extra.write_text(yaml.safe_dump({"train": {"lr": 0.001}, "eval": {"segment_threshold": 0.4}}))
     p = run_snakemake(tmp_path, *targets, "--configfile", "config.yaml", str(extra), env=env)
     assert p.returncode == 0, output_of(p)
-    assert calls() == [("ablation", ""), ("evaluate", "ecma-test"), ("evaluate", "han-test")]
+    assert calls() == sorted(everything_after_features)
+
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` but Snakemake's own bookkeeping (.snakemake/), with its bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".snakemake" not in p.parts and "bin" not in p.parts and p.name != "calls.jsonl"}
+
+
+def test_a_dry_run_or_a_refused_second_run_changes_nothing_of_a_running_one(tmp_path, stub_env):
+    import time
+
+    env, calls = stub_env
+    hold = tmp_path / "let-train-finish"
+    env = dict(env, ECMA_STUB_HOLD=str(hold))
+    make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]})
+    write_config(tmp_path, small_dataset_config(tmp_path, 2))
+    targets = ["results/mine/metrics.json", "results/mine/ablation.md"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(tmp_path), "--cores", "2", *targets],
+        cwd=tmp_path, env={**env, "PATH": f"{failing_scontrol_dir()}{os.pathsep}{env['PATH']}"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(Path(f"{hold}.started-{v}").exists() for v in ("ecma", "han")):
+            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read() if first.poll() is not None else "timeout"
+            time.sleep(0.1)
+        before = tree_bytes(tmp_path)
+        # a user edits the config (3 epochs, another extractor) while the first run trains
+        write_config(tmp_path, small_dataset_config(tmp_path, 2), train={"epochs": 3}, extract={"frames_per_segment": 4})
+        dry = run_snakemake(tmp_path, "-n", *targets, env=env)
+        assert dry.returncode == 0, output_of(dry)
+        second = run_snakemake(tmp_path, *targets, env=env)
+        assert second.returncode != 0 and "cannot be locked" in output_of(second), output_of(second)
+        after = tree_bytes(tmp_path)
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        assert changed == ["config.yaml"], changed  # only the user's own edit
+    finally:
+        hold.write_text("")
+        out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out[-3000:]
+    calls()
+    for argv in calls.argvs:
+        if argv[0] in ("train", "extract", "evaluate"):
+            settings = json.loads(argv[argv.index("--settings") + 1])
+            if argv[0] == "train":
+                assert settings["train"]["epochs"] == 20, argv  # the settings the first run was started with
+            if argv[0] == "extract":
+                assert settings["extract"]["frames_per_segment"] == 1, argv
+
+
+def test_a_video_in_two_splits_stops_before_any_job_unless_allowed(tmp_path, stub_env):
+    env, calls = stub_env
+    make_dataset(tmp_path / "data", {"train": ["a1", "a2", "c1"], "val": ["b1"], "test": ["c1"]})
+    write_config(tmp_path, small_dataset_config(tmp_path, 2))
+    p = run_snakemake(tmp_path, "results/mine/metrics.json", env=env)
+    assert_stopped_before_any_job(
+        tmp_path, p, "c1: listed in data/AVVP_train.csv and in data/AVVP_test_pd.csv",
+        "allow_split_overlap: true",
+    )
+    assert calls() == []
+    cfg = small_dataset_config(tmp_path, 2)
+    cfg["mine"]["allow_split_overlap"] = True
+    write_config(tmp_path, cfg)
+    p = run_snakemake(tmp_path, "results/mine/metrics.json", env=env)
+    assert p.returncode == 0, output_of(p)
+    assert ("train", "ecma") in calls()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -591,20 +713,16 @@ if argv[0] != "extract":
     sys.exit(main(argv))
 from pathlib import Path
 
-from ecma.config import load_workflow_config
-from ecma.datasets import dataset_files, dataset_videos, shard_videos
 from ecma.shards import FeatureShard
 
 opt = lambda name: argv[argv.index(name) + 1]
-wf = load_workflow_config(opt("--config"))
-files = dataset_files(wf, opt("--dataset"))
-cfg = wf.for_dataset(opt("--dataset"))
+names = argv[argv.index("--names") + 1 : argv.index("--prune")]
 output = Path(opt("--output"))
 with FeatureShard(output, "w") as shard:
     shard.fingerprint = {{"visual_model": "random", "audio_model": "random"}}
-    for name in shard_videos(dataset_videos(files), files.n_shards, int(opt("--shard"))):
+    for name in names:
         rng = np.random.default_rng(zlib.crc32(name.encode()))
-        shard.write(name, rng.normal(size=(10, cfg.model.audio_dim)), rng.normal(size=(10, cfg.model.visual_dim)))
+        shard.write(name, rng.normal(size=(10, {audio_dim})), rng.normal(size=(10, {visual_dim})))
 Path(f"{{output}}.failures.tsv").write_text("filename\\terror\\n")
 """
 
@@ -613,12 +731,12 @@ Path(f"{{output}}.failures.tsv").write_text("filename\\terror\\n")
 def test_the_real_commands_from_shards_to_metrics_and_a_retrain(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "ecma").write_text(FAKE_EXTRACT.format(python=sys.executable))
+    model = {"audio_dim": 16, "visual_dim": 8, "d_model": 16, "num_layers": 1, "num_heads": 2, "d_ff": 32}
+    (bin_dir / "ecma").write_text(FAKE_EXTRACT.format(python=sys.executable, audio_dim=16, visual_dim=8))
     (bin_dir / "ecma").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     splits = {"train": [f"t{i}" for i in range(8)], "val": ["v0", "v1"], "test": ["s0", "s1", "s2"]}
     data = make_dataset(tmp_path / "data", splits)
-    model = {"audio_dim": 16, "visual_dim": 8, "d_model": 16, "num_layers": 1, "num_heads": 2, "d_ff": 32}
     write_config(tmp_path, small_dataset_config(tmp_path, 2), model=model, train={"epochs": 2, "batch_size": 4, "threads": 1})
     targets = ["results/mine/metrics.json", "results/mine/ablation.md"]
     p = run_snakemake(tmp_path, *targets, env=env)
