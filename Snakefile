@@ -46,6 +46,13 @@ envvars:
 os.environ["PATH"] += os.pathsep + os.path.dirname(sys.executable)
 
 
+# Cheap jobs and downloads run where Snakemake runs (on a cluster: the login node, which has the network).
+localrules:
+    fetch_weights,
+    main_metrics,
+    ablation,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/extract.smk"

@@ -106,6 +106,12 @@ def cmd_extract(args) -> int:
         if not paths and not args.prune:
             raise EcmaError("no videos given (--videos FILE... or --video-list TXT)")
         cfg, overwrite, prune = _settings(args).extract, args.overwrite or args.prune, args.prune
+    from ecma.weights import random_encoders
+
+    unset = random_encoders(cfg)
+    if unset and not prune:  # the workflow refuses these for real datasets before any job runs
+        print(f"WARNING: {' and '.join(unset)} null: the {'visual and audio encoders are' if len(unset) == 2 else 'encoder is'} "
+              "RANDOMLY INITIALISED; these features are for tests and demos only", file=sys.stderr)
     store = Path(args.store) if args.store else output
     report = extract_videos(paths, store, cfg, names=names, overwrite=overwrite, prune=prune, progress=not args.quiet)
     if store != output:
@@ -120,6 +126,16 @@ def cmd_extract(args) -> int:
         file=sys.stderr,
     )
     return EXIT_SOME_VIDEOS_FAILED if report.failed and not prune else 0
+
+
+def cmd_fetch_weights(args) -> int:
+    from ecma.weights import WeightsFile, fetch
+
+    library, *rest = args.spec
+    if library not in ("open_clip", "laion_clap") or not rest or (library == "open_clip" and len(rest) != 2):
+        raise EcmaError("--spec is 'open_clip MODEL TAG' or 'laion_clap RELEASE'")
+    fetch(WeightsFile(args.output, (library, rest[0], rest[1] if len(rest) > 1 else "")))
+    return 0
 
 
 def _train_inputs(args):
@@ -267,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "implies --overwrite; a run in which every video fails leaves the shard as it was)")
     e.set_defaults(func=cmd_extract)
 
+    w = sub.add_parser("fetch-weights", help="download an encoder's weights once (where the network is), with a .sha256 beside",
+                       description="Download an encoder's weights by its library's own download path into one file, "
+                                   "and write its sha256 beside it (OUTPUT.sha256). Extraction jobs read the file.",
+                       epilog="example: ecma fetch-weights --spec open_clip ViT-L-14-quickgelu openai "
+                              "--output resources/weights/open_clip/ViT-L-14-quickgelu-openai.pt")
+    w.add_argument("--spec", nargs="+", required=True, metavar="WORD",
+                   help="'open_clip MODEL TAG' or 'laion_clap RELEASE' (e.g. laion_clap 630k-audioset-best.pt)")
+    w.add_argument("--output", required=True, help="the weights file to write")
+    w.set_defaults(func=cmd_fetch_weights)
+
     t = sub.add_parser("train", help="train an E-CMA variant; keeps the best checkpoint by validation segment Type@AV")
     t.add_argument("--config", help="YAML config (a workflow config with --dataset)")
     t.add_argument("--dataset", help="workflow dataset whose train/val/eval csvs to use")
@@ -313,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (e, t, v):
         sp.add_argument("--settings", metavar="JSON",
                         help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
-    for sp in (d, e, t, r, v, a):
+    for sp in (d, e, w, t, r, v, a):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 

@@ -114,9 +114,9 @@ class ExtractConfig:
     segment_seconds: float = bounded(1.0, gt=0.0, le=60.0)
     frames_per_segment: int = bounded(1, ge=1, le=64)  # 1: the frame at the segment's middle; K: K frames averaged
     visual_model: str = "ViT-L-14-quickgelu"
-    visual_pretrained: Optional[str] = None  # 'openai', a local checkpoint file, or None (random init)
+    visual_pretrained: Optional[str] = None  # an open_clip tag ('openai'; fetched), a local file, or None (random)
     audio_model: str = "HTSAT-tiny"
-    audio_checkpoint: Optional[str] = None  # a local CLAP checkpoint (e.g. 630k-audioset-best.pt) or None
+    audio_checkpoint: Optional[str] = None  # 'laion:<release>' (fetched), a local CLAP checkpoint, or None (random)
     audio_mode: Literal["clip", "segment"] = "clip"
     sample_rate: int = bounded(48000, ge=8000)
     normalize: bool = False  # L2-normalise the embeddings
@@ -171,6 +171,9 @@ class DatasetConfig:
     missing_videos: Literal["error", "skip"] = "error"
     # A video listed in two splits (train and test, say) is leakage: it stops the workflow unless allowed.
     allow_split_overlap: bool = False
+    # A real dataset refuses randomly initialised encoders (extract.visual_pretrained or audio_checkpoint
+    # null): its features would mean nothing. The demo and tests say true.
+    random_encoders: bool = False
     demo: Optional[DemoConfig] = None
     # Per-dataset overrides of the top-level sections, e.g. {extract: {visual_model: ViT-B-32}}.
     overrides: Optional[dict] = None

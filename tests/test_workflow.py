@@ -35,7 +35,10 @@ SNAKEFILE = REPO / "Snakefile"
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 SECTIONS = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in dataclasses.fields(C.EcmaConfig)}
-RULES = ("demo_dataset", "extract_shard", "train_variant", "predict_split", "evaluate_split", "main_metrics", "ablation")
+RULES = ("demo_dataset", "extract_shard", "fetch_weights", "train_variant", "predict_split", "evaluate_split",
+         "main_metrics", "ablation")
+# run where Snakemake runs (the Snakefile's localrules), in its environment: no conda env of their own
+LOCAL_RULES = ("main_metrics", "ablation")
 
 
 @functools.cache
@@ -215,10 +218,13 @@ def test_every_rule_declares_log_benchmark_threads_resources_and_env():
     names = [re.match(r"(?:rule|checkpoint) (\w+):", b).group(1) for b in blocks]
     assert sorted(names) == sorted(RULES)
     for name, block in zip(names, blocks):
-        for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime=", "conda:", "shell:"):
+        for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime=", "shell:"):
             assert directive in block, f"rule {name} lacks {directive}"
+        assert ("conda:" in block) == (name not in LOCAL_RULES), f"rule {name}: conda env"
         gpu = "gpu=" in block
         assert gpu == (name in ("extract_shard", "train_variant")), f"rule {name}: gpu resource {gpu}"
+    local = re.search(r"^localrules:\n((?:    \w+,\n)+)", SNAKEFILE.read_text(), re.M).group(1).split()
+    assert sorted(n.rstrip(",") for n in local) == sorted(LOCAL_RULES + ("fetch_weights",))
 
 
 def pyproject_dependencies() -> list[str]:
@@ -505,7 +511,7 @@ def test_a_value_the_package_refuses_stops_with_its_one_line_message(tmp_path):
 
 
 def small_dataset_config(tmp_path: Path, n_shards: int = 3) -> dict:
-    return {"mine": {"annotations": "data", "videos": "data/videos", "n_shards": n_shards}}
+    return {"mine": {"annotations": "data", "videos": "data/videos", "n_shards": n_shards, "random_encoders": True}}
 
 
 def test_a_missing_video_folder_stops_before_any_job(tmp_path):
@@ -773,7 +779,7 @@ def test_demo_dag_end_to_end(tmp_path):
         "datasets": {
             "demo": {
                 "demo": {"n_train": 12, "n_val": 4, "n_test": 4, "seed": 0},
-                "n_shards": 2,
+                "n_shards": 2, "random_encoders": True,
                 "overrides": {"extract": SMALL_EXTRACT, "model": SMALL_MODEL, "train": SMALL_TRAIN},
             }
         },
@@ -824,7 +830,7 @@ def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
     cfg = {
         "datasets": {
             "mine": {
-                "annotations": "data", "videos": "data/videos", "n_shards": 2,
+                "annotations": "data", "videos": "data/videos", "n_shards": 2, "random_encoders": True,
                 "overrides": {"extract": SMALL_EXTRACT, "model": SMALL_MODEL, "train": SMALL_TRAIN},
             }
         },

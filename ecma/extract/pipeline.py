@@ -28,6 +28,7 @@ from ecma.extract.store import ShardStore
 from ecma.extract.visual import VisualEncoder
 from ecma.extract.workers import decode_stream
 from ecma.io import atomic_path, content_id
+from ecma.weights import verify
 from ecma.shards import now_iso
 
 FAILURES_HEADER = ("filename", "stage", "reason")
@@ -169,6 +170,9 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
     """
     output = Path(output)
     paths, names = _check_inputs(videos, names)
+    for weights in (cfg.visual_pretrained, cfg.audio_checkpoint):
+        if weights is not None and Path(weights).is_file():
+            verify(weights)  # against the .sha256 written when it was fetched
     enc = build_encoders(cfg)
     store = ShardStore(output, fingerprint_of(cfg, enc), overwrite=overwrite)
     report = ExtractReport(failures_path=failures_path_for(output))

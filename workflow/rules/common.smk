@@ -11,6 +11,7 @@ import re
 import sys
 
 from ecma.datasets import dataset_files, dataset_videos, shard_videos
+from ecma.weights import needed_weights, random_encoders, with_local_weights
 
 ENV = "../../envs/ecma.yaml"
 
@@ -60,7 +61,40 @@ def shard_of_dataset(wildcards):
 
 
 def shard_video_files(wildcards):
+    check_encoders(wildcards.dataset)
     return [str(p) for p in shard_of_dataset(wildcards).values()]
+
+
+def check_encoders(name):
+    """A real dataset must not be extracted with random-initialised encoders (unless it says so)."""
+    unset = random_encoders(ECMA.for_dataset(name).extract)
+    if unset and not ECMA.dataset(name).random_encoders:
+        stop(
+            f"datasets.{name}: {' and '.join(unset)} null would extract with randomly initialised "
+            f"encoders; name the weights (see config.yaml), or set datasets.{name}.random_encoders: true"
+        )
+
+
+def encoder_weights(wildcards):
+    """The weights files the dataset's extraction reads (fetched ones come from rule fetch_weights)."""
+    weights = needed_weights(ECMA.for_dataset(wildcards.dataset).extract)
+    return [w.path for w in weights.values()]
+
+
+def extract_settings(wildcards):
+    """The extract section as the job runs it: fetched weights replaced by their local files."""
+    cfg = with_local_weights(ECMA.for_dataset(wildcards.dataset).extract)
+    return json.dumps({"extract": dataclasses.asdict(cfg)}, sort_keys=True)
+
+
+def fetch_spec(wildcards):
+    """library name tag of the weights file being fetched, from the datasets that need it."""
+    path = f"resources/weights/{wildcards.library}/{wildcards.file}"
+    for name in ECMA.datasets:
+        for weights in needed_weights(ECMA.for_dataset(name).extract).values():
+            if weights.path == path and weights.fetch is not None:
+                return " ".join(weights.fetch).strip()
+    stop(f"{path}: no configured dataset fetches these weights")
 
 
 def shard_video_names(wildcards):

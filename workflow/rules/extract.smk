@@ -6,6 +6,7 @@
 rule extract_shard:
     input:
         videos=shard_video_files,
+        weights=encoder_weights,
     output:
         shard="results/{dataset}/features/shard-{shard}.h5",
         failures="results/{dataset}/features/shard-{shard}.h5.failures.tsv",
@@ -21,9 +22,34 @@ rule extract_shard:
         runtime=240,
         gpu=gpus("extract"),
     params:
-        settings=settings("extract"),
+        settings=extract_settings,
         names=shard_video_names,
         store="results/{dataset}/features/store/shard-{shard}.h5",
     shell:
         "ecma extract --quiet --settings {params.settings:q} --videos {input.videos:q}"
         " --names {params.names:q} --prune --store {params.store} --output {output.shard} > {log} 2>&1"
+
+
+# Encoder weights, fetched once by the libraries' own download paths where the network is (a local rule:
+# on a cluster it runs on the login node), verified by the .sha256 written beside them.
+rule fetch_weights:
+    output:
+        weights="resources/weights/{library}/{file}",
+        sha256="resources/weights/{library}/{file}.sha256",
+    log:
+        "resources/weights/logs/{library}-{file}.log",
+    benchmark:
+        "resources/weights/logs/{library}-{file}.tsv"
+    wildcard_constraints:
+        library="open_clip|laion_clap",
+        file=r"[^/]+\.pt",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        spec=fetch_spec,
+    shell:
+        "ecma fetch-weights --spec {params.spec} --output {output.weights} > {log} 2>&1"

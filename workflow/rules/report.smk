@@ -1,5 +1,6 @@
 # The dataset's headline metrics (the main variant on the test split) and the ablation table of
-# every variant, both in `snakemake --report`.
+# every variant, both in `snakemake --report`. Local rules (see the Snakefile): they take seconds and run
+# in Snakemake's own environment, which has the ecma package.
 
 
 rule main_metrics:
@@ -15,8 +16,6 @@ rule main_metrics:
         "results/{dataset}/logs/metrics.log",
     benchmark:
         "results/{dataset}/benchmarks/metrics.tsv"
-    conda:
-        ENV
     threads: 1
     resources:
         mem_mb=500,
@@ -39,8 +38,6 @@ rule ablation:
         "results/{dataset}/logs/ablation.log",
     benchmark:
         "results/{dataset}/benchmarks/ablation.tsv"
-    conda:
-        ENV
     threads: 1
     resources:
         mem_mb=1000,

@@ -22,12 +22,14 @@ rule train_variant:
         "results/{dataset}/logs/train/{variant}.log",
     benchmark:
         "results/{dataset}/benchmarks/train/{variant}.tsv"
+    # a lost node costs one more try with more time; the job resumes from last.pt
+    retries: 2
     conda:
         ENV
     threads: train_threads
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=lambda wildcards, attempt: 240 * attempt,
         gpu=gpus("train"),
     params:
         # eval: validation thresholds pick the best epoch
