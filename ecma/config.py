@@ -28,7 +28,13 @@ class ModelConfig:
     """The HAN encoder and the MMIL head."""
 
     audio_dim: int = 768  # Da: CLAP HTSAT-tiny embeddings
-    visual_dim: int = 768  # Dv: CLIP ViT-L/14 embeddings
+    visual_dim: int = 768  # Dv: CLIP ViT-L/14 embeddings (2048 for HAN's ResNet-152 frames)
+    # HAN's own visual input stage, for the features HAN published: the visual stream has this many frames
+    # per segment (8 for ResNet-152), each projected, then averaged per segment; 1: one row per segment.
+    visual_frames_per_segment: int = 1
+    # D3 of a second, per-segment visual stream (512 for HAN's R(2+1)D), projected and fused with the
+    # frames by a Linear over the concatenation, as HAN does; 0: no such stream.
+    visual_3d_dim: int = 0
     num_classes: int = 25
     d_model: int = 256
     num_layers: int = 4
@@ -220,6 +226,8 @@ def _validate(cfg: EcmaConfig) -> None:
         (min(m.audio_dim, m.visual_dim, m.num_classes, m.d_model, m.num_layers, m.d_ff) > 0,
          "model dimensions must be positive"),
         (0.0 <= m.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (m.visual_frames_per_segment > 0, "model.visual_frames_per_segment must be positive"),
+        (m.visual_3d_dim >= 0, "model.visual_3d_dim must be >= 0 (0: no 3-D visual stream)"),
         (0.0 <= t.ema_alpha < 1.0, "train.ema_alpha must be in [0, 1)"),
         (t.epochs > 0 and t.batch_size > 0 and t.lr > 0, "train.epochs, train.batch_size and train.lr must be positive"),
         (p.k > 0, "pseudo.k must be positive"),

@@ -193,10 +193,12 @@ class VideoFeatures:
         return (self.audio.shape, self.visual.shape, None if self.visual_3d is None else self.visual_3d.shape,
                 self.frames_per_segment)
 
-    def describe(self) -> str:
-        extra = "" if self.visual_3d is None else f", visual_3d {self.visual_3d.shape}"
+    def describe(self, names: bool = True) -> str:
+        """'audio (T, Da) and visual (T, Dv)' plus the optional parts; without the stream names if not ``names``."""
+        a, v, v3 = ("audio ", "visual ", "visual_3d ") if names else ("", "", "")
         frames = "" if self.frames_per_segment == 1 else f" ({self.frames_per_segment} frames per segment)"
-        return f"audio {self.audio.shape}, visual {self.visual.shape}{frames}{extra}"
+        extra = "" if self.visual_3d is None else f" and {v3}{self.visual_3d.shape}"
+        return f"{a}{self.audio.shape} and {v}{self.visual.shape}{frames}{extra}"
 
 
 @dataclass
@@ -269,7 +271,7 @@ def load_features(
                 if first is None:
                     first = (video, Path(p))
                 elif video.shapes() != first[0].shapes():
-                    raise EcmaError(f"{p}: video {name!r} has {video.describe()}, but videos in {first[1]} have {first[0].describe()}")
+                    raise EcmaError(f"{p}: video {name!r} has {video.describe()}, but videos in {first[1]} have {first[0].describe(names=False)}")
                 if not all(np.isfinite(x).all() for x in (a, v, v3) if x is not None):
                     raise EcmaError(f"{p}: video {name!r} has NaN or infinite features")
                 found[name] = video
