@@ -20,7 +20,7 @@ class BadFeatureFile(Exception):
     """A feature file that cannot be imported; ``str(e)`` is the one-line reason."""
 
 
-def _read_header(f, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+def _read_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
     try:
         version = npy_format.read_magic(f)
     except ValueError:
@@ -50,7 +50,7 @@ def read_feature_file(path: str | os.PathLike, shape: tuple[int, ...]) -> tuple[
         raise BadFeatureFile(f"cannot be opened ({e.strerror})") from None
     with f:
         size = os.fstat(f.fileno()).st_size
-        file_shape, fortran_order, dtype = _read_header(f, path)
+        file_shape, fortran_order, dtype = _read_header(f)
         if dtype.hasobject:
             raise BadFeatureFile("holds Python objects (a pickled object array); refused, never loaded")
         if dtype.kind != "f" or dtype.fields is not None:
