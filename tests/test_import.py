@@ -387,3 +387,15 @@ def test_every_video_failing_exits_2_and_writes_no_shard(tmp_path, capsys):
     assert out.read_bytes() == b"an older shard"  # not replaced
     assert len(read_failures(out)) == 4
     assert not list(tmp_path.glob(".s.h5.*"))  # no temporary left behind
+
+
+def test_a_shard_without_videos_is_still_written(tmp_path):
+    """A workflow rule names every shard as an output, so a shard that no video hashes to is an empty shard."""
+    name = MADE_UP[0]
+    root, _, ann = tree(tmp_path, "valor", [name])
+    other = (shard_of(name, 2) + 1) % 2
+    out = tmp_path / "empty.h5"
+    assert main(["import", "--format", "valor", "--root", str(root), "--annotations", str(ann), "--output", str(out),
+                 "--shard", f"{other}/2", "--quiet"]) == 0
+    with FeatureShard(out) as s:
+        assert len(s) == 0 and s.fingerprint["source"] == "import" and s.manifest["files"] == 0
