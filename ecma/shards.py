@@ -14,7 +14,8 @@ One shard is one ``.h5`` file holding many videos:
   the extractor (encoders, checkpoints and their sha256, segment length, sample rate, ...); imported
   shards (``ecma import``) say ``"source": "import"``, the format, its conversions and the importer's
   version, and carry a file attribute ``manifest`` (JSON: sha256 of the names and sizes of the feature
-  files that went into that shard, their count and bytes). Shards with different fingerprints are never
+  files that went into that shard, their count and bytes; outside the fingerprint, which the shards of one
+  dataset must share: a per-shard digest in it would forbid loading them together). Shards with different fingerprints are never
   mixed: :func:`load_features` refuses them, so imported and extracted features never meet in one run.
 """
 
@@ -138,11 +139,11 @@ class FeatureShard:
         ``visual`` is (T * frames_per_segment, Dv); ``visual_3d``, where given, (T, D3).
         """
         audio, visual = np.asarray(audio), np.asarray(visual)
-        k = int(frames_per_segment)
-        if k < 1 or audio.ndim != 2 or visual.ndim != 2 or audio.shape[0] * k != visual.shape[0]:
+        frames = int(frames_per_segment)
+        if frames < 1 or audio.ndim != 2 or visual.ndim != 2 or audio.shape[0] * frames != visual.shape[0]:
             raise EcmaError(
                 f"{self.path}: video {name!r}: audio {audio.shape} and visual {visual.shape} must be (T, Da) and "
-                f"(T * {k}, Dv) ({k} visual rows per segment)"
+                f"(T * {frames}, Dv) ({frames} visual rows per segment)"
             )
         if visual_3d is not None:
             visual_3d = np.asarray(visual_3d)
@@ -155,8 +156,8 @@ class FeatureShard:
         g.create_dataset("visual", data=visual.astype(dtype, copy=False))
         if visual_3d is not None:
             g.create_dataset("visual_3d", data=visual_3d.astype(dtype, copy=False))
-        if k != 1:  # absent means 1: shards written before frame-level features existed read the same
-            g.attrs[FRAMES_ATTR] = k
+        if frames != 1:  # absent means 1: shards written before frame-level features existed read the same
+            g.attrs[FRAMES_ATTR] = frames
         g.attrs["n_segments"] = int(audio.shape[0])
         g.attrs["extracted_at"] = extracted_at or now_iso()
         for k, v in attrs.items():
