@@ -138,6 +138,29 @@ def cmd_fetch_weights(args) -> int:
     return 0
 
 
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'I/N' -> (I, N): shard I (0-based) of N."""
+    if text is None:
+        return None
+    i, sep, n = text.partition("/")
+    if not sep or not i.strip().isdigit() or not n.strip().isdigit():
+        raise EcmaError(f"--shard expects I/N (shard I of N, 0-based), got {text!r}")
+    return int(i), int(n)
+
+
+def cmd_import(args) -> int:
+    from ecma.importers import import_features
+
+    report = import_features(args.format, args.root, args.annotations, args.output, shard=_parse_shard(args.shard),
+                             progress=not args.quiet)
+    print(
+        f"{args.output}: imported {report.imported}, failed {len(report.failed)}"
+        + (f" (see {report.failures_path})" if report.failed else ""),
+        file=sys.stderr,
+    )
+    return EXIT_SOME_VIDEOS_FAILED if report.failed else 0
+
+
 def _train_inputs(args):
     """(config, classes, train csv, val csv, eval audio csv, eval visual csv) from a dataset or from flags."""
     from ecma.classes import LLP_CLASSES
@@ -293,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--output", required=True, help="the weights file to write")
     w.set_defaults(func=cmd_fetch_weights)
 
+    i = sub.add_parser("import", help="published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D) into a shard")
+    i.add_argument("--format", required=True, choices=("valor", "han"), help="the publisher's folder layout")
+    i.add_argument("--root", required=True, help="the feature folder (valor: CLIP/, CLAP/; han: vggish/, res152/, r2plus1d_18/)")
+    i.add_argument("--annotations", nargs="+", required=True, help="LLP split csvs naming the videos to import")
+    i.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
+    i.add_argument("--shard", help="I/N: only the videos of shard I of N (0-based; the stable hash extraction uses)")
+    i.set_defaults(func=cmd_import)
+
     t = sub.add_parser("train", help="train an E-CMA variant; keeps the best checkpoint by validation segment Type@AV")
     t.add_argument("--config", help="YAML config (a workflow config with --dataset)")
     t.add_argument("--dataset", help="workflow dataset whose train/val/eval csvs to use")
@@ -339,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (e, t, v):
         sp.add_argument("--settings", metavar="JSON",
                         help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
-    for sp in (d, e, w, t, r, v, a):
+    for sp in (d, e, w, i, t, r, v, a):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 

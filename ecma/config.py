@@ -40,7 +40,13 @@ class ModelConfig:
     """The HAN encoder and the MMIL head."""
 
     audio_dim: int = bounded(768, ge=1)  # Da: CLAP HTSAT-tiny embeddings
-    visual_dim: int = bounded(768, ge=1)  # Dv: CLIP ViT-L/14 embeddings
+    visual_dim: int = bounded(768, ge=1)  # Dv: CLIP ViT-L/14 embeddings (2048 for HAN's ResNet-152 frames)
+    # HAN's own visual input stage, for the features HAN published: the visual stream has this many frames
+    # per segment (8 for ResNet-152), each projected, then averaged per segment; 1: one row per segment.
+    visual_frames_per_segment: int = bounded(1, ge=1)
+    # D3 of a second, per-segment visual stream (512 for HAN's R(2+1)D), projected and fused with the
+    # frames by a Linear over the concatenation, as HAN does; 0: no such stream.
+    visual_3d_dim: int = bounded(0, ge=0)
     num_classes: int = bounded(25, ge=1)
     d_model: int = bounded(256, ge=1)
     num_layers: int = bounded(4, ge=1)

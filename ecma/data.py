@@ -58,3 +58,12 @@ def check_feature_dims(model: ModelConfig, features: FeatureSet, what: str) -> N
             f"{what}: the features are audio {da}-d and visual {dv}-d, but the model takes "
             f"{model.audio_dim}-d and {model.visual_dim}-d (model.audio_dim/visual_dim must match the extractor)"
         )
+    if features.frames_per_segment != model.visual_frames_per_segment:
+        raise EcmaError(
+            f"{what}: the visual features have {features.frames_per_segment} frame(s) per segment, but the model "
+            f"takes {model.visual_frames_per_segment} (model.visual_frames_per_segment must match the features)"
+        )
+    d3 = 0 if features.visual_3d is None else features.visual_3d.shape[2]
+    if d3 != model.visual_3d_dim:
+        have = f"a {d3}-d 3-D visual stream" if d3 else "no 3-D visual stream"
+        raise EcmaError(f"{what}: the features have {have}, but model.visual_3d_dim is {model.visual_3d_dim}")

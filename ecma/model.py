@@ -1,6 +1,9 @@
 """E-CMA's network: the Hybrid Attention Network (HAN) encoder with an MMIL pooling head.
 
-HAN (Tian, Li and Xu, ECCV 2020): both modalities are projected to ``d_model``; each layer updates every
+HAN (Tian, Li and Xu, ECCV 2020): both modalities are projected to ``d_model`` (for frame-level visual
+features, ``model.visual_frames_per_segment`` = k > 1, HAN's own input stage: every frame is projected, the
+k frames of a segment averaged, and with ``model.visual_3d_dim`` > 0 a 3-D stream projected too and fused
+with them by a Linear over the concatenation, as ``net_audiovisual.py`` of AVVP-ECCV20 does); each layer updates every
 modality with self-attention over its own segments plus cross-attention to the other modality (residual,
 LayerNorm), then a feed-forward block (residual, LayerNorm). As in the published HAN, one layer's weights
 serve both modalities, and both are updated from the layer's inputs (a simultaneous update).
@@ -126,13 +129,36 @@ class HAN(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.audio_proj = nn.Linear(cfg.audio_dim, cfg.d_model)
-        self.visual_proj = nn.Linear(cfg.visual_dim, cfg.d_model)
+        self.visual_proj = nn.Linear(cfg.visual_dim, cfg.d_model)  # per frame where there are several
+        self.frames_per_segment = cfg.visual_frames_per_segment
+        # Only models with a 3-D stream have these, so existing checkpoints load unchanged.
+        self.visual_3d_proj = nn.Linear(cfg.visual_3d_dim, cfg.d_model) if cfg.visual_3d_dim else None
+        self.visual_fusion = nn.Linear(2 * cfg.d_model, cfg.d_model) if cfg.visual_3d_dim else None
         self.layers = nn.ModuleList(
             HybridAttentionLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.num_layers)
         )
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, v = self.audio_proj(audio), self.visual_proj(visual)
+    def visual_input(self, visual: torch.Tensor, visual_3d: torch.Tensor | None, t: int) -> torch.Tensor:
+        """(B, T * k, Dv) frames [+ (B, T, D3)] -> (B, T, d_model): HAN's order, project then average, then fuse."""
+        b, rows, _ = visual.shape
+        k = self.frames_per_segment
+        if rows != t * k:
+            raise ValueError(f"visual has {rows} rows for {t} segments; the model expects {k} per segment")
+        v = self.visual_proj(visual)
+        if k > 1:  # HAN's avg_pool2d((8, 1)): consecutive frames of a segment
+            v = v.view(b, t, k, -1).mean(dim=2)
+        if self.visual_3d_proj is not None:
+            if visual_3d is None:
+                raise ValueError("the model takes a 3-D visual stream (model.visual_3d_dim) but none was given")
+            v = self.visual_fusion(torch.cat([v, self.visual_3d_proj(visual_3d)], dim=-1))
+        elif visual_3d is not None:
+            raise ValueError("a 3-D visual stream was given but the model has none (model.visual_3d_dim is 0)")
+        return v
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        a, v = self.audio_proj(audio), self.visual_input(visual, visual_3d, audio.shape[1])
         # Both modalities through each layer in one call: half the ops, larger matmuls. Under autocast the
         # residual stream stays float32 (as CUDA's autocast keeps LayerNorm's output); matmuls run in bf16.
         x = torch.cat([a, v])
@@ -175,8 +201,9 @@ class ECMANet(nn.Module):
         self.encoder = HAN(cfg)
         self.head = MMILHead(cfg.d_model, cfg.num_classes)
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> ModelOutput:
-        a, v = self.encoder(audio, visual)
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: torch.Tensor | None = None) -> ModelOutput:
+        """audio (B, T, Da), visual (B, T * k, Dv), visual_3d (B, T, D3) where the model has that stream."""
+        a, v = self.encoder(audio, visual, visual_3d)
         video_prob, audio_prob, visual_prob, segment_prob = self.head(a, v)
         # Sums of attention-weighted probabilities can exceed 1 by rounding; BCE needs [0, 1].
         return ModelOutput(

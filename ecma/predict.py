@@ -35,7 +35,8 @@ def predict(
     check_feature_dims(cfg.model, data.features, str(checkpoint))
     dev = resolve_device(device)
     precision = amp_dtype(dev, cfg.train.amp)
-    out = run_model(model.to(dev), data.features.audio, data.features.visual, batch_size=batch_size, device=dev, precision=precision)
+    out = run_model(model.to(dev), data.features.audio, data.features.visual, batch_size=batch_size, device=dev, precision=precision,
+                    visual_3d=data.features.visual_3d)
     return Predictions(
         filenames=data.filenames,
         classes=list(classes),

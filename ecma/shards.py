@@ -3,11 +3,20 @@
 One shard is one ``.h5`` file holding many videos:
 
 - a group per video, named by its annotation ``filename`` (e.g. ``BjCEufrlXm4_20_30``), with datasets
-  ``audio`` (T, Da) and ``visual`` (T, Dv), float16 or float32, and attributes ``n_segments`` and
-  ``extracted_at`` (ISO 8601 time); extraction may add flags such as ``audio_missing``;
-- a file attribute ``fingerprint``: JSON describing the extractor (encoders, checkpoints and their
-  sha256, segment length, sample rate, frames per segment, ...). Shards with different fingerprints
-  are never mixed: :func:`load_features` refuses them.
+  ``audio`` (T, Da) and ``visual`` (T * k, Dv), float16 or float32, and attributes ``n_segments`` (T) and
+  ``extracted_at`` (ISO 8601 time of extraction or import); extraction may add flags such as
+  ``audio_missing``;
+- optional per video (added for published frame-level features, e.g. HAN's; absent in older shards):
+  the attribute ``frames_per_segment`` = k, the number of consecutive ``visual`` rows per segment (absent
+  means 1, so ``visual`` is (T, Dv)), and the dataset ``visual_3d`` (T, D3), a second per-segment visual
+  stream (R(2+1)D clip features). Every video of a split must agree on k and on having ``visual_3d``;
+- a file attribute ``fingerprint``: JSON describing where the numbers came from. Extracted shards describe
+  the extractor (encoders, checkpoints and their sha256, segment length, sample rate, ...); imported
+  shards (``ecma import``) say ``"source": "import"``, the format, its conversions and the importer's
+  version, and carry a file attribute ``manifest`` (JSON: sha256 of the names and sizes of the feature
+  files that went into that shard, their count and bytes; outside the fingerprint, which the shards of one
+  dataset must share: a per-shard digest in it would forbid loading them together). Shards with different fingerprints are never
+  mixed: :func:`load_features` refuses them, so imported and extracted features never meet in one run.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import numpy as np
 from ecma.errors import EcmaError
 
 FINGERPRINT_ATTR = "fingerprint"
+MANIFEST_ATTR = "manifest"
+FRAMES_ATTR = "frames_per_segment"
 
 
 def now_iso() -> str:
@@ -72,6 +83,16 @@ class FeatureShard:
     def fingerprint(self, value: dict) -> None:
         self._h5.attrs[FINGERPRINT_ATTR] = json.dumps(value, sort_keys=True)
 
+    @property
+    def manifest(self) -> dict | None:
+        """Imported shards: what went in (sha256 of feature file names and sizes, count, bytes); else None."""
+        raw = self._h5.attrs.get(MANIFEST_ATTR)
+        return json.loads(raw) if raw is not None else None
+
+    @manifest.setter
+    def manifest(self, value: dict) -> None:
+        self._h5.attrs[MANIFEST_ATTR] = json.dumps(value, sort_keys=True)
+
     def videos(self) -> list[str]:
         return list(self._h5.keys())
 
@@ -85,14 +106,21 @@ class FeatureShard:
         return {k: _plain(v) for k, v in self._h5[name].attrs.items()}
 
     def read(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(audio, visual) arrays of one video, as stored."""
+        """(audio, visual) arrays of one video, as stored (visual is (T * k, Dv) for frame-level features)."""
+        video = self.read_video(name)
+        return video.audio, video.visual
+
+    def read_video(self, name: str) -> "VideoFeatures":
+        """Every stream of one video, as stored, with its ``frames_per_segment``."""
         if name not in self._h5:
             raise EcmaError(f"{self.path}: no video {name!r}")
         g = self._h5[name]
         try:
-            return g["audio"][()], g["visual"][()]
+            audio, visual = g["audio"][()], g["visual"][()]
         except KeyError as e:
             raise EcmaError(f"{self.path}: video {name!r} lacks dataset {e}") from None
+        visual_3d = g["visual_3d"][()] if "visual_3d" in g else None
+        return VideoFeatures(audio, visual, visual_3d, int(g.attrs.get(FRAMES_ATTR, 1)))
 
     def write(
         self,
@@ -102,20 +130,34 @@ class FeatureShard:
         *,
         dtype: str = "float16",
         extracted_at: str | None = None,
+        visual_3d: np.ndarray | None = None,
+        frames_per_segment: int = 1,
         **attrs: Any,
     ) -> None:
-        """Write one video's features (replacing any earlier group of that name)."""
+        """Write one video's features (replacing any earlier group of that name).
+
+        ``visual`` is (T * frames_per_segment, Dv); ``visual_3d``, where given, (T, D3).
+        """
         audio, visual = np.asarray(audio), np.asarray(visual)
-        if audio.ndim != 2 or visual.ndim != 2 or audio.shape[0] != visual.shape[0]:
+        frames = int(frames_per_segment)
+        if frames < 1 or audio.ndim != 2 or visual.ndim != 2 or audio.shape[0] * frames != visual.shape[0]:
             raise EcmaError(
-                f"{self.path}: video {name!r}: audio {audio.shape} and visual {visual.shape} "
-                "must be (T, Da) and (T, Dv) with the same T"
+                f"{self.path}: video {name!r}: audio {audio.shape} and visual {visual.shape} must be (T, Da) and "
+                f"(T * {frames}, Dv) ({frames} visual rows per segment)"
             )
+        if visual_3d is not None:
+            visual_3d = np.asarray(visual_3d)
+            if visual_3d.ndim != 2 or visual_3d.shape[0] != audio.shape[0]:
+                raise EcmaError(f"{self.path}: video {name!r}: visual_3d {visual_3d.shape} must be (T, D3) with T = {audio.shape[0]}")
         if name in self._h5:
             del self._h5[name]
         g = self._h5.create_group(name)
-        g.create_dataset("audio", data=audio.astype(dtype))
-        g.create_dataset("visual", data=visual.astype(dtype))
+        g.create_dataset("audio", data=audio.astype(dtype, copy=False))
+        g.create_dataset("visual", data=visual.astype(dtype, copy=False))
+        if visual_3d is not None:
+            g.create_dataset("visual_3d", data=visual_3d.astype(dtype, copy=False))
+        if frames != 1:  # absent means 1: shards written before frame-level features existed read the same
+            g.attrs[FRAMES_ATTR] = frames
         g.attrs["n_segments"] = int(audio.shape[0])
         g.attrs["extracted_at"] = extracted_at or now_iso()
         for k, v in attrs.items():
@@ -140,14 +182,37 @@ def _plain(v: Any) -> Any:
 
 
 @dataclass
+class VideoFeatures:
+    """One video's streams as stored in a shard."""
+
+    audio: np.ndarray  # (T, Da)
+    visual: np.ndarray  # (T * frames_per_segment, Dv)
+    visual_3d: np.ndarray | None  # (T, D3) or None
+    frames_per_segment: int
+
+    def shapes(self) -> tuple:
+        return (self.audio.shape, self.visual.shape, None if self.visual_3d is None else self.visual_3d.shape,
+                self.frames_per_segment)
+
+    def describe(self, names: bool = True) -> str:
+        """'audio (T, Da) and visual (T, Dv)' plus the optional parts; without the stream names if not ``names``."""
+        a, v, v3 = ("audio ", "visual ", "visual_3d ") if names else ("", "", "")
+        frames = "" if self.frames_per_segment == 1 else f" ({self.frames_per_segment} frames per segment)"
+        extra = "" if self.visual_3d is None else f" and {v3}{self.visual_3d.shape}"
+        return f"{a}{self.audio.shape} and {v}{self.visual.shape}{frames}{extra}"
+
+
+@dataclass
 class FeatureSet:
     """Features of one split in memory, rows in the order asked for."""
 
     filenames: list[str]
     audio: np.ndarray  # (N, T, Da) float32
-    visual: np.ndarray  # (N, T, Dv) float32
+    visual: np.ndarray  # (N, T * frames_per_segment, Dv) float32
     fingerprint: dict
     skipped: list[str]
+    visual_3d: np.ndarray | None = None  # (N, T, D3) float32: a second visual stream (HAN's R(2+1)D), or None
+    frames_per_segment: int = 1  # visual rows per segment (8 for HAN's ResNet-152 frames)
 
     def __len__(self) -> int:
         return len(self.filenames)
@@ -182,35 +247,35 @@ def load_features(
     """Load the videos ``filenames`` from any number of shards into memory.
 
     ``missing``: 'error' stops with a message naming the absent videos; 'skip' warns and leaves them out.
-    Every video must have the same (T, Da) and (T, Dv) shapes (T = ``n_segments`` where given) and finite
-    values; a video that breaks this is an error naming it and its shard.
+    Every video must have the same shapes, (T, Da), (T * k, Dv) and, where present, (T, D3) (T =
+    ``n_segments`` where given), the same k and finite values; a video that breaks this is an error naming
+    it and its shard.
     """
     if missing not in ("error", "skip"):
         raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
     fingerprint = read_fingerprint(paths)
     wanted = {f: i for i, f in enumerate(filenames)}
-    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    shapes: tuple[tuple[int, ...], tuple[int, ...], Path] | None = None
+    found: dict[str, VideoFeatures] = {}
+    first: tuple[VideoFeatures, Path] | None = None
     for p in paths:
         with FeatureShard(p) as shard:
             for name in shard.videos():
                 if name not in wanted or name in found:
                     continue
-                a, v = shard.read(name)
-                if a.ndim != 2 or v.ndim != 2 or a.shape[0] != v.shape[0]:
-                    raise EcmaError(f"{p}: video {name!r} has audio {a.shape} and visual {v.shape}; expected (T, D) each")
+                video = shard.read_video(name)
+                a, v, v3, k = video.audio, video.visual, video.visual_3d, video.frames_per_segment
+                if (a.ndim != 2 or v.ndim != 2 or k < 1 or a.shape[0] * k != v.shape[0]
+                        or (v3 is not None and (v3.ndim != 2 or v3.shape[0] != a.shape[0]))):
+                    raise EcmaError(f"{p}: video {name!r} has {video.describe()}; expected (T, D) per segment")
                 if n_segments is not None and a.shape[0] != n_segments:
                     raise EcmaError(f"{p}: video {name!r} has {a.shape[0]} segments; the dataset has {n_segments}")
-                if shapes is None:
-                    shapes = (a.shape, v.shape, Path(p))
-                elif (a.shape, v.shape) != shapes[:2]:
-                    raise EcmaError(
-                        f"{p}: video {name!r} has audio {a.shape} and visual {v.shape}, "
-                        f"but videos in {shapes[2]} have {shapes[0]} and {shapes[1]}"
-                    )
-                if not (np.isfinite(a).all() and np.isfinite(v).all()):
+                if first is None:
+                    first = (video, Path(p))
+                elif video.shapes() != first[0].shapes():
+                    raise EcmaError(f"{p}: video {name!r} has {video.describe()}, but videos in {first[1]} have {first[0].describe(names=False)}")
+                if not all(np.isfinite(x).all() for x in (a, v, v3) if x is not None):
                     raise EcmaError(f"{p}: video {name!r} has NaN or infinite features")
-                found[name] = (a, v)
+                found[name] = video
     absent = [f for f in filenames if f not in found]
     if absent and missing == "error":
         shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
@@ -220,6 +285,18 @@ def load_features(
     kept = [f for f in filenames if f in found]
     if not kept:
         raise EcmaError("none of the requested videos has features in the given shards")
-    audio = np.stack([found[f][0] for f in kept]).astype(np.float32)
-    visual = np.stack([found[f][1] for f in kept]).astype(np.float32)
-    return FeatureSet(kept, audio, visual, fingerprint, absent)
+    k, has_3d = found[kept[0]].frames_per_segment, found[kept[0]].visual_3d is not None
+    audio, visual = _stack_float32(found, kept, "audio"), _stack_float32(found, kept, "visual")
+    visual_3d = _stack_float32(found, kept, "visual_3d") if has_3d else None
+    return FeatureSet(kept, audio, visual, fingerprint, absent, visual_3d, k)
+
+
+def _stack_float32(found: dict[str, VideoFeatures], kept: list[str], stream: str) -> np.ndarray:
+    """One stream of all videos as one float32 array; each video's copy is dropped once stacked, so that
+    frame-level features (HAN's are 650 KB a video) are not held twice."""
+    first = getattr(found[kept[0]], stream)
+    out = np.empty((len(kept), *first.shape), dtype=np.float32)
+    for i, f in enumerate(kept):
+        out[i] = getattr(found[f], stream)
+        setattr(found[f], stream, None)
+    return out

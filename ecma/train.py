@@ -60,7 +60,7 @@ def _check_data(cfg: EcmaConfig, data: SplitData, what: str) -> None:
 
 def validate(model: torch.nn.Module, data: SplitData, cfg: EcmaConfig, device: torch.device) -> dict:
     out = run_model(model, data.features.audio, data.features.visual, batch_size=cfg.eval.batch_size, device=device,
-                    precision=amp_dtype(device, cfg.train.amp))
+                    precision=amp_dtype(device, cfg.train.amp), visual_3d=data.features.visual_3d)
     return score(
         out.video_prob, out.audio_prob, out.visual_prob, data.gt_audio, data.gt_visual,
         video_threshold=cfg.eval.video_threshold, segment_threshold=cfg.eval.segment_threshold,
@@ -69,7 +69,7 @@ def validate(model: torch.nn.Module, data: SplitData, cfg: EcmaConfig, device: t
 
 def _teacher_masks(teacher, train: SplitData, cfg: EcmaConfig, device) -> torch.Tensor:
     out = run_model(teacher, train.features.audio, train.features.visual, batch_size=max(cfg.eval.batch_size, cfg.train.batch_size),
-                    device=device, precision=amp_dtype(device, cfg.train.amp))
+                    device=device, precision=amp_dtype(device, cfg.train.amp), visual_3d=train.features.visual_3d)
     seg = torch.from_numpy(np.stack([out.audio_prob, out.visual_prob], axis=2))
     p = cfg.pseudo
     return pseudo_masks(seg, torch.from_numpy(train.labels), rule=p.rule, gamma=p.gamma, k=p.k, restrict_to_labels=p.restrict_to_labels)
@@ -161,6 +161,7 @@ def train(
 
     audio = torch.from_numpy(train_data.features.audio)
     visual = torch.from_numpy(train_data.features.visual)
+    visual_3d = None if train_data.features.visual_3d is None else torch.from_numpy(train_data.features.visual_3d)
     labels = torch.from_numpy(train_data.labels)
     n = len(train_data)
     steps_per_epoch = math.ceil(n / tc.batch_size)
@@ -181,8 +182,9 @@ def train(
             if pseudo_on and cfg.pseudo.update_every_steps is not None and (masks is None or step % cfg.pseudo.update_every_steps == 0):
                 masks = _teacher_masks(teacher, train_data, cfg, device)
             a, v, y = audio[idx].to(device), visual[idx].to(device), labels[idx].to(device)
+            v3 = None if visual_3d is None else visual_3d[idx].to(device)
             with autocast(device, precision):
-                out = student(a, v)
+                out = student(a, v, v3)
             batch_masks = masks[idx].to(device) if pseudo_on else None
             terms = total_loss(out, y, cfg.loss, masks=batch_masks, use_cma=use_cma)
             optimizer.zero_grad(set_to_none=True)

@@ -8,8 +8,6 @@ the workers meanwhile.
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +25,11 @@ from ecma.extract.fingerprint import extractor_fingerprint
 from ecma.extract.store import ShardStore
 from ecma.extract.visual import VisualEncoder
 from ecma.extract.workers import decode_stream
-from ecma.io import atomic_path, content_id
+from ecma.failures import FAILURES_HEADER, failures_path_for, write_failures  # noqa: F401  (re-exported)
+from ecma.io import content_id
 from ecma.weights import verify
 from ecma.shards import now_iso
 
-FAILURES_HEADER = ("filename", "stage", "reason")
 
 
 @dataclass
@@ -41,10 +39,6 @@ class ExtractReport:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (name, stage, reason)
     removed: list[str] = field(default_factory=list)  # left the shard (prune: no longer among the videos)
     failures_path: Optional[Path] = None
-
-
-def failures_path_for(output: str | Path) -> Path:
-    return Path(f"{output}.failures.tsv")
 
 
 @dataclass
@@ -133,16 +127,6 @@ def _check_inputs(videos: Sequence, names: Optional[Sequence[str]]) -> tuple[lis
             raise EcmaError(f"{p}: video name {n!r} is also the name of {seen[n]}")
         seen[n] = p
     return paths, names
-
-
-def write_failures(path: Path, failed: list[tuple[str, str, str]]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    w.writerow(FAILURES_HEADER)
-    for name, stage, reason in failed:
-        w.writerow((name, stage, " ".join(reason.split())))
-    with atomic_path(path) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
 
 
 def _content_ids(names: Sequence[str], paths: Sequence[Path]) -> dict[str, Optional[str]]:
