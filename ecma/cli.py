@@ -151,14 +151,16 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
 def cmd_import(args) -> int:
     from ecma.importers import import_features
 
-    report = import_features(args.format, args.root, args.annotations, args.output, shard=_parse_shard(args.shard),
-                             progress=not args.quiet)
+    if not args.annotations and args.names is None:
+        raise EcmaError("give --annotations CSV... (or --names NAME...)")
+    report = import_features(args.format, args.root, args.annotations or [], args.output, shard=_parse_shard(args.shard),
+                             names=args.names, progress=not args.quiet)
     print(
         f"{args.output}: imported {report.imported}, failed {len(report.failed)}"
         + (f" (see {report.failures_path})" if report.failed else ""),
         file=sys.stderr,
     )
-    return EXIT_SOME_VIDEOS_FAILED if report.failed else 0
+    return EXIT_SOME_VIDEOS_FAILED if report.failed and not args.partial_ok else 0
 
 
 def _train_inputs(args):
@@ -319,9 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D) into a shard")
     i.add_argument("--format", required=True, choices=("valor", "han"), help="the publisher's folder layout")
     i.add_argument("--root", required=True, help="the feature folder (valor: CLIP/, CLAP/; han: vggish/, res152/, r2plus1d_18/)")
-    i.add_argument("--annotations", nargs="+", required=True, help="LLP split csvs naming the videos to import")
+    i.add_argument("--annotations", nargs="+", help="LLP split csvs naming the videos to import")
+    i.add_argument("--names", nargs="*", help="the annotation filenames to import, instead of --annotations (workflow use)")
     i.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
     i.add_argument("--shard", help="I/N: only the videos of shard I of N (0-based; the stable hash extraction uses)")
+    i.add_argument("--partial-ok", action="store_true",
+                   help="exit 0 when some (not all) videos failed; they are listed in the failures table (workflow use)")
     i.set_defaults(func=cmd_import)
 
     t = sub.add_parser("train", help="train an E-CMA variant; keeps the best checkpoint by validation segment Type@AV")

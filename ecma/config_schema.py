@@ -69,7 +69,7 @@ def section_schema(cls: type, *, with_defaults: bool, nullable: bool = False, sk
 def workflow_schema() -> dict:
     sections = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in dataclasses.fields(C.EcmaConfig)}
     defs: dict[str, dict] = {}
-    dataset = section_schema(C.DatasetConfig, with_defaults=True, skip=("demo", "overrides"))
+    dataset = section_schema(C.DatasetConfig, with_defaults=True, skip=("demo", "overrides", "features"))
     dataset["properties"]["overrides"] = {
         "description": "Per-dataset overrides of the top-level sections (no defaults: only what is given overrides).",
         "type": ["object", "null"], "additionalProperties": False,
@@ -77,8 +77,10 @@ def workflow_schema() -> dict:
         "default": None,
     }
     dataset["properties"]["demo"] = {"$ref": "#/$defs/demo", "default": None}
+    dataset["properties"]["features"] = {"$ref": "#/$defs/features", "default": None}
     defs["dataset"] = dataset
     defs["demo"] = section_schema(C.DemoConfig, with_defaults=False, nullable=True)
+    defs["features"] = section_schema(C.FeaturesConfig, with_defaults=False, nullable=True)
     for name, cls in sections.items():
         defs[name] = section_schema(cls, with_defaults=True)
         defs[f"{name}_override"] = section_schema(cls, with_defaults=False)

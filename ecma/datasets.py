@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ecma.annotations import check_splits_disjoint, read_split
 from ecma.classes import LLP_CLASSES
@@ -59,7 +59,7 @@ def match_videos(video_dir: str | os.PathLike, filenames: Iterable[str]) -> tupl
 class DatasetFiles:
     name: str
     annotations: Path
-    videos: Path
+    videos: Optional[Path]
     train_csv: Path
     val_csv: Path
     test_csv: Path
@@ -69,6 +69,8 @@ class DatasetFiles:
     missing_videos: str
     generated: bool
     allow_split_overlap: bool = False
+    features_format: Optional[str] = None  # source: features
+    features_root: Optional[Path] = None
 
     def split_csv(self, split: str) -> Path:
         try:
@@ -90,7 +92,8 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
         root = Path(results) / name / "data"
         annotations, videos, generated = root, root / "videos", True
     else:
-        annotations, videos, generated = Path(ds.annotations), Path(ds.videos), False
+        annotations, generated = Path(ds.annotations), False
+        videos = Path(ds.videos) if ds.videos else None  # None: source: features
     return DatasetFiles(
         name=name,
         annotations=annotations,
@@ -104,7 +107,32 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
         missing_videos=ds.missing_videos,
         generated=generated,
         allow_split_overlap=ds.allow_split_overlap,
+        features_format=ds.features.format if ds.source == "features" else None,
+        features_root=Path(ds.features.root) if ds.source == "features" else None,
     )
+
+
+def _annotated_names(files: DatasetFiles) -> list[str]:
+    """Every annotated video, after checking the annotation files exist and the splits do not overlap."""
+    for p in (files.train_csv, files.val_csv, files.test_csv, files.eval_audio_csv, files.eval_visual_csv):
+        if not p.is_file():
+            raise EcmaError(f"{p}: annotation file of dataset {files.name!r} not found")
+    if not files.allow_split_overlap:
+        try:
+            check_splits_disjoint({s: files.split_csv(s) for s in ("train", "val", "test")}, LLP_CLASSES)
+        except EcmaError as e:
+            raise EcmaError(f"{e} (set datasets.{files.name}.allow_split_overlap: true if intended)") from None
+    return files.filenames()
+
+
+def _check_absent(files: DatasetFiles, names: list[str], found: dict, where: Path, what: str) -> None:
+    absent = [n for n in names if n not in found]
+    if absent and files.missing_videos == "error":
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        raise EcmaError(
+            f"{where}: {len(absent)} annotated video(s) {what}: {shown} "
+            f"(set datasets.{files.name}.missing_videos: skip to leave them out)"
+        )
 
 
 def dataset_videos(files: DatasetFiles) -> dict[str, Path]:
@@ -114,32 +142,39 @@ def dataset_videos(files: DatasetFiles) -> dict[str, Path]:
     two splits (unless the dataset says ``allow_split_overlap: true``), and, unless the dataset says
     ``missing_videos: skip``, on an annotation row without a video.
     """
-    for p in (files.train_csv, files.val_csv, files.test_csv, files.eval_audio_csv, files.eval_visual_csv):
-        if not p.is_file():
-            raise EcmaError(f"{p}: annotation file of dataset {files.name!r} not found")
-    if not files.allow_split_overlap:
-        try:
-            check_splits_disjoint({s: files.split_csv(s) for s in ("train", "val", "test")}, LLP_CLASSES)
-        except EcmaError as e:
-            raise EcmaError(f"{e} (set datasets.{files.name}.allow_split_overlap: true if intended)") from None
+    names = _annotated_names(files)
     if not files.videos.is_dir():
         raise EcmaError(f"{files.videos}: video folder of dataset {files.name!r} not found")
-    names = files.filenames()
     found, unmatched = match_videos(files.videos, names)
     if unmatched:
         shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
         raise EcmaError(f"{files.videos}: {len(unmatched)} video(s) have no annotation row: {shown}")
-    absent = [n for n in names if n not in found]
-    if absent and files.missing_videos == "error":
-        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
-        raise EcmaError(
-            f"{files.videos}: {len(absent)} annotated video(s) not found: {shown} "
-            f"(set datasets.{files.name}.missing_videos: skip to leave them out)"
-        )
+    _check_absent(files, names, found, files.videos, "not found")
     return found
 
 
-def shard_videos(videos: dict[str, Path], n_shards: int, index: int) -> dict[str, Path]:
+def dataset_feature_files(files: DatasetFiles) -> dict[str, list[Path]]:
+    """filename -> its published feature files (one per stream) for every annotated video that has them all.
+
+    Stops on a missing root or sub-folder of the format, on split overlap, and (unless ``missing_videos:
+    skip``) on an annotated video without its files. Each folder is listed once: LLP has 11,849 videos.
+    """
+    from ecma.importers.run import check_root, feature_format
+
+    fmt = feature_format(files.features_format)
+    root = check_root(fmt, files.features_root)
+    names = _annotated_names(files)
+    listed = {s.folder: {p.name for p in (root / s.folder).iterdir()} for s in fmt.streams}
+    found: dict[str, list[Path]] = {}
+    for name in names:
+        stem = f"{youtube_id(name)}.npy"
+        if all(stem in listed[s.folder] for s in fmt.streams):
+            found[name] = [root / s.folder / stem for s in fmt.streams]
+    _check_absent(files, names, found, root, f"have no {fmt.name} feature files")
+    return found
+
+
+def shard_videos(videos: dict, n_shards: int, index: int) -> dict:
     """The videos of shard ``index`` (0-based), in a stable order."""
     if not 0 <= index < n_shards:
         raise EcmaError(f"shard {index} does not exist (the dataset has {n_shards} shards)")

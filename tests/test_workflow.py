@@ -35,9 +35,9 @@ SNAKEFILE = REPO / "Snakefile"
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 SECTIONS = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in dataclasses.fields(C.EcmaConfig)}
-RULES = ("demo_dataset", "extract_shard", "fetch_weights", "train_variant", "predict_split", "evaluate_split",
+RULES = ("demo_dataset", "extract_shard", "import_shard", "fetch_weights", "train_variant", "predict_split", "evaluate_split",
          "main_metrics", "ablation")
-# run where Snakemake runs (the Snakefile's localrules), in its environment: no conda env of their own
+# run where Snakemake runs (the Snakefile's localrules), not queued on a cluster
 LOCAL_RULES = ("main_metrics", "ablation")
 
 
@@ -218,9 +218,8 @@ def test_every_rule_declares_log_benchmark_threads_resources_and_env():
     names = [re.match(r"(?:rule|checkpoint) (\w+):", b).group(1) for b in blocks]
     assert sorted(names) == sorted(RULES)
     for name, block in zip(names, blocks):
-        for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime=", "shell:"):
+        for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime=", "conda:", "shell:"):
             assert directive in block, f"rule {name} lacks {directive}"
-        assert ("conda:" in block) == (name not in LOCAL_RULES), f"rule {name}: conda env"
         gpu = "gpu=" in block
         assert gpu == (name in ("extract_shard", "train_variant")), f"rule {name}: gpu resource {gpu}"
     local = re.search(r"^localrules:\n((?:    \w+,\n)+)", SNAKEFILE.read_text(), re.M).group(1).split()
@@ -329,7 +328,8 @@ def test_schema_mirrors_the_config_dataclasses():
         assert top[name]["$ref"] == f"#/$defs/{name}" and top[name]["default"] == {}
         check_section(defs[name], cls, with_defaults=True)
         check_section(defs[f"{name}_override"], cls, with_defaults=False)
-    check_section(defs["dataset"], C.DatasetConfig, with_defaults=True, skip=("demo", "overrides"))
+    check_section(defs["dataset"], C.DatasetConfig, with_defaults=True, skip=("demo", "overrides", "features"))
+    check_section(defs["features"], C.FeaturesConfig, with_defaults=False)
     # null-able objects carry no defaults (validate() would fill them into the null); ecma.config fills them
     check_section(defs["demo"], C.DemoConfig, with_defaults=False)
     assert defs["dataset"]["properties"]["demo"] == {"$ref": "#/$defs/demo", "default": None}
@@ -360,7 +360,7 @@ def test_config_yaml_sections_hold_the_package_defaults():
     for name in SECTIONS:
         assert cfg[name] == defaults[name], name
     wf = C.workflow_config_from_dict(cfg)
-    assert set(wf.datasets) == {"llp", "demo"} and wf.variants == list(C.VARIANTS) and wf.main_variant == "ecma"
+    assert set(wf.datasets) == {"llp", "llp_valor", "llp_han", "demo"} and wf.variants == list(C.VARIANTS) and wf.main_variant == "ecma"
     demo = wf.for_dataset("demo")
     assert wf.datasets["demo"].demo is not None and wf.datasets["demo"].n_shards == 2
     # ViT-B-32 gives 512-d visual features, HTSAT-tiny 768-d audio features
@@ -883,3 +883,67 @@ def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
     third = [shard_extracted_at(s) for s in shards]
     for before, after in zip(second, third):
         assert set(after) == set(before) and all(after[k] > before[k] for k in before)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Published features as a dataset: import, training and evaluation with no video in sight
+
+
+def features_dataset(tmp_path: Path, layout: str, splits: dict[str, list[str]]) -> dict:
+    from feature_trees import make_feature_tree
+
+    make_dataset(tmp_path / "data", splits, touch_videos=False)
+    (tmp_path / "data" / "videos").rmdir()
+    ids = [n.rsplit("_", 2)[0] for names in splits.values() for n in names]
+    make_feature_tree(tmp_path / "feats", layout, ids)
+    return {"annotations": "data", "source": "features", "features": {"format": layout, "root": "feats"}, "n_shards": 2}
+
+
+def llp_style(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i:09d}_0_10" for i in range(count)]
+
+
+@pytest.mark.slow
+def test_a_published_feature_root_runs_to_metrics_and_reimports_only_new_shards(tmp_path):
+    splits = {"train": llp_style("tr", 8), "val": llp_style("va", 3), "test": llp_style("te", 3)}
+    ds = features_dataset(tmp_path, "valor", splits)
+    small = {"d_model": 16, "num_layers": 1, "num_heads": 2, "d_ff": 32}
+    write_config(tmp_path, {"mine": ds}, model=small, train={"epochs": 2, "batch_size": 4, "threads": 1})
+    target = "results/mine/metrics.json"
+    p = run_snakemake(tmp_path, target)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    assert "rule import_shard" in output_of(p) and "rule extract_shard" not in output_of(p)
+    metrics = json.loads((tmp_path / "results/mine/metrics.json").read_text())
+    assert metrics["num_videos"] == 3
+    assert metrics["provenance"]["feature_fingerprint"]["source"] == "import"
+    shards = [tmp_path / f"results/mine/features/shard-{i}.h5" for i in range(2)]
+    before = [s.stat().st_mtime_ns for s in shards]
+
+    # one new training video with its published files: only its shard is imported again
+    from feature_trees import make_feature_tree
+
+    new = next(n for n in llp_style("new", 50) if shard_of(n, 2) == 1)
+    make_feature_tree(tmp_path / "feats", "valor", [new.rsplit("_", 2)[0]], seed=5)
+    write_split(tmp_path / "data" / "AVVP_train.csv", splits["train"] + [new])
+    p = run_snakemake(tmp_path, target)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    assert shards[0].stat().st_mtime_ns == before[0] and shards[1].stat().st_mtime_ns > before[1]
+    from ecma.shards import FeatureShard
+
+    with FeatureShard(shards[1]) as s:
+        assert new in s.videos()
+
+
+def test_a_feature_dataset_with_a_missing_root_or_folder_stops_before_any_job(tmp_path):
+    splits = {"train": llp_style("tr", 2), "val": llp_style("va", 1), "test": llp_style("te", 1)}
+    ds = features_dataset(tmp_path, "han", splits)
+    write_config(tmp_path, {"mine": {**ds, "features": {"format": "han", "root": "elsewhere"}}})
+    p = run_snakemake(tmp_path, "results/mine/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "elsewhere: feature root of format 'han' not found")
+    shutil.rmtree(tmp_path / "feats" / "r2plus1d_18")
+    write_config(tmp_path, {"mine": ds})
+    p = run_snakemake(tmp_path, "results/mine/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "feats/r2plus1d_18: folder of the visual_3d features of format 'han' not found")
+    write_config(tmp_path, {"mine": {**ds, "features": None}})
+    p = run_snakemake(tmp_path, "results/mine/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "datasets.mine with source: features needs 'annotations' and 'features")

@@ -101,9 +101,12 @@ def import_features(
     output: str | os.PathLike,
     *,
     shard: Optional[tuple[int, int]] = None,
+    names: Optional[Sequence[str]] = None,
     progress: bool = True,
 ) -> ImportReport:
     """Import the published features of the annotated videos (shard i of n where given) into ``output``.
+
+    ``names`` (the workflow's use) gives the videos directly instead of the annotation files.
 
     ``output`` is replaced atomically; ``OUTPUT.failures.tsv`` lists the videos left out (header only when
     none). Every video failing is an :class:`EcmaError` (and no shard is written).
@@ -111,7 +114,7 @@ def import_features(
     fmt = feature_format(format_name)
     root = check_root(fmt, root)
     output = Path(output)
-    names = annotated_videos(annotation_csvs, shard)
+    names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard)
     report = ImportReport(failures_path=failures_path_for(output))
     files: dict[str, int] = {}
     bar = None

@@ -10,12 +10,20 @@ import json
 import re
 import sys
 
-from ecma.datasets import dataset_files, dataset_videos, shard_videos
+from ecma.datasets import (
+    dataset_feature_files,
+    dataset_files,
+    dataset_videos,
+    shard_videos,
+)
 from ecma.weights import needed_weights, random_encoders, with_local_weights
 
 ENV = "../../envs/ecma.yaml"
 
 DEMO_DATASETS = [name for name, ds in ECMA.datasets.items() if ds.demo is not None]
+# Datasets imported from published features (no videos), and those extracted from videos.
+FEATURE_DATASETS = [n for n, ds in ECMA.datasets.items() if ds.source == "features"]
+VIDEO_DATASETS = [n for n in ECMA.datasets if n not in FEATURE_DATASETS]
 
 
 def any_of(names):
@@ -50,6 +58,31 @@ def videos_of(name):
         return dataset_videos(dataset_files(ECMA, name, "results"))
     except EcmaError as error:
         stop(error)
+
+
+@functools.cache
+def feature_files_of(name):
+    """filename -> its published feature files; stops on a missing root or folder, or missing files."""
+    try:
+        return dataset_feature_files(dataset_files(ECMA, name, "results"))
+    except EcmaError as error:
+        stop(error)
+
+
+def import_shard_videos(wildcards):
+    files = dataset(wildcards)
+    return shard_videos(
+        feature_files_of(wildcards.dataset), files.n_shards, int(wildcards.shard)
+    )
+
+
+def import_inputs(wildcards):
+    """The feature files of one shard's videos: new or changed files re-import only their shard."""
+    return [str(p) for paths in import_shard_videos(wildcards).values() for p in paths]
+
+
+def import_names(wildcards):
+    return list(import_shard_videos(wildcards))
 
 
 def shard_of_dataset(wildcards):

@@ -14,6 +14,8 @@ rule extract_shard:
         "results/{dataset}/logs/extract/shard-{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/extract/shard-{shard}.tsv"
+    wildcard_constraints:
+        dataset=any_of(VIDEO_DATASETS),
     conda:
         ENV
     threads: extract_threads

@@ -1,6 +1,6 @@
 # The dataset's headline metrics (the main variant on the test split) and the ablation table of
-# every variant, both in `snakemake --report`. Local rules (see the Snakefile): they take seconds and run
-# in Snakemake's own environment, which has the ecma package.
+# every variant, both in `snakemake --report`. Local rules (see the Snakefile): they take seconds, so they
+# run where Snakemake runs instead of waiting in a cluster queue.
 
 
 rule main_metrics:
@@ -16,6 +16,8 @@ rule main_metrics:
         "results/{dataset}/logs/metrics.log",
     benchmark:
         "results/{dataset}/benchmarks/metrics.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
@@ -38,6 +40,8 @@ rule ablation:
         "results/{dataset}/logs/ablation.log",
     benchmark:
         "results/{dataset}/benchmarks/ablation.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,0 +1,30 @@
+# Published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D) imported into shards, one job per
+# shard, for datasets with `source: features`: the same shards as extraction makes, by the same stable
+# hash, so everything downstream is unchanged.
+
+
+rule import_shard:
+    input:
+        features=import_inputs,
+    output:
+        shard="results/{dataset}/features/shard-{shard}.h5",
+        failures="results/{dataset}/features/shard-{shard}.h5.failures.tsv",
+    log:
+        "results/{dataset}/logs/import/shard-{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/import/shard-{shard}.tsv"
+    wildcard_constraints:
+        dataset=any_of(FEATURE_DATASETS),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        format=lambda wildcards: ECMA.dataset(wildcards.dataset).features.format,
+        root=lambda wildcards: ECMA.dataset(wildcards.dataset).features.root,
+        names=import_names,
+    shell:
+        "ecma import --quiet --partial-ok --format {params.format} --root {params.root:q}"
+        " --names {params.names:q} --output {output.shard} > {log} 2>&1"
