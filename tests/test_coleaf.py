@@ -447,3 +447,27 @@ def test_import_refuses_a_wrong_shape_a_missing_and_an_unknown_parameter():
         import_coleaf_state_dict(reference_state_dict(cfg), small_config(visual_3d_dim=None))
     with pytest.raises(EcmaError, match="more encoder layers"):
         import_coleaf_state_dict(reference_state_dict(cfg), small_config(num_layers=1))
+
+
+def test_training_step_updates_all_three_networks_and_denoises_its_targets():
+    from ecma.models.coleaf_step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step
+
+    cfg = CoLeaFConfig(model=small_config())
+    nets = CoLeaFNets.build(cfg)
+    optimizers = CoLeaFOptimizers.adam(nets, cfg.train)
+    schedulers = optimizers.step_lr(cfg.train)
+    assert [s.step_size for s in schedulers] == [6, 6, 6] and schedulers[0].gamma == 0.25
+    audio, visual, visual_3d = inputs(cfg.model)
+    y = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    before = [{k: v.clone() for k, v in n.state_dict().items()} for n in (nets.main, nets.audio_only, nets.visual_only)]
+    everything = (torch.ones(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64))
+    result = coleaf_train_step(nets, optimizers, audio, visual, visual_3d, y, cfg, epoch=3, step=1, steps_per_epoch=4,
+                               noise_ratios=everything)
+    for net, init in zip((nets.main, nets.audio_only, nets.visual_only), before):
+        assert any(not torch.equal(v, init[k]) for k, v in net.state_dict().items())
+    # ratio 1: every positive is among the n lowest and n highest losses, so every label is removed
+    assert torch.equal(result.audio_target, torch.zeros_like(y))
+    assert torch.equal(result.visual_target, smooth_labels(y, 0.1) * (1 - y))
+    first_epoch = coleaf_train_step(nets, optimizers, audio, visual, visual_3d, y, cfg, epoch=0, step=0, steps_per_epoch=4,
+                                    noise_ratios=everything)
+    assert torch.equal(first_epoch.audio_target, y)  # CoLeaF's warm-up: no denoising in the first epoch

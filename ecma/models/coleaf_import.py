@@ -104,3 +104,52 @@ def _reference_name(ours: str) -> str:
     module, _, leaf = ours.rpartition(".")
     theirs = {v: k for k, v in _MODULES.items()}.get(module, module)
     return f"{theirs}.{leaf}"
+
+
+# The auxiliary networks (CoLeaF's Self_Audio_Net / Self_Video_Net). CoLeaF's main.py does not save them;
+# this mapping serves runs that do (and the training-step parity bench).
+_AUX_MODULES = {
+    "fc_prob": "classifier",
+    "fc_frame_att": "attention",
+    "fc_a": "audio_input.0",
+    "fc_v": "visual_input.frame_proj.0",
+    "fc_st": "visual_input.clip_proj.0",
+    "fc_fusion": "visual_input.fusion.0",
+}
+# Each Self_HANLayer also builds a cross-attention its forward pass never calls; the encoder's norms are unused.
+_AUX_UNUSED = re.compile(r"^(hat_encoder\.layers\.\d+\.cm_attn\..+|hat_encoder\.norm[12]\.(weight|bias))$")
+
+
+def import_coleaf_aux_state_dict(state_dict: Mapping[str, torch.Tensor], model_config: CoLeaFModelConfig, modality: str) -> dict[str, torch.Tensor]:
+    """Our state dict for ``AudioOnlyNet`` (modality 'audio') or ``VisualOnlyNet`` ('visual') from CoLeaF's
+    Self_Audio_Net / Self_Video_Net state dict; mismatches are an EcmaError naming the parameter."""
+    from ecma.models.coleaf import AudioOnlyNet, VisualOnlyNet
+
+    if modality not in ("audio", "visual"):
+        raise ValueError(f"modality must be 'audio' or 'visual', got {modality!r}")
+    expected = (AudioOnlyNet if modality == "audio" else VisualOnlyNet)(model_config).state_dict()
+    ours: dict[str, torch.Tensor] = {}
+    for name, tensor in state_dict.items():
+        name = name.removeprefix("module.")
+        if _AUX_UNUSED.match(name):
+            continue
+        layer = _LAYER.match(name)
+        module, _, leaf = name.rpartition(".")
+        if name in ("cls_tokens_a", "cls_tokens_v"):
+            target = "class_tokens"
+        elif layer and layer.group(2) in _LAYER_MODULES and layer.group(2) != "cm_attn":
+            target = f"layers.{layer.group(1)}.{_LAYER_MODULES[layer.group(2)]}.{layer.group(3)}"
+        elif module in _AUX_MODULES:
+            target = f"{_AUX_MODULES[module]}.{leaf}"
+        else:
+            raise EcmaError(f"CoLeaF {modality} network: parameter {name!r} is not one of its parameters")
+        if target not in expected:
+            raise EcmaError(f"CoLeaF {modality} network: parameter {name!r} has no place in a model of this config")
+        if tuple(tensor.shape) != tuple(expected[target].shape):
+            raise EcmaError(f"CoLeaF {modality} network: parameter {name!r} has shape {tuple(tensor.shape)}, "
+                            f"the model config needs {tuple(expected[target].shape)}")
+        ours[target] = tensor.detach().to(expected[target].dtype).clone()
+    missing = [k for k in expected if k not in ours]
+    if missing:
+        raise EcmaError(f"CoLeaF {modality} network: no parameter for {missing[0]} ({len(missing)} missing in all)")
+    return ours
