@@ -471,3 +471,30 @@ def test_training_step_updates_all_three_networks_and_denoises_its_targets():
     first_epoch = coleaf_train_step(nets, optimizers, audio, visual, visual_3d, y, cfg, epoch=0, step=0, steps_per_epoch=4,
                                     noise_ratios=everything)
     assert torch.equal(first_epoch.audio_target, y)  # CoLeaF's warm-up: no denoising in the first epoch
+
+
+def test_ecma_terms_and_inference_take_the_coleaf_output():
+    """E-CMA's pseudo-mask loss, CMA and batch inference read only names CoLeaFOutput shares with ModelOutput."""
+    import numpy as np
+
+    from ecma.inference import run_model
+    from ecma.losses import cma_loss, pseudo_loss
+
+    cfg = small_config(visual_3d_dim=None, frames_per_segment=1)
+    model = CoLeaFNet(cfg)
+    audio, visual, _ = inputs(cfg)
+    out = model.train()(audio, visual)
+    y = torch.ones(B, C)
+    masks = torch.zeros(B, T, C)
+    masks[0, 1, 2] = 1.0
+    fused = (out.segment_prob[0, 1, 0, 2] + out.segment_prob[0, 1, 1, 2]) / 2
+    assert pseudo_loss(out.segment_prob, masks).item() == pytest.approx(-math.log(fused.item()), rel=1e-5)
+    cos = torch.nn.functional.cosine_similarity(out.audio_emb, out.visual_emb, dim=-1)
+    chosen = ((out.segment_prob[:, :, 0] > 0) & (out.segment_prob[:, :, 1] > 0)).float()  # thresholds 0: all
+    expected = ((1 - cos)[:, :, None] * chosen).sum() / chosen.sum()
+    assert cma_loss(out, y, 0.0, 0.0).item() == pytest.approx(expected.item(), rel=1e-5)
+    split = run_model(model, audio.numpy(), visual.numpy(), batch_size=1, device=torch.device("cpu"))
+    with torch.no_grad():
+        reference = model.eval()(audio, visual)  # eval: the fused output
+    assert np.allclose(split.audio_prob, reference.audio_prob.numpy(), atol=1e-6)
+    assert np.allclose(split.video_prob, reference.video_prob.numpy(), atol=1e-6)
