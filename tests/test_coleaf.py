@@ -498,3 +498,15 @@ def test_ecma_terms_and_inference_take_the_coleaf_output():
         reference = model.eval()(audio, visual)  # eval: the fused output
     assert np.allclose(split.audio_prob, reference.audio_prob.numpy(), atol=1e-6)
     assert np.allclose(split.video_prob, reference.video_prob.numpy(), atol=1e-6)
+
+
+def test_config_defaults_are_coleafs_and_bad_values_are_refused():
+    from ecma.models.coleaf_config import validate_coleaf_config
+
+    cfg = CoLeaFConfig()
+    assert (cfg.train.batch_size, cfg.train.lr, cfg.train.lr_step_epochs, cfg.train.lr_gamma, cfg.train.epochs) == (128, 5e-4, 6, 0.25, 10)
+    assert (cfg.model.fuse_ratio, cfg.model.train_cross_attention_ratio) == (0.7, 0.8)
+    validate_coleaf_config(cfg)
+    cfg.model.fuse_ratio = 1.5
+    with pytest.raises(EcmaError, match="fuse_ratio"):
+        validate_coleaf_config(cfg)

@@ -222,6 +222,19 @@ def fuse_outputs(with_ca: CoLeaFOutput, without_ca: CoLeaFOutput, ratio: float) 
     )
 
 
+@dataclass
+class CoLeaFInputs:
+    """The main network's projected inputs and its global branch's output, for ``CoLeaFNet.from_inputs``."""
+
+    audio: torch.Tensor  # (B, T, d_model)
+    visual: torch.Tensor  # (B, T, d_model), segments (frames averaged, streams fused)
+    video_prob: torch.Tensor  # (B, C)
+    video_uncertainty: torch.Tensor  # (B,)
+
+    def detach(self) -> "CoLeaFInputs":
+        return CoLeaFInputs(self.audio.detach(), self.visual.detach(), self.video_prob.detach(), self.video_uncertainty.detach())
+
+
 class CoLeaFNet(nn.Module):
     """CoLeaF's main network; E-CMA's student and teacher when the backbone is CoLeaF."""
 
@@ -239,9 +252,11 @@ class CoLeaFNet(nn.Module):
                 passes: Optional[Passes] = None) -> CoLeaFOutput:
         """``passes``: 'mixed' (training: one output from r x_on + (1 - r) x_off), 'off' (no cross-attention),
         'fused' (inference: f P(mixed) + (1 - f) P(off)); None: 'mixed' in training, 'fused' in eval mode."""
-        passes = passes or ("mixed" if self.training else "fused")
-        if passes not in ("mixed", "off", "fused"):
-            raise ValueError(f"passes must be 'mixed', 'off' or 'fused', got {passes!r}")
+        return self.from_inputs(self.embed_inputs(audio, visual, visual_3d), passes=passes)
+
+    def embed_inputs(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None) -> "CoLeaFInputs":
+        """The input stage and the global branch: deterministic (no dropout), so one computation can serve
+        several passes of a training step (the denoising pass takes it detached)."""
         c = self.cfg
         a = self.audio_input(audio)
         v = self.visual_input(visual, visual_3d)
@@ -249,17 +264,25 @@ class CoLeaFNet(nn.Module):
             raise ValueError(f"audio has {a.shape[1]} segments, visual {v.shape[1]}")
         # Heads and probabilities in float32 even under autocast: evidence is an exponential of the logits.
         with torch.autocast(a.device.type, enabled=False):
-            a32, v32 = a.float(), v.float()
-            video_prob, video_uncertainty = self.global_branch(a32, v32, c.evidence_temperature, c.evidence_clamp)
+            video_prob, video_uncertainty = self.global_branch(a.float(), v.float(), c.evidence_temperature, c.evidence_clamp)
+        return CoLeaFInputs(a, v, video_prob, video_uncertainty)
+
+    def from_inputs(self, inputs: "CoLeaFInputs", *, passes: Optional[Passes] = None) -> CoLeaFOutput:
+        """The encoder passes and the heads on embedded inputs (``forward`` = ``from_inputs(embed_inputs())``)."""
+        passes = passes or ("mixed" if self.training else "fused")
+        if passes not in ("mixed", "off", "fused"):
+            raise ValueError(f"passes must be 'mixed', 'off' or 'fused', got {passes!r}")
+        c = self.cfg
+        a, v, video = inputs.audio, inputs.visual, (inputs.video_prob, inputs.video_uncertainty)
         a_off, v_off = self.encoder(a, v, cross_attention=False)
         if passes == "off":
-            return self._heads(a_off, v_off, video_prob, video_uncertainty)
+            return self._heads(a_off, v_off, *video)
         a_on, v_on = self.encoder(a, v, cross_attention=True)
         r = c.train_cross_attention_ratio
-        mixed = self._heads(a_on * r + a_off * (1.0 - r), v_on * r + v_off * (1.0 - r), video_prob, video_uncertainty)
+        mixed = self._heads(a_on * r + a_off * (1.0 - r), v_on * r + v_off * (1.0 - r), *video)
         if passes == "mixed":
             return mixed
-        return fuse_outputs(mixed, self._heads(a_off, v_off, video_prob, video_uncertainty), c.fuse_ratio)
+        return fuse_outputs(mixed, self._heads(a_off, v_off, *video), c.fuse_ratio)
 
     def _heads(self, a: torch.Tensor, v: torch.Tensor, video_prob: torch.Tensor, video_uncertainty: torch.Tensor) -> CoLeaFOutput:
         c = self.cfg

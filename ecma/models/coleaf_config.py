@@ -121,3 +121,31 @@ class CoLeaFConfig:
     loss: CoLeaFLossConfig = field(default_factory=CoLeaFLossConfig)
     train: CoLeaFTrainConfig = field(default_factory=CoLeaFTrainConfig)
     eval: CoLeaFEvalConfig = field(default_factory=CoLeaFEvalConfig)
+
+
+def validate_coleaf_config(cfg: CoLeaFConfig, section: str = "coleaf") -> None:
+    """Value checks beyond the types (``ecma.config`` checks those); an EcmaError names the first failure."""
+    from ecma.errors import EcmaError
+
+    m, lo, t, e = cfg.model, cfg.loss, cfg.train, cfg.eval
+    checks = [
+        (min(m.audio_dim, m.visual_dim, m.frames_per_segment, m.num_classes, m.d_model, m.num_layers, m.num_heads, m.d_ff) > 0,
+         "model sizes must be positive"),
+        (m.visual_3d_dim is None or m.visual_3d_dim > 0, "model.visual_3d_dim must be positive or null"),
+        (m.d_model % m.num_heads == 0, "model.d_model must be divisible by model.num_heads"),
+        (all(0.0 <= p < 1.0 for p in (m.attention_dropout, m.classifier_dropout, m.interaction_dropout)),
+         "model dropouts must be in [0, 1)"),
+        (0.0 <= m.train_cross_attention_ratio <= 1.0 and 0.0 <= m.fuse_ratio <= 1.0,
+         "model.train_cross_attention_ratio and model.fuse_ratio must be in [0, 1]"),
+        (m.evidence_temperature > 0 and m.evidence_clamp > 0, "model.evidence_temperature and evidence_clamp must be positive"),
+        (0.0 < lo.clamp < 0.5, "loss.clamp must be in (0, 0.5)"),
+        (0.0 <= lo.audio_smoothing <= 1.0 and 0.0 <= lo.visual_smoothing <= 1.0, "loss smoothing must be in [0, 1]"),
+        (lo.nce_temperature > 0 and 0.0 <= lo.nce_smoothing < 1.0, "loss.nce_temperature > 0, loss.nce_smoothing in [0, 1)"),
+        (lo.denoise_warmup_epochs >= 0 and lo.aux_warmup_epochs >= 0 and lo.collaborative_start_epoch >= 0,
+         "loss warm-ups must be >= 0"),
+        (t.epochs > 0 and t.batch_size > 0 and t.lr > 0 and t.lr_step_epochs > 0, "train epochs, batch_size, lr, lr_step_epochs must be positive"),
+        (all(0.0 <= x <= 1.0 for x in (e.audio_threshold, e.visual_threshold, e.segment_threshold)), "eval thresholds must be in [0, 1]"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise EcmaError(f"config: {section}.{message}")

@@ -4,7 +4,8 @@ The trainer owns the loop, the data and the checkpoints; this module owns what h
 that a trainer (E-CMA's, with its teacher and extra terms, or a plain CoLeaF run) can call it. The order is
 CoLeaF's ``main.py train()``:
   1. targets P^a, P^v = smoothed y, denoised (JoMoLD) with the warmed noise ratios, from a pass of the main
-     network without cross-attention (training mode, no gradient);
+     network without cross-attention (training mode, no gradient; its input stage, which has no dropout, is
+     the training pass's, computed once);
   2. the main network's training ('mixed') pass, with gradient;
   3. each auxiliary network: its loss against P^m (and, after its warm-up, against the main network's
      binarised p^m), backward, its own optimiser's step;
@@ -22,7 +23,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ecma.models.coleaf import AudioOnlyNet, CoLeaFNet, CoLeaFOutput, VisualOnlyNet
+from ecma.models.coleaf import AudioOnlyNet, CoLeaFInputs, CoLeaFNet, CoLeaFOutput, VisualOnlyNet
 from ecma.models.coleaf_config import CoLeaFConfig, CoLeaFTrainConfig
 from ecma.models.coleaf_losses import (
     CoLeaFLossTerms, aux_audio_loss, aux_visual_loss, coleaf_main_loss, denoise_modality_labels, smooth_labels,
@@ -74,9 +75,10 @@ class CoLeaFStepResult:
     output: CoLeaFOutput  # the main network's training pass (before its update)
 
 
-def coleaf_targets(nets: CoLeaFNets, audio, visual, visual_3d, y: torch.Tensor, cfg: CoLeaFConfig, *, epoch: int,
+def coleaf_targets(nets: CoLeaFNets, inputs: CoLeaFInputs, y: torch.Tensor, cfg: CoLeaFConfig, *, epoch: int,
                    step: int, steps_per_epoch: int, noise_ratios: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """P^a, P^v for a batch: smoothed labels, denoised when ``noise_ratios`` is given and cfg.loss.denoise."""
+    """P^a, P^v for a batch: smoothed labels, denoised when ``noise_ratios`` is given and cfg.loss.denoise.
+    ``inputs``: the main network's embedded inputs of the batch (``CoLeaFNet.embed_inputs``)."""
     lc = cfg.loss
     pa, pv = smooth_labels(y, lc.audio_smoothing), smooth_labels(y, lc.visual_smoothing)
     if not (lc.denoise and noise_ratios is not None):
@@ -85,7 +87,7 @@ def coleaf_targets(nets: CoLeaFNets, audio, visual, visual_3d, y: torch.Tensor, 
     if float(ra.max()) == 0.0 and float(rv.max()) == 0.0:
         return pa, pv  # nothing to remove (the first epoch under CoLeaF's warm-up): skip the pass
     with torch.no_grad():
-        off = nets.main(audio, visual, visual_3d, passes="off")
+        off = nets.main.from_inputs(inputs.detach(), passes="off")
     return denoise_modality_labels(off.a_prob, off.v_prob, pa, pv, ra, rv, lc.clamp)
 
 
@@ -98,9 +100,11 @@ def coleaf_train_step(
 ) -> CoLeaFStepResult:
     """Steps 1-5 of the module docstring on one batch; ``epoch`` 0-based, ``step`` the batch index in it."""
     lc = cfg.loss
-    pa, pv = coleaf_targets(nets, audio, visual, visual_3d, y, cfg, epoch=epoch, step=step,
-                            steps_per_epoch=steps_per_epoch, noise_ratios=noise_ratios)
-    out = nets.main(audio, visual, visual_3d, passes="mixed")
+    # The input stage has no dropout: computed once, it serves the denoising pass (detached) and the training pass.
+    inputs = nets.main.embed_inputs(audio, visual, visual_3d)
+    pa, pv = coleaf_targets(nets, inputs, y, cfg, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
+                            noise_ratios=noise_ratios)
+    out = nets.main.from_inputs(inputs, passes="mixed")
 
     optimizers.audio_only.zero_grad(set_to_none=True)
     loss_a = aux_audio_loss(nets.audio_only(audio), pa, out.a_prob.detach(), epoch, lc)
@@ -114,7 +118,7 @@ def coleaf_train_step(
     with torch.no_grad():
         aux_a, aux_v = nets.audio_only(audio), nets.visual_only(visual, visual_3d)
     terms = coleaf_main_loss(out, y, pa, pv, aux_a, aux_v, lc, epoch=epoch, step=step)
-    total = terms.total + extra_loss(out) if extra_loss is not None else terms.total
+    total = terms.total + (extra_loss(out) if extra_loss is not None else 0.0)
     optimizers.main.zero_grad(set_to_none=True)
     total.backward()
     if clip_grad:
