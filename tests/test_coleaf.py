@@ -454,9 +454,12 @@ def test_training_step_updates_all_three_networks_and_denoises_its_targets():
 
     cfg = CoLeaFConfig(model=small_config())
     nets = CoLeaFNets.build(cfg)
-    optimizers = CoLeaFOptimizers.adam(nets, cfg.train)
-    schedulers = optimizers.step_lr(cfg.train)
+    adam = CoLeaFOptimizers.adam(nets, cfg.train)
+    schedulers = adam.step_lr(cfg.train)
     assert [s.step_size for s in schedulers] == [6, 6, 6] and schedulers[0].gamma == 0.25
+    assert adam.audio_only.param_groups[0]["params"][0] is nets.audio_only.class_tokens  # one per network
+    # SGD for the step itself: torch's first Adam step imports its compiler (seconds), not what is tested here
+    optimizers = CoLeaFOptimizers(*(torch.optim.SGD(n.parameters(), lr=0.1) for n in (nets.main, nets.audio_only, nets.visual_only)))
     audio, visual, visual_3d = inputs(cfg.model)
     y = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
     before = [{k: v.clone() for k, v in n.state_dict().items()} for n in (nets.main, nets.audio_only, nets.visual_only)]
@@ -510,3 +513,13 @@ def test_config_defaults_are_coleafs_and_bad_values_are_refused():
     cfg.model.fuse_ratio = 1.5
     with pytest.raises(EcmaError, match="fuse_ratio"):
         validate_coleaf_config(cfg)
+
+
+def test_heads_stay_float32_under_bf16_autocast():
+    cfg = small_config()
+    audio, visual, visual_3d = inputs(cfg)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        main = CoLeaFNet(cfg).train()(audio, visual, visual_3d)
+        aux = AudioOnlyNet(cfg)(audio)
+    for t in (main.segment_prob, main.a_prob, main.video_prob, main.audio_emb, aux.prob, aux.token_prob, aux.emb):
+        assert t.dtype == torch.float32

@@ -330,12 +330,15 @@ class UnimodalNet(nn.Module):
         h = torch.cat([self.class_tokens.expand(len(x), -1, -1), x], dim=1)
         for layer in self.layers:
             h = layer(h)
+        h = h.float()
         tokens, emb = h[:, : self.num_classes], h[:, self.num_classes :]
-        dropped = self.dropout(emb)
-        segment_prob = torch.sigmoid(self.classifier(dropped))
-        attention = torch.softmax(self.attention(dropped if self.attend_after_dropout else emb), dim=1)
-        prob = (attention * segment_prob).sum(dim=1)
-        return UnimodalOutput(prob, segment_prob, torch.sigmoid(tokens.mean(dim=-1)), emb)
+        # The head in float32 even under autocast, as the main network's: the losses take logs of these.
+        with torch.autocast(h.device.type, enabled=False):
+            dropped = self.dropout(emb)
+            segment_prob = torch.sigmoid(self.classifier(dropped))
+            attention = torch.softmax(self.attention(dropped if self.attend_after_dropout else emb), dim=1)
+            prob = (attention * segment_prob).sum(dim=1)
+            return UnimodalOutput(prob, segment_prob, torch.sigmoid(tokens.mean(dim=-1)), emb)
 
 
 class AudioOnlyNet(UnimodalNet):
