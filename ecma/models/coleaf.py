@@ -1,0 +1,359 @@
+"""CoLeaF's networks (Sardari et al., ECCV 2024): the main (anchor) network and the auxiliary unimodal ones.
+
+Main network, for audio (B, T, Da), a visual stream per frame (B, T*k, Dv) or (B, T, k, Dv), and an
+optional per-segment second visual stream (B, T, D3):
+  input      a = ELU(W_a audio); v = mean over each segment's k frames of ELU(W_v visual);
+             with a second stream v = ELU(W_f [v ; ELU(W_3 visual_3d)])
+  global     g_t = W_g (LReLU(E a_t) + LReLU(E v_t)) (one classifier for both modalities; logits (B, T, C))
+             video_prob = mean_t sigmoid(g_t); video_uncertainty = C / sum_c (e(mean_t g_t,c) + 1)
+  encoder    HAN layers, run without cross-modal attention (x_off) and with it (x_on)
+             training ("mixed"): x = r x_on + (1 - r) x_off, r = train_cross_attention_ratio (0.8)
+  heads      per segment, modality m and class c, two evidence logits:
+             own  l0 = W_o x_m (the modality's own embedding, visual after dropout)
+             interaction l1 = W_i (x_m + LReLU(W_m (x_a + x_v)))
+             attentive MMIL pooling: L_m,c,k = sum_t softmax_t(W_att x)_t,m,c,k * l_t,m,c,k
+  Dirichlet  alpha_k = e(l_k) + 1, e(l) = exp(clamp(l, -10, 10) / 0.8);
+             p = alpha_0 / (alpha_0 + alpha_1), u = 2 / (alpha_0 + alpha_1)
+             (segment-level from l, modality-level from L)
+  inference  ("fused"): P = f P(mixed) + (1 - f) P(x_off alone), f = fuse_ratio (0.7), for the modality
+             and segment probabilities and uncertainties.
+
+The auxiliary networks (CoLeaF's "reference" branch) see one modality: C learnable class tokens are
+prepended to its segments, self-attention layers run over them, and give a video-level probability by
+attentive MMIL pooling, plus one from the class tokens (sigmoid of their mean feature).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import torch
+from torch import nn
+
+from ecma.models.coleaf_config import CoLeaFModelConfig
+
+Passes = Literal["mixed", "off", "fused"]
+
+
+def evidence(logits: torch.Tensor, temperature: float = 0.8, clamp: float = 10.0) -> torch.Tensor:
+    """e(l) = exp(clamp(l, -clamp, clamp) / temperature): non-negative evidence from a logit."""
+    return torch.exp(logits.clamp(-clamp, clamp) / temperature)
+
+
+def two_channel_dirichlet(logits: torch.Tensor, temperature: float = 0.8, clamp: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(p, u) of the Dirichlet over (present, absent) whose evidence is e(logits[..., 0]), e(logits[..., 1]).
+
+    alpha = e(l) + 1, S = alpha_0 + alpha_1: p = alpha_0 / S (its expected 'present' probability) and
+    u = 2 / S (the subjective-logic uncertainty: K / S with K = 2 outcomes).
+    """
+    alpha = evidence(logits, temperature, clamp) + 1.0
+    strength = alpha.sum(dim=-1)
+    return alpha[..., 0] / strength, 2.0 / strength
+
+
+def class_dirichlet_uncertainty(logits: torch.Tensor, temperature: float = 0.8, clamp: float = 10.0) -> torch.Tensor:
+    """u = C / sum_c (e(l_c) + 1): the uncertainty of a Dirichlet over the C classes; logits (..., C)."""
+    alpha = evidence(logits, temperature, clamp) + 1.0
+    return logits.shape[-1] / alpha.sum(dim=-1)
+
+
+def projection(d_in: int, d_out: int, activation: bool) -> nn.Sequential:
+    """Linear (+ ELU for the main network; CoLeaF's auxiliary networks project without it)."""
+    return nn.Sequential(nn.Linear(d_in, d_out), nn.ELU() if activation else nn.Identity())
+
+
+def segment_average(x: torch.Tensor, frames_per_segment: int) -> torch.Tensor:
+    """(B, T, k, d) or (B, T*k, d) per-frame features -> (B, T, d), each segment the mean of its k frames."""
+    if x.dim() == 4:
+        return x.mean(dim=2)
+    b, n, d = x.shape
+    if n % frames_per_segment:
+        raise ValueError(f"{n} visual frames are not a whole number of segments of {frames_per_segment} frames")
+    return x.view(b, n // frames_per_segment, frames_per_segment, d).mean(dim=2)
+
+
+class VisualInput(nn.Module):
+    """Frame-level visual features projected and averaged to segments, fused with an optional 3-D stream."""
+
+    def __init__(self, visual_dim: int, d_model: int, frames_per_segment: int, visual_3d_dim: Optional[int], activation: bool):
+        super().__init__()
+        self.frames_per_segment = frames_per_segment
+        self.frame_proj = projection(visual_dim, d_model, activation)
+        self.clip_proj = projection(visual_3d_dim, d_model, activation) if visual_3d_dim else None
+        self.fusion = projection(2 * d_model, d_model, activation) if visual_3d_dim else None
+
+    def forward(self, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None) -> torch.Tensor:
+        # Project each frame, then average: the order the reference takes (the ELU does not commute with the mean).
+        v = segment_average(self.frame_proj(visual), self.frames_per_segment)
+        if self.fusion is None:
+            if visual_3d is not None:
+                raise ValueError("a second visual stream was given to a model configured without one (visual_3d_dim)")
+            return v
+        if visual_3d is None:
+            raise ValueError("this model fuses a second visual stream (visual_3d_dim) but none was given")
+        if visual_3d.shape[1] != v.shape[1]:
+            raise ValueError(f"visual_3d has {visual_3d.shape[1]} segments, the frame stream {v.shape[1]}")
+        return self.fusion(torch.cat([v, self.clip_proj(visual_3d)], dim=-1))
+
+
+class CoLeaFEncoderLayer(nn.Module):
+    """One HAN layer: self-attention (plus, when given the other modality, cross-attention to it), residual and
+    LayerNorm, then a feed-forward block, residual and LayerNorm. Dropout as nn.MultiheadAttention and HAN
+    put it: on the attention weights, on each attention's output, inside and after the feed-forward block."""
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float, cross: bool = True):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
+        self.self_attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True) if cross else None
+        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.norm_attn = nn.LayerNorm(d_model)
+        self.norm_ff = nn.LayerNorm(d_model)
+        self.drop_self = nn.Dropout(dropout)
+        self.drop_cross = nn.Dropout(dropout)
+        self.drop_ff = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, other: Optional[torch.Tensor] = None) -> torch.Tensor:
+        attended_self = self.drop_self(self.self_attn(x, x, x, need_weights=False)[0])
+        if other is None:
+            x = self.norm_attn(x + attended_self)
+        else:
+            attended_cross = self.drop_cross(self.cross_attn(x, other, other, need_weights=False)[0])
+            x = self.norm_attn(x + attended_cross + attended_self)
+        return self.norm_ff(x + self.drop_ff(self.feed_forward(x)))
+
+
+class CoLeaFEncoder(nn.Module):
+    """HAN layers shared by both modalities, both updated from the layer's inputs; cross-attention optional."""
+
+    def __init__(self, cfg: CoLeaFModelConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.attention_dropout) for _ in range(cfg.num_layers)
+        )
+
+    def forward(self, a: torch.Tensor, v: torch.Tensor, cross_attention: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(a)
+        x = torch.cat([a, v])  # both modalities through a layer in one call: the layer's weights serve both
+        for layer in self.layers:
+            x = layer(x, torch.cat([x[n:], x[:n]]) if cross_attention else None)
+        return x[:n], x[n:]
+
+
+class GlobalBranch(nn.Module):
+    """One classifier for both modalities' projected features: a video-level probability and its uncertainty."""
+
+    def __init__(self, d_model: int, num_classes: int, leaky_slope: float):
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(d_model, d_model), nn.LeakyReLU(leaky_slope))
+        self.classifier = nn.Linear(d_model, num_classes)
+
+    def forward(self, a: torch.Tensor, v: torch.Tensor, temperature: float, clamp: float) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.classifier(self.embed(a) + self.embed(v))  # (B, T, C)
+        prob = torch.sigmoid(logits).mean(dim=1)
+        return prob, class_dirichlet_uncertainty(logits.mean(dim=1), temperature, clamp)
+
+
+class EvidentialHead(nn.Module):
+    """Two evidence logits per segment, modality and class (own embedding; audio-visual interaction), pooled
+    over time by attention per (modality, class, channel)."""
+
+    def __init__(self, d_model: int, num_classes: int, dropout: float, leaky_slope: float):
+        super().__init__()
+        self.num_classes = num_classes
+        self.own = nn.Linear(d_model, num_classes)
+        self.interaction = nn.Linear(d_model, num_classes)
+        self.to_audio = nn.Sequential(nn.Linear(d_model, d_model), nn.Dropout(dropout), nn.LeakyReLU(leaky_slope))
+        self.to_visual = nn.Sequential(nn.Linear(d_model, d_model), nn.Dropout(dropout), nn.LeakyReLU(leaky_slope))
+        self.attention = nn.Linear(d_model, 2 * num_classes)  # output index 2c + k: class c, channel k
+
+    def forward(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Segment logits (B, T, 2, C, 2) and modality-level pooled logits (B, 2, C, 2)."""
+        x = torch.stack([a, v], dim=2)  # (B, T, 2, d)
+        b, t = a.shape[:2]
+        joint = a + v
+        interacting = torch.stack([a + self.to_audio(joint), v + self.to_visual(joint)], dim=2)
+        segment_logits = torch.stack([self.own(x), self.interaction(interacting)], dim=-1)
+        attention = torch.softmax(self.attention(x).view(b, t, 2, self.num_classes, 2), dim=1)
+        return segment_logits, (attention * segment_logits).sum(dim=1)
+
+
+@dataclass
+class CoLeaFOutput:
+    """What the main network gives. Names shared with E-CMA's output: video_prob, segment_prob, audio_emb,
+    visual_emb; audio_prob/visual_prob are the segment-level probabilities, a_prob/v_prob the modality-level."""
+
+    video_prob: torch.Tensor  # (B, C) the global branch's video-level probability
+    video_uncertainty: torch.Tensor  # (B,)
+    a_prob: torch.Tensor  # (B, C) modality-level (pooled) probabilities
+    v_prob: torch.Tensor  # (B, C)
+    a_uncertainty: torch.Tensor  # (B, C)
+    v_uncertainty: torch.Tensor  # (B, C)
+    segment_prob: torch.Tensor  # (B, T, 2, C): [..., 0, :] audio, [..., 1, :] visual
+    segment_uncertainty: torch.Tensor  # (B, T, 2, C)
+    audio_emb: torch.Tensor  # (B, T, d_model) encoder output (mixed pass): CMA's and the NCE loss's space
+    visual_emb: torch.Tensor  # (B, T, d_model), before the classifier dropout
+
+    @property
+    def audio_prob(self) -> torch.Tensor:  # (B, T, C)
+        return self.segment_prob[:, :, 0]
+
+    @property
+    def visual_prob(self) -> torch.Tensor:  # (B, T, C)
+        return self.segment_prob[:, :, 1]
+
+
+def fuse_outputs(with_ca: CoLeaFOutput, without_ca: CoLeaFOutput, ratio: float) -> CoLeaFOutput:
+    """CoLeaF's inference: ratio * (pass with cross-attention) + (1 - ratio) * (pass without), for the
+    modality- and segment-level probabilities and uncertainties; the global branch and the embeddings are
+    those of the pass with cross-attention (the global branch does not depend on the encoder)."""
+
+    def mix(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x * ratio + y * (1.0 - ratio)
+
+    return CoLeaFOutput(
+        with_ca.video_prob, with_ca.video_uncertainty,
+        mix(with_ca.a_prob, without_ca.a_prob), mix(with_ca.v_prob, without_ca.v_prob),
+        mix(with_ca.a_uncertainty, without_ca.a_uncertainty), mix(with_ca.v_uncertainty, without_ca.v_uncertainty),
+        mix(with_ca.segment_prob, without_ca.segment_prob), mix(with_ca.segment_uncertainty, without_ca.segment_uncertainty),
+        with_ca.audio_emb, with_ca.visual_emb,
+    )
+
+
+@dataclass
+class CoLeaFInputs:
+    """The main network's projected inputs and its global branch's output, for ``CoLeaFNet.from_inputs``."""
+
+    audio: torch.Tensor  # (B, T, d_model)
+    visual: torch.Tensor  # (B, T, d_model), segments (frames averaged, streams fused)
+    video_prob: torch.Tensor  # (B, C)
+    video_uncertainty: torch.Tensor  # (B,)
+
+    def detach(self) -> "CoLeaFInputs":
+        return CoLeaFInputs(self.audio.detach(), self.visual.detach(), self.video_prob.detach(), self.video_uncertainty.detach())
+
+
+class CoLeaFNet(nn.Module):
+    """CoLeaF's main network; E-CMA's student and teacher when the backbone is CoLeaF."""
+
+    def __init__(self, cfg: CoLeaFModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.audio_input = projection(cfg.audio_dim, cfg.d_model, activation=True)
+        self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.frames_per_segment, cfg.visual_3d_dim, activation=True)
+        self.global_branch = GlobalBranch(cfg.d_model, cfg.num_classes, cfg.leaky_slope)
+        self.encoder = CoLeaFEncoder(cfg)
+        self.visual_dropout = nn.Dropout(cfg.classifier_dropout)  # CoLeaF drops the visual embedding only
+        self.head = EvidentialHead(cfg.d_model, cfg.num_classes, cfg.interaction_dropout, cfg.leaky_slope)
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None, *,
+                passes: Optional[Passes] = None) -> CoLeaFOutput:
+        """``passes``: 'mixed' (training: one output from r x_on + (1 - r) x_off), 'off' (no cross-attention),
+        'fused' (inference: f P(mixed) + (1 - f) P(off)); None: 'mixed' in training, 'fused' in eval mode."""
+        return self.from_inputs(self.embed_inputs(audio, visual, visual_3d), passes=passes)
+
+    def embed_inputs(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None) -> "CoLeaFInputs":
+        """The input stage and the global branch: deterministic (no dropout), so one computation can serve
+        several passes of a training step (the denoising pass takes it detached)."""
+        c = self.cfg
+        a = self.audio_input(audio)
+        v = self.visual_input(visual, visual_3d)
+        if a.shape[1] != v.shape[1]:
+            raise ValueError(f"audio has {a.shape[1]} segments, visual {v.shape[1]}")
+        # Heads and probabilities in float32 even under autocast: evidence is an exponential of the logits.
+        with torch.autocast(a.device.type, enabled=False):
+            video_prob, video_uncertainty = self.global_branch(a.float(), v.float(), c.evidence_temperature, c.evidence_clamp)
+        return CoLeaFInputs(a, v, video_prob, video_uncertainty)
+
+    def from_inputs(self, inputs: "CoLeaFInputs", *, passes: Optional[Passes] = None) -> CoLeaFOutput:
+        """The encoder passes and the heads on embedded inputs (``forward`` = ``from_inputs(embed_inputs())``)."""
+        passes = passes or ("mixed" if self.training else "fused")
+        if passes not in ("mixed", "off", "fused"):
+            raise ValueError(f"passes must be 'mixed', 'off' or 'fused', got {passes!r}")
+        c = self.cfg
+        a, v, video = inputs.audio, inputs.visual, (inputs.video_prob, inputs.video_uncertainty)
+        a_off, v_off = self.encoder(a, v, cross_attention=False)
+        if passes == "off":
+            return self._heads(a_off, v_off, *video)
+        a_on, v_on = self.encoder(a, v, cross_attention=True)
+        r = c.train_cross_attention_ratio
+        mixed = self._heads(a_on * r + a_off * (1.0 - r), v_on * r + v_off * (1.0 - r), *video)
+        if passes == "mixed":
+            return mixed
+        return fuse_outputs(mixed, self._heads(a_off, v_off, *video), c.fuse_ratio)
+
+    def _heads(self, a: torch.Tensor, v: torch.Tensor, video_prob: torch.Tensor, video_uncertainty: torch.Tensor) -> CoLeaFOutput:
+        c = self.cfg
+        with torch.autocast(a.device.type, enabled=False):
+            a, v = a.float(), v.float()
+            segment_logits, modality_logits = self.head(a, self.visual_dropout(v))
+            segment_prob, segment_uncertainty = two_channel_dirichlet(segment_logits, c.evidence_temperature, c.evidence_clamp)
+            modality_prob, modality_uncertainty = two_channel_dirichlet(modality_logits, c.evidence_temperature, c.evidence_clamp)
+        return CoLeaFOutput(
+            video_prob, video_uncertainty,
+            modality_prob[:, 0], modality_prob[:, 1], modality_uncertainty[:, 0], modality_uncertainty[:, 1],
+            segment_prob, segment_uncertainty, a, v,
+        )
+
+
+@dataclass
+class UnimodalOutput:
+    prob: torch.Tensor  # (B, C) attentive MMIL pooling of the segment probabilities
+    segment_prob: torch.Tensor  # (B, T, C)
+    token_prob: torch.Tensor  # (B, C) sigmoid of each class token's mean feature
+    emb: torch.Tensor  # (B, T, d_model) the segments' encoder output
+
+
+class UnimodalNet(nn.Module):
+    """CoLeaF's auxiliary network for one modality: class tokens + self-attention + MMIL pooling.
+
+    As in the reference, the audio network pools with attention computed from the embedding before the
+    classifier dropout and the visual network from the embedding after it (``attend_after_dropout``).
+    """
+
+    def __init__(self, cfg: CoLeaFModelConfig, attend_after_dropout: bool):
+        super().__init__()
+        self.num_classes = cfg.num_classes
+        self.attend_after_dropout = attend_after_dropout
+        self.class_tokens = nn.Parameter(torch.zeros(1, cfg.num_classes, cfg.d_model))  # zeros, as the reference
+        self.layers = nn.ModuleList(
+            CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.attention_dropout, cross=False)
+            for _ in range(cfg.num_layers)
+        )
+        self.dropout = nn.Dropout(cfg.classifier_dropout)
+        self.classifier = nn.Linear(cfg.d_model, cfg.num_classes)
+        self.attention = nn.Linear(cfg.d_model, cfg.num_classes)
+
+    def _classify(self, x: torch.Tensor) -> UnimodalOutput:
+        h = torch.cat([self.class_tokens.expand(len(x), -1, -1), x], dim=1)
+        for layer in self.layers:
+            h = layer(h)
+        h = h.float()
+        tokens, emb = h[:, : self.num_classes], h[:, self.num_classes :]
+        # The head in float32 even under autocast, as the main network's: the losses take logs of these.
+        with torch.autocast(h.device.type, enabled=False):
+            dropped = self.dropout(emb)
+            segment_prob = torch.sigmoid(self.classifier(dropped))
+            attention = torch.softmax(self.attention(dropped if self.attend_after_dropout else emb), dim=1)
+            prob = (attention * segment_prob).sum(dim=1)
+            return UnimodalOutput(prob, segment_prob, torch.sigmoid(tokens.mean(dim=-1)), emb)
+
+
+class AudioOnlyNet(UnimodalNet):
+    def __init__(self, cfg: CoLeaFModelConfig):
+        super().__init__(cfg, attend_after_dropout=False)
+        self.audio_input = projection(cfg.audio_dim, cfg.d_model, activation=False)
+
+    def forward(self, audio: torch.Tensor) -> UnimodalOutput:
+        return self._classify(self.audio_input(audio))
+
+
+class VisualOnlyNet(UnimodalNet):
+    def __init__(self, cfg: CoLeaFModelConfig):
+        super().__init__(cfg, attend_after_dropout=True)
+        self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.frames_per_segment, cfg.visual_3d_dim, activation=False)
+
+    def forward(self, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None) -> UnimodalOutput:
+        return self._classify(self.visual_input(visual, visual_3d))
