@@ -381,8 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ecma.progress import setup_logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging()
     try:
         return args.func(args)
     except EcmaError as e:

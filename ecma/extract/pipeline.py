@@ -8,7 +8,6 @@ the workers meanwhile.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -27,6 +26,7 @@ from ecma.extract.visual import VisualEncoder
 from ecma.extract.workers import decode_stream
 from ecma.failures import FAILURES_HEADER, failures_path_for, write_failures  # noqa: F401  (re-exported)
 from ecma.io import content_id
+from ecma.progress import Progress
 from ecma.weights import verify
 from ecma.shards import now_iso
 
@@ -167,11 +167,7 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
 
     spec = DecodeSpec(cfg.segment_seconds, cfg.n_segments, cfg.frames_per_segment, cfg.sample_rate,
                       enc.visual.image_size)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="video", desc=output.name, file=sys.stderr, dynamic_ncols=True)
+    bar = Progress(len(todo), f"extract {output.name}", "video", bar=progress)
     batch: list[DecodedVideo] = []
 
     def flush() -> None:
@@ -190,8 +186,7 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
         store.write_part([(d.name, a, v, {"extracted_at": stamp, "content_id": ids[d.name] or "", **d.flags})
                           for d, (a, v) in done], cfg.dtype)
         report.extracted += len(done)
-        if bar is not None:
-            bar.update(len(batch))
+        bar.update(len(batch))
         batch.clear()
 
     completed = False
@@ -200,8 +195,7 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
         for d in decode_stream(todo, spec, enc.visual.transform, cfg.workers, prefetch=prefetch):
             if d.error is not None:
                 report.failed.append((d.name, *d.error))
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
                 continue
             batch.append(d)
             if len(batch) >= cfg.batch_videos:
@@ -209,8 +203,7 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
         flush()
         completed = True
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         order = {n: i for i, n in enumerate(names)}
         report.failed.sort(key=lambda f: order[f[0]])
         write_failures(report.failures_path, report.failed)

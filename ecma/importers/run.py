@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -28,6 +27,7 @@ from ecma.importers.npy import BadFeatureFile, read_feature_file
 from ecma.importers.spec import FeatureFormat
 from ecma.importers.valor import VALOR
 from ecma.io import atomic_path
+from ecma.progress import Progress
 from ecma.shards import FeatureShard, now_iso
 
 FORMATS: dict[str, FeatureFormat] = {f.name: f for f in (VALOR, HAN)}
@@ -117,11 +117,7 @@ def import_features(
     names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard)
     report = ImportReport(failures_path=failures_path_for(output))
     files: dict[str, int] = {}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(names), unit="video", desc=output.name, file=sys.stderr, dynamic_ncols=True)
+    bar = Progress(len(names), f"import {output.name}", "video", bar=progress)
     try:
         with atomic_path(output) as tmp:
             with FeatureShard(tmp, "w") as out:
@@ -136,8 +132,7 @@ def import_features(
                                   frames_per_segment=fmt.frames_per_segment, dtype="float32", extracted_at=stamp)
                         files.update(used)
                         report.imported += 1
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
                 report.manifest = _manifest(files)
                 out.manifest = report.manifest
             if names and not report.imported:
@@ -147,7 +142,6 @@ def import_features(
                     f"first: {report.failed[0][2]}"
                 )
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     write_failures(report.failures_path, report.failed)
     return report
