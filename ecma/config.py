@@ -96,7 +96,9 @@ class TrainConfig:
     lr_gamma: float = bounded(0.1, gt=0.0, le=1.0)
     ema_alpha: float = bounded(0.999, ge=0.0, lt=1.0)
     grad_clip: Optional[float] = bounded(1.0, gt=0.0)
-    seed: int = bounded(0, ge=0)
+    seed: int = bounded(0, ge=0)  # the workflow sets it per job from `seeds`
+    # The workflow trains each variant once per seed (one job each) and reports mean ± std over them.
+    seeds: list[int] = field(default_factory=lambda: [0])
     threads: Optional[int] = bounded(None, ge=1)  # torch CPU threads; None keeps torch's default
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX); false: float32
@@ -225,6 +227,10 @@ def _check_value(where: str, value: Any, tp: Any) -> Any:
         return float(value)
     if dataclasses.is_dataclass(tp):
         return _build(tp, where, value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise EcmaError(f"config: {where} must be a list, got {value!r}")
+        return [_check_value(f"{where}[{i}]", v, args[0]) for i, v in enumerate(value)]
     if tp is dict:
         if not isinstance(value, dict):
             raise EcmaError(f"config: {where} must be a mapping, got {value!r}")
@@ -276,6 +282,9 @@ def _validate(cfg: EcmaConfig) -> None:
     checks = [
         (m.d_model % m.num_heads == 0, "model.d_model must be divisible by model.num_heads"),
     ]
+    seeds = cfg.train.seeds
+    checks.append((bool(seeds) and len(set(seeds)) == len(seeds) and min(seeds) >= 0,
+                   f"train.seeds must be distinct seeds >= 0, at least one, got {seeds!r}"))
     for section in ("train", "extract"):
         device = getattr(cfg, section).device
         checks.append((re.fullmatch(DEVICE_PATTERN, device) is not None,
@@ -341,8 +350,8 @@ class WorkflowConfig:
             raise EcmaError(f"config: unknown dataset {name!r} (configured: {', '.join(self.datasets)})")
         return self.datasets[name]
 
-    def for_dataset(self, name: str, variant: str | None = None) -> EcmaConfig:
-        """The package config for one dataset (its overrides applied) and, optionally, one variant."""
+    def for_dataset(self, name: str, variant: str | None = None, seed: int | None = None) -> EcmaConfig:
+        """The package config for one dataset (its overrides applied) and, optionally, one variant and seed."""
         ds = self.dataset(name)
         merged = {k: dict(v) if isinstance(v, dict) else v for k, v in self.raw.items() if k in _SECTIONS}
         for section, values in (ds.overrides or {}).items():
@@ -355,6 +364,8 @@ class WorkflowConfig:
             merged.setdefault(section, {}).update(values)
         if variant is not None:
             merged.setdefault("train", {})["variant"] = variant
+        if seed is not None:
+            merged.setdefault("train", {})["seed"] = seed
         return config_from_dict(merged, f"config (dataset {name})")
 
 

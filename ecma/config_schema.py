@@ -37,6 +37,8 @@ def _property(tp: Any) -> dict:
         return {"type": [inner["type"], "null"]}
     if origin is Literal:
         return {"enum": list(args)}
+    if origin is list:
+        return {"type": "array", "items": _property(args[0])}
     return {"type": _JSON_TYPES[tp]}
 
 

@@ -295,6 +295,8 @@ def expected_property(tp) -> dict:
         return {"type": [inner["type"], "null"]}
     if origin is typing.Literal:
         return {"enum": list(args)}
+    if origin is list:
+        return {"type": "array", "items": expected_property(args[0])}
     return {"type": {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object"}[tp]}
 
 

@@ -36,6 +36,7 @@ wildcard_constraints:
     variant=any_of(ECMA.variants),
     split="train|val|test",
     shard=r"\d+",
+    seed=r"\d+",
 
 
 def dataset(wildcards):
@@ -160,8 +161,13 @@ def settings(*sections):
     """
 
     def params(wildcards):
-        cfg = ECMA.for_dataset(wildcards.dataset, wildcards.get("variant"))
+        seed = wildcards.get("seed")
+        cfg = ECMA.for_dataset(
+            wildcards.dataset, wildcards.get("variant"), None if seed is None else int(seed)
+        )
         used = {s: dataclasses.asdict(getattr(cfg, s)) for s in sections}
+        if "train" in used:
+            del used["train"]["seeds"]  # one job's seed is train.seed; adding a seed retrains no other
         return json.dumps(used, sort_keys=True)
 
     return params
@@ -187,12 +193,26 @@ def train_threads(wildcards):
     return ECMA.for_dataset(wildcards.dataset).train.threads or 4
 
 
-def variant_test_metrics(wildcards):
-    """variant -> its test metrics, for the ablation table."""
+def seeds_of(dataset_name):
+    return ECMA.for_dataset(dataset_name).train.seeds
+
+
+def seed_metrics(wildcards):
+    """SEED=metrics of every seed of one variant on one split, for `ecma summarize`."""
     return {
-        v: f"results/{wildcards.dataset}/metrics/{v}-test.json" for v in ECMA.variants
+        str(seed): f"results/{wildcards.dataset}/metrics/{wildcards.variant}/seed-{seed}/{wildcards.split}.json"
+        for seed in seeds_of(wildcards.dataset)
+    }
+
+
+def variant_test_metrics(wildcards):
+    """variant -> its test metrics of every seed, for the ablation table."""
+    return {
+        f"{v}-seed{seed}": f"results/{wildcards.dataset}/metrics/{v}/seed-{seed}/test.json"
+        for v in ECMA.variants
+        for seed in seeds_of(wildcards.dataset)
     }
 
 
 def main_test_metrics(wildcards):
-    return f"results/{wildcards.dataset}/metrics/{ECMA.main_variant}-test.json"
+    return f"results/{wildcards.dataset}/metrics/{ECMA.main_variant}/test.json"

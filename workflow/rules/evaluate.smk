@@ -1,17 +1,17 @@
-# Predictions of every model on a split, and their scores with the benchmark's protocol.
+# Predictions of every model (variant and seed) on a split, and their scores with the benchmark's protocol.
 
 
 rule predict_split:
     input:
-        model="results/{dataset}/models/{variant}/model.pt",
+        model="results/{dataset}/models/{variant}/seed-{seed}/model.pt",
         features=feature_shards,
         split_csv=split_csv,
     output:
-        "results/{dataset}/predictions/{variant}-{split}.h5",
+        "results/{dataset}/predictions/{variant}/seed-{seed}/{split}.h5",
     log:
-        "results/{dataset}/logs/predict/{variant}-{split}.log",
+        "results/{dataset}/logs/predict/{variant}-seed{seed}-{split}.log",
     benchmark:
-        "results/{dataset}/benchmarks/predict/{variant}-{split}.tsv"
+        "results/{dataset}/benchmarks/predict/{variant}-seed{seed}-{split}.tsv"
     conda:
         ENV
     threads: 2
@@ -32,16 +32,16 @@ rule predict_split:
 
 rule evaluate_split:
     input:
-        predictions="results/{dataset}/predictions/{variant}-{split}.h5",
+        predictions="results/{dataset}/predictions/{variant}/seed-{seed}/{split}.h5",
         split_csv=split_csv,
         eval_audio_csv=annotation("eval_audio_csv"),
         eval_visual_csv=annotation("eval_visual_csv"),
     output:
-        "results/{dataset}/metrics/{variant}-{split}.json",
+        "results/{dataset}/metrics/{variant}/seed-{seed}/{split}.json",
     log:
-        "results/{dataset}/logs/evaluate/{variant}-{split}.log",
+        "results/{dataset}/logs/evaluate/{variant}-seed{seed}-{split}.log",
     benchmark:
-        "results/{dataset}/benchmarks/evaluate/{variant}-{split}.tsv"
+        "results/{dataset}/benchmarks/evaluate/{variant}-seed{seed}-{split}.tsv"
     conda:
         ENV
     threads: 1

@@ -1,4 +1,4 @@
-# One model per variant, trained on every shard of the dataset.
+# One model per variant and seed (train.seeds), trained on every shard of the dataset.
 
 
 rule train_variant:
@@ -9,19 +9,19 @@ rule train_variant:
         eval_audio_csv=annotation("eval_audio_csv"),
         eval_visual_csv=annotation("eval_visual_csv"),
     output:
-        model="results/{dataset}/models/{variant}/model.pt",
-        history_csv="results/{dataset}/models/{variant}/history.csv",
-        history_json="results/{dataset}/models/{variant}/history.json",
+        model="results/{dataset}/models/{variant}/seed-{seed}/model.pt",
+        history_csv="results/{dataset}/models/{variant}/seed-{seed}/history.csv",
+        history_json="results/{dataset}/models/{variant}/seed-{seed}/history.json",
         curves=report(
-            "results/{dataset}/models/{variant}/curves.png",
+            "results/{dataset}/models/{variant}/seed-{seed}/curves.png",
             category="Training curves",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "variant": "{variant}"},
+            labels={"dataset": "{dataset}", "variant": "{variant}", "seed": "{seed}"},
         ),
     log:
-        "results/{dataset}/logs/train/{variant}.log",
+        "results/{dataset}/logs/train/{variant}-seed{seed}.log",
     benchmark:
-        "results/{dataset}/benchmarks/train/{variant}.tsv"
+        "results/{dataset}/benchmarks/train/{variant}-seed{seed}.tsv"
     # a lost node costs one more try with more time; the job resumes from last.pt
     retries: 2
     conda:
@@ -34,7 +34,7 @@ rule train_variant:
     params:
         # eval: validation thresholds pick the best epoch
         settings=settings("model", "loss", "pseudo", "train", "eval"),
-        output_dir="results/{dataset}/models/{variant}",
+        output_dir="results/{dataset}/models/{variant}/seed-{seed}",
         overlap=lambda wildcards: (
             "--allow-split-overlap"
             if ECMA.dataset(wildcards.dataset).allow_split_overlap
