@@ -106,7 +106,7 @@ def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: s
     """A self-contained, styled HTML page of the table; the best mean of each column in bold."""
     keys = [(level, key) for level in LEVELS for key in MODALITIES]
     best = {k: frame[(*k, "mean")].max() for k in keys}
-    head_group = ('<tr class="group"><th rowspan="2">variant</th><th rowspan="2">description</th>'
+    head_group = ('<tr class="group"><th rowspan="2">variant</th>'
                   + "".join(f'<th colspan="{len(MODALITIES)}" class="sep">{level}-level F1 (%)</th>' for level in LEVELS)
                   + '<th rowspan="2" class="sep">seeds</th></tr>')
     head_keys = "<tr>" + "".join(
@@ -119,16 +119,16 @@ def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: s
         for i, k in enumerate(keys):
             mean, std = row[(*k, "mean")], row[(*k, "std")]
             classes = ["num"] + (["sep"] if i % len(MODALITIES) == 0 else []) + (["best"] if len(frame) > 1 and mean == best[k] else [])
-            sd = f' <span class="sd">± {std:.2f}</span>' if n > 1 else ""
+            sd = f'<span class="sd">± {std:.2f}</span>' if n > 1 else ""  # below the mean: narrow columns
             cells.append(f'<td class="{" ".join(classes)}">{mean:.2f}{sd}</td>')
-        body.append(f'<tr><td class="name">{html.escape(str(variant))}</td>'
-                    f'<td class="desc">{html.escape(DESCRIPTIONS.get(str(variant), ""))}</td>'
+        body.append(f'<tr><td class="name">{html.escape(str(variant))}'
+                    f'<span class="desc">{html.escape(DESCRIPTIONS.get(str(variant), ""))}</span></td>'
                     + "".join(cells) + f'<td class="num sep">{n}</td></tr>')
     if baseline is not None:
         cells = "".join(f'<td class="num{" sep" if i % len(MODALITIES) == 0 else ""}">{float(baseline[lv][k]):.2f}</td>'
                         for i, (lv, k) in enumerate(keys))
-        body.append(f'<tr class="baseline"><td class="name">{BASELINE_NAME}</td>'
-                    f'<td class="desc">all probabilities 0, same truth</td>{cells}<td class="num sep">–</td></tr>')
+        body.append(f'<tr class="baseline"><td class="name">{BASELINE_NAME}'
+                    f'<span class="desc">all probabilities 0, same truth</span></td>{cells}<td class="num sep">–</td></tr>')
     n_max = int(frame[(LEVELS[0], MODALITIES[0], "n")].max()) if len(frame) else 1
     spread = ("Mean ± sample standard deviation (ddof=1) over seeds. " if n_max > 1 else "")
     caption = (f"F1 in percent, AVVP benchmark protocol{', ' + html.escape(split) if split else ''}. {spread}"

@@ -49,7 +49,7 @@ def plot_per_class(m: Mapping, path: str | os.PathLike, title: str = "", source:
         raise EcmaError(f"{source}: no class has a segment-level F1 (nothing true, nothing predicted)")
     y = np.arange(len(classes))
     height = 0.38
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.42 * len(classes)))
+    fig, ax = plt.subplots(figsize=(9.5, 1.2 + 0.42 * len(classes)))
     for values, offset, colour, label in ((audio, -height / 2, AUDIO_COLOUR, "audio"), (visual, height / 2, VISUAL_COLOUR, "visual")):
         shown = np.nan_to_num(values)
         ax.barh(y + offset, shown, height=height, color=colour, label=label)
@@ -64,7 +64,7 @@ def plot_per_class(m: Mapping, path: str | os.PathLike, title: str = "", source:
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1.0, 1.0))
+    ax.legend(loc="upper left", frameon=False, bbox_to_anchor=(1.0, 1.0))  # beside the bars, clear of the title
     if title:
         ax.set_title(title, loc="left", fontsize=11)
     fig.tight_layout()
