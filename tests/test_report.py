@@ -276,3 +276,86 @@ def test_pages_render_in_headless_chromium(split, runs, tmp_path):
         assert (pixels < 200).mean() > 0.01, f"{page}.html rendered (nearly) blank"
         if os.environ.get("ECMA_KEEP_SCREENSHOTS"):
             shutil.copy(shot, Path(os.environ["ECMA_KEEP_SCREENSHOTS"]) / shot.name)
+
+
+# -- the front page and the captions, rendered as `snakemake --report` renders them -------------------
+
+REPORT_DIR = Path(__file__).resolve().parent.parent / "workflow" / "report"
+CAPTIONS = ("metrics", "ablation", "per_class", "timelines", "curves", "run")
+
+
+class FakeResult:
+    """What the report templates may read of a result file (snakemake.report.FileRecord's path, target)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.target = self.path.name
+
+
+def render_rst(path, snakemake_object, files):
+    """Jinja2 with Snakemake's settings, Snakemake's link block appended, then docutils to HTML."""
+    import textwrap
+
+    from docutils.core import publish_parts
+    from jinja2 import Environment
+
+    links = "\n\n" + "\n".join(f".. _{f.target}: javascript:app.showResultInfo('{f.path}')" for f in files) + "\n"
+    text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(path.read_text() + textwrap.dedent(links))
+    rst = text.render(snakemake=snakemake_object, categories={}, files=files)
+    html = publish_parts(rst, writer="html", settings_overrides={"report_level": 5})["html_body"]
+    return rst, html
+
+
+def assert_clean_rst(rst, name):
+    """docutils accepts it without a single warning (a warning would show as a red box in the report)."""
+    import io
+
+    from docutils.core import publish_doctree
+
+    warnings = io.StringIO()
+    publish_doctree(rst, settings_overrides={"warning_stream": warnings, "report_level": 2})
+    assert warnings.getvalue() == "", f"{name}: {warnings.getvalue()}"
+
+
+@pytest.fixture
+def workflow_config():
+    import yaml
+
+    cfg = yaml.safe_load((REPORT_DIR.parent.parent / "config.yaml").read_text())
+    cfg["train"]["seeds"] = [0, 1, 2]
+    return cfg
+
+
+def test_front_page_says_what_was_run(workflow_config):
+    files = [FakeResult(p) for p in ("results/demo/metrics.json", "results/demo/ablation.html", "results/demo/report/run.html")]
+    snakemake_object = type("Snakemake", (), {"config": workflow_config})
+    rst, html = render_rst(REPORT_DIR / "workflow.rst", snakemake_object, files)
+    assert_clean_rst(rst, "workflow.rst")
+    assert "ecma, no_ema, no_cma, han" in html and "0, 1, 2" in html
+    assert "ViT-B-32" in html and "HTSAT-tiny" in html and "randomly initialised" in html
+    assert "48 training" in html
+    assert "llp" not in html.replace("LLP", "")  # only the datasets in the report
+    assert "run.html" in html and "showResultInfo" in html  # the link to the commit and fingerprint page
+
+
+def test_front_page_without_seeds_or_run_page(workflow_config):
+    del workflow_config["train"]["seeds"]
+    snakemake_object = type("Snakemake", (), {"config": workflow_config})
+    rst, html = render_rst(REPORT_DIR / "workflow.rst", snakemake_object, [FakeResult("results/llp/metrics.json")])
+    assert_clean_rst(rst, "workflow.rst")
+    assert "Seeds</strong>: 0:" in html and "ViT-L-14-quickgelu" in html and "weights openai" in html
+    assert "provenance" in html
+
+
+@pytest.mark.parametrize("name", CAPTIONS)
+def test_every_caption_renders(name, workflow_config):
+    from snakemake.iocontainers import Wildcards
+
+    for wildcards in ({"dataset": "demo", "variant": "han"}, {"dataset": "demo", "variant": "han", "seed": "2"}):
+        # what a caption can read: snakemake.wildcards and snakemake.config (as snakemake.report gives them)
+        snakemake_object = type("Snakemake", (), {"config": workflow_config, "wildcards": Wildcards(fromdict=wildcards)})
+        rst, html = render_rst(REPORT_DIR / f"{name}.rst", snakemake_object, [])
+        assert_clean_rst(rst, f"{name}.rst")
+        assert "demo" in html and len(html) > 300
+    if name == "curves":
+        assert "seed 2" in html
