@@ -254,14 +254,17 @@ def test_pages_render_in_headless_chromium(split, runs, tmp_path):
     from ecma.report.per_class import plot_per_class
     from ecma.report.timelines import plot_timelines
 
+    from ecma.report.run_summary import run_summary_html
+
     _, html, _ = ablation_outputs(runs, fake_metrics(np.random.default_rng(1)))
     (tmp_path / "ablation.html").write_text(html)
+    (tmp_path / "run.html").write_text(run_summary_html(runs))
     plot_per_class(summarize_seeds({"0": runs["ecma"][0], "1": runs["ecma"][1]}), tmp_path / "per_class.png", title="ecma")
     plot_timelines(timelines_of(split["dir"] / "pred.h5", *split["csv"], n_videos=2), tmp_path / "timelines.png")
     (tmp_path / "figures.html").write_text(
         "<!DOCTYPE html><html><body style='margin:0;background:#fff'>"
         "<img src='per_class.png' style='width:580px'><img src='timelines.png' style='width:600px'></body></html>")
-    for page in ("ablation", "figures"):
+    for page in ("ablation", "run", "figures"):
         shot = tmp_path / f"{page}.png.shot.png"
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -62,9 +62,11 @@ def run_summary_html(runs: Mapping[str, Sequence[Mapping]], title: str = "What w
     ]
     for i, fp in enumerate(fps):
         label = "feature fingerprint" + (f" #{i + 1}" if len(fps) > 1 else "")
-        facts.append((label, json.dumps(fp, sort_keys=True)))
-    dl = "<dl>\n" + "\n".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts) + "\n</dl>"
-    table = frame.to_html(index=False, escape=True, border=0, classes="runs") if len(frame) else ""
+        # one setting a line: a fingerprint is long, and read key by key
+        facts.append((label, [f"{k}: {json.dumps(v)}" for k, v in sorted(fp.items())]))
+    dd = lambda v: "<br>".join(html.escape(str(x)) for x in v) if isinstance(v, list) else html.escape(str(v))  # noqa: E731
+    dl = "<dl>\n" + "\n".join(f"<dt>{html.escape(k)}</dt><dd>{dd(v)}</dd>" for k, v in facts) + "\n</dl>"
+    table = frame.to_html(index=False, escape=True, border=0, classes="runs", justify="left") if len(frame) else ""
     note = ("<p class=\"note\">Taken from the <code>provenance</code> of each metrics file: the commit of the "
             "checkout the jobs ran from (<code>+dirty</code>: with local changes) and the extractor settings "
             "of the features they were scored on.</p>")
