@@ -316,6 +316,16 @@ def cmd_run_summary(args) -> int:
     return 0
 
 
+def _report_parser(sub, name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand with a wrapped description and an example that the help keeps on one line."""
+    import textwrap
+
+    return sub.add_parser(
+        name, help=help, description=textwrap.fill(description, 88),
+        epilog="example:\n  " + example, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecma", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"ecma {__version__}")
@@ -381,13 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--missing", choices=("error", "skip"), default="error", help="split videos without predictions")
     v.set_defaults(func=cmd_evaluate)
 
-    a = sub.add_parser(
-        "ablation", help="every variant side by side, mean ± std over seeds (Markdown, JSON, HTML)",
-        description="Compare variants on their test metrics. Give a variant once per seed (VARIANT=seed0.json "
-                    "VARIANT=seed1.json) or once with an `ecma summarize` file; the spread is the sample standard "
-                    "deviation over seeds (ddof=1).",
-        epilog="example: ecma ablation --metrics ecma=s0.json ecma=s1.json han=s0h.json --baseline nothing.json "
-               "--output-md ablation.md --output-json ablation.json --output-html ablation.html",
+    a = _report_parser(
+        sub, "ablation", "every variant side by side, mean ± std over seeds (Markdown, JSON, HTML)",
+        "Compare variants on their test metrics. Give a variant once per seed (VARIANT=seed0.json "
+        "VARIANT=seed1.json) or once with an `ecma summarize` file; the spread is the sample standard "
+        "deviation over seeds (ddof=1).",
+        example="ecma ablation --metrics ecma=s0.json ecma=s1.json han=s0h.json --baseline nothing.json "
+        "--output-md ablation.md --output-json ablation.json --output-html ablation.html",
     )
     a.add_argument("--metrics", nargs="+", required=True, metavar="VARIANT=METRICS_JSON",
                    help="metrics.json of a variant; repeat a variant for each seed")
@@ -398,21 +408,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output-html", help="the table as a self-contained HTML page (for snakemake --report)")
     a.set_defaults(func=cmd_ablation)
 
-    s = sub.add_parser(
-        "summarize", help="one metrics.json for a variant trained with several seeds (mean, std, per seed)",
-        description="Average the metrics of one variant over its seeds: the mean in metrics.json's own fields "
-                    "(segment, event, per_class), `std` (sample std, ddof=1; 0 for one seed) and `seeds` beside it.",
-        epilog="example: ecma summarize --metrics 0=ecma-0.json 1=ecma-1.json 2=ecma-2.json --output ecma.json",
+    s = _report_parser(
+        sub, "summarize", "one metrics.json for a variant trained with several seeds (mean, std, per seed)",
+        "Average the metrics of one variant over its seeds: the mean in metrics.json's own fields "
+        "(segment, event, per_class), `std` (sample std, ddof=1; 0 for one seed) and `seeds` beside it.",
+        example="ecma summarize --metrics 0=ecma-0.json 1=ecma-1.json 2=ecma-2.json --output ecma.json",
     )
     s.add_argument("--metrics", nargs="+", required=True, metavar="SEED=METRICS_JSON", help="metrics.json of each seed")
     s.add_argument("--output", required=True, help="the summary metrics.json")
     s.set_defaults(func=cmd_summarize)
 
-    b = sub.add_parser(
-        "baseline", help="the score of predicting nothing on a split (all probabilities 0)",
-        description="Score all-zero predictions against a split's truth: the floor every table should beat.",
-        epilog="example: ecma baseline --split test.csv --eval-audio eval_audio.csv --eval-visual eval_visual.csv "
-               "--output nothing.json",
+    b = _report_parser(
+        sub, "baseline", "the score of predicting nothing on a split (all probabilities 0)",
+        "Score all-zero predictions against a split's truth: the floor every table should beat.",
+        example="ecma baseline --split test.csv --eval-audio eval_audio.csv --eval-visual eval_visual.csv "
+        "--output nothing.json",
     )
     b.add_argument("--split", required=True, help="split csv (filename, event_labels)")
     b.add_argument("--eval-audio", required=True, help="segment-level audio truth csv")
@@ -421,23 +431,23 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output", required=True, help="metrics.json-like scores")
     b.set_defaults(func=cmd_baseline)
 
-    pc = sub.add_parser(
-        "per-class-chart", help="PNG: per-class audio and visual segment F1 of the best variant",
-        description="Bar chart of per-class segment-level F1 (audio, visual) of the variant with the highest "
-                    "segment Type@AV; several files of one variant are averaged as seeds.",
-        epilog="example: ecma per-class-chart --metrics ecma=ecma.json han=han.json --output per_class.png",
+    pc = _report_parser(
+        sub, "per-class-chart", "PNG: per-class audio and visual segment F1 of the best variant",
+        "Bar chart of per-class segment-level F1 (audio, visual) of the variant with the highest "
+        "segment Type@AV; several files of one variant are averaged as seeds.",
+        example="ecma per-class-chart --metrics ecma=ecma.json han=han.json --output per_class.png",
     )
     pc.add_argument("--metrics", nargs="+", required=True, metavar="VARIANT=METRICS_JSON",
                     help="metrics.json (or `ecma summarize` file) of each variant; repeat a variant for each seed")
     pc.add_argument("--output", required=True, help="the chart (.png)")
     pc.set_defaults(func=cmd_per_class_chart)
 
-    tl = sub.add_parser(
-        "timelines", help="PNG: predicted versus true events per second of a few videos, audio and visual",
-        description="Draw, for a few videos of a split, the true events and the predictions binarised with the "
-                    "benchmark's rule (video-level gating), one row per video.",
-        epilog="example: ecma timelines --predictions ecma-test.h5 --split test.csv --eval-audio eval_audio.csv "
-               "--eval-visual eval_visual.csv --output timelines.png",
+    tl = _report_parser(
+        sub, "timelines", "PNG: predicted versus true events per second of a few videos, audio and visual",
+        "Draw, for a few videos of a split, the true events and the predictions binarised with the "
+        "benchmark's rule (video-level gating), one row per video.",
+        example="ecma timelines --predictions ecma-test.h5 --split test.csv --eval-audio eval_audio.csv "
+        "--eval-visual eval_visual.csv --output timelines.png",
     )
     tl.add_argument("--predictions", required=True, help="predictions .h5 (`ecma predict`)")
     tl.add_argument("--split", required=True, help="split csv the videos come from")
@@ -452,10 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--title", help="title of the picture (default: names the predictions file)")
     tl.set_defaults(func=cmd_timelines)
 
-    rs = sub.add_parser(
-        "run-summary", help="HTML: what was run (commit, version, feature fingerprint, variants, seeds)",
-        description="Collect the provenance that each metrics.json recorded into one small HTML page.",
-        epilog="example: ecma run-summary --metrics ecma=ecma-0.json ecma=ecma-1.json --output run.html",
+    rs = _report_parser(
+        sub, "run-summary", "HTML: what was run (commit, version, feature fingerprint, variants, seeds)",
+        "Collect the provenance that each metrics.json recorded into one small HTML page.",
+        example="ecma run-summary --metrics ecma=ecma-0.json ecma=ecma-1.json --output run.html",
     )
     rs.add_argument("--metrics", nargs="+", required=True, metavar="VARIANT=METRICS_JSON",
                     help="metrics.json of each variant and seed")
