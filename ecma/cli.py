@@ -19,14 +19,33 @@ EXIT_INPUT_ERROR = 2
 EXIT_SOME_VIDEOS_FAILED = 3
 
 
-def _parse_metrics_arg(items: list[str]) -> dict[str, Path]:
-    out = {}
+def _parse_named_paths(items: list[str], flag: str = "--metrics", name: str = "VARIANT") -> list[tuple[str, Path]]:
+    """NAME=PATH items in the order given; a name may repeat (one file per seed)."""
+    out = []
     for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise EcmaError(f"--metrics expects VARIANT=PATH, got {item!r}")
-        out[name] = Path(path)
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            raise EcmaError(f"{flag} expects {name}=PATH, got {item!r}")
+        out.append((key, Path(path)))
     return out
+
+
+def _read_json(path: Path, what: str) -> dict:
+    """A JSON file the user named; missing or malformed is a one-line error naming it."""
+    if not path.is_file():
+        raise EcmaError(f"{path}: {what} not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise EcmaError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def _grouped_metrics(items: list[str]) -> dict[str, list[dict]]:
+    """{variant: [metrics dict per file]} from VARIANT=PATH items, variants in first-given order."""
+    runs: dict[str, list[dict]] = {}
+    for variant, path in _parse_named_paths(items):
+        runs.setdefault(variant, []).append(_read_json(path, f"metrics file of variant {variant!r}"))
+    return runs
 
 
 def _settings(args):
@@ -262,22 +281,90 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_ablation(args) -> int:
-    from ecma.ablation import ablation_table
     from ecma.io import atomic_path, write_json
+    from ecma.report.ablation import ablation_outputs
 
-    metrics = {}
-    for variant, path in _parse_metrics_arg(args.metrics).items():
-        if not path.is_file():
-            raise EcmaError(f"{path}: metrics file of variant {variant!r} not found")
-        try:
-            metrics[variant] = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise EcmaError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    md, table = ablation_table(metrics)
+    runs = _grouped_metrics(args.metrics)
+    baseline = _read_json(Path(args.baseline), "baseline metrics file") if args.baseline else None
+    md, page, table = ablation_outputs(runs, baseline)
     with atomic_path(args.output_md) as tmp:
         tmp.write_text(md)
+    if args.output_html:
+        with atomic_path(args.output_html) as tmp:
+            tmp.write_text(page)
     write_json(args.output_json, table)
     return 0
+
+
+def cmd_summarize(args) -> int:
+    from ecma.io import write_json
+    from ecma.report.seeds import check_metrics, summarize_seeds
+
+    per_seed: dict[str, dict] = {}
+    for seed, path in _parse_named_paths(args.metrics, name="SEED"):
+        if seed in per_seed:
+            raise EcmaError(f"--metrics names seed {seed} twice")
+        per_seed[seed] = _read_json(path, f"metrics file of seed {seed}")
+        check_metrics(per_seed[seed], str(path))
+    write_json(args.output, summarize_seeds(per_seed))
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from ecma.io import write_json
+    from ecma.report.baseline import nothing_predicted
+
+    write_json(args.output, nothing_predicted(args.split, args.eval_audio, args.eval_visual, n_segments=args.segments))
+    return 0
+
+
+def cmd_per_class_chart(args) -> int:
+    from ecma.report.per_class import best_variant, plot_per_class
+    from ecma.report.seeds import summarize_seeds
+
+    runs = _grouped_metrics(args.metrics)
+    # several files of a variant are its seeds: the chart shows their mean
+    merged = {v: (ms[0] if len(ms) == 1 else summarize_seeds({str(i): m for i, m in enumerate(ms)})) for v, ms in runs.items()}
+    for variant, m in merged.items():
+        if "segment" not in m or "type_av" not in (m.get("segment") or {}):
+            raise EcmaError(f"metrics of variant {variant!r}: no segment.type_av (not a metrics.json of `ecma evaluate`)")
+    best = best_variant(merged)
+    seeds = merged[best].get("num_seeds", len(runs[best]))
+    title = f"Per-class segment-level F1, {best} (best test segment Type@AV{f', mean of {seeds} seeds' if seeds > 1 else ''})"
+    plot_per_class(merged[best], args.output, title=title, source=f"metrics of variant {best!r}")
+    print(f"{args.output}: per-class F1 of {best}", file=sys.stderr)
+    return 0
+
+
+def cmd_timelines(args) -> int:
+    from ecma.report.timelines import plot_timelines, timelines_of
+
+    videos = timelines_of(
+        args.predictions, args.split, args.eval_audio, args.eval_visual, filenames=args.filenames,
+        n_videos=args.videos, video_threshold=args.video_threshold, segment_threshold=args.segment_threshold,
+    )
+    plot_timelines(videos, args.output, title=args.title or f"Predicted vs true events: {Path(args.predictions).name}")
+    return 0
+
+
+def cmd_run_summary(args) -> int:
+    from ecma.io import atomic_path
+    from ecma.report.run_summary import run_summary_html
+
+    page = run_summary_html(_grouped_metrics(args.metrics))
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(page)
+    return 0
+
+
+def _report_parser(sub, name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand with a wrapped description and an example that the help keeps on one line."""
+    import textwrap
+
+    return sub.add_parser(
+        name, help=help, description=textwrap.fill(description, 88),
+        epilog="example:\n  " + example, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -366,16 +453,91 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--missing", choices=("error", "skip"), default="error", help="split videos without predictions")
     v.set_defaults(func=cmd_evaluate)
 
-    a = sub.add_parser("ablation", help="every variant side by side (markdown and JSON)")
-    a.add_argument("--metrics", nargs="+", required=True, metavar="VARIANT=METRICS_JSON")
-    a.add_argument("--output-md", required=True)
-    a.add_argument("--output-json", required=True)
+    a = _report_parser(
+        sub, "ablation", "every variant side by side, mean ± std over seeds (Markdown, JSON, HTML)",
+        "Compare variants on their test metrics. Give a variant once per seed (VARIANT=seed0.json "
+        "VARIANT=seed1.json) or once with an `ecma summarize` file; the spread is the sample standard "
+        "deviation over seeds (ddof=1).",
+        example="ecma ablation --metrics ecma=s0.json ecma=s1.json han=s0h.json --baseline nothing.json "
+        "--output-md ablation.md --output-json ablation.json --output-html ablation.html",
+    )
+    a.add_argument("--metrics", nargs="+", required=True, metavar="VARIANT=METRICS_JSON",
+                   help="metrics.json of a variant; repeat a variant for each seed")
+    a.add_argument("--baseline", metavar="JSON", help="scores of predicting nothing (`ecma baseline`), shown as the last row")
+    a.add_argument("--output-md", required=True, help="the table as Markdown")
+    a.add_argument("--output-json", required=True,
+                   help="variants -> {segment, event} means, std, seeds, baseline (JSON)")
+    a.add_argument("--output-html", help="the table as a self-contained HTML page (for snakemake --report)")
     a.set_defaults(func=cmd_ablation)
+
+    s = _report_parser(
+        sub, "summarize", "one metrics.json for a variant trained with several seeds (mean, std, per seed)",
+        "Average the metrics of one variant over its seeds: the mean in metrics.json's own fields "
+        "(segment, event, per_class), `std` (sample std, ddof=1; 0 for one seed) and `seeds` beside it.",
+        example="ecma summarize --metrics 0=ecma-0.json 1=ecma-1.json 2=ecma-2.json --output ecma.json",
+    )
+    s.add_argument("--metrics", nargs="+", required=True, metavar="SEED=METRICS_JSON", help="metrics.json of each seed")
+    s.add_argument("--output", required=True, help="the summary metrics.json")
+    s.set_defaults(func=cmd_summarize)
+
+    b = _report_parser(
+        sub, "baseline", "the score of predicting nothing on a split (all probabilities 0)",
+        "Score all-zero predictions against a split's truth: the floor every table should beat.",
+        example="ecma baseline --split test.csv --eval-audio eval_audio.csv --eval-visual eval_visual.csv "
+        "--output nothing.json",
+    )
+    b.add_argument("--split", required=True, help="split csv (filename, event_labels)")
+    b.add_argument("--eval-audio", required=True, help="segment-level audio truth csv")
+    b.add_argument("--eval-visual", required=True, help="segment-level visual truth csv")
+    b.add_argument("--segments", type=int, default=10, help="one-second segments per video (default: %(default)s)")
+    b.add_argument("--output", required=True, help="metrics.json-like scores")
+    b.set_defaults(func=cmd_baseline)
+
+    pc = _report_parser(
+        sub, "per-class-chart", "PNG: per-class audio and visual segment F1 of the best variant",
+        "Bar chart of per-class segment-level F1 (audio, visual) of the variant with the highest "
+        "segment Type@AV; several files of one variant are averaged as seeds.",
+        example="ecma per-class-chart --metrics ecma=ecma.json han=han.json --output per_class.png",
+    )
+    pc.add_argument("--metrics", nargs="+", required=True, metavar="VARIANT=METRICS_JSON",
+                    help="metrics.json (or `ecma summarize` file) of each variant; repeat a variant for each seed")
+    pc.add_argument("--output", required=True, help="the chart (.png)")
+    pc.set_defaults(func=cmd_per_class_chart)
+
+    tl = _report_parser(
+        sub, "timelines", "PNG: predicted versus true events per second of a few videos, audio and visual",
+        "Draw, for a few videos of a split, the true events and the predictions binarised with the "
+        "benchmark's rule (video-level gating), one row per video.",
+        example="ecma timelines --predictions ecma-test.h5 --split test.csv --eval-audio eval_audio.csv "
+        "--eval-visual eval_visual.csv --output timelines.png",
+    )
+    tl.add_argument("--predictions", required=True, help="predictions .h5 (`ecma predict`)")
+    tl.add_argument("--split", required=True, help="split csv the videos come from")
+    tl.add_argument("--eval-audio", required=True, help="segment-level audio truth csv")
+    tl.add_argument("--eval-visual", required=True, help="segment-level visual truth csv")
+    tl.add_argument("--output", required=True, help="the picture (.png)")
+    tl.add_argument("--videos", type=int, default=4,
+                    help="how many videos: those with the most true event-seconds (default: %(default)s)")
+    tl.add_argument("--filenames", nargs="+", help="draw these videos instead")
+    tl.add_argument("--video-threshold", type=float, default=0.5, help="video-level threshold (default: %(default)s)")
+    tl.add_argument("--segment-threshold", type=float, default=0.5, help="segment threshold (default: %(default)s)")
+    tl.add_argument("--title", help="title of the picture (default: names the predictions file)")
+    tl.set_defaults(func=cmd_timelines)
+
+    rs = _report_parser(
+        sub, "run-summary", "HTML: what was run (commit, version, feature fingerprint, variants, seeds)",
+        "Collect the provenance that each metrics.json recorded into one small HTML page.",
+        example="ecma run-summary --metrics ecma=ecma-0.json ecma=ecma-1.json --output run.html",
+    )
+    rs.add_argument("--metrics", nargs="+", required=True, metavar="VARIANT=METRICS_JSON",
+                    help="metrics.json of each variant and seed")
+    rs.add_argument("--output", required=True, help="the page (.html)")
+    rs.set_defaults(func=cmd_run_summary)
 
     for sp in (e, t, v):
         sp.add_argument("--settings", metavar="JSON",
                         help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
-    for sp in (d, e, w, i, t, r, v, a):
+    for sp in (d, e, w, i, t, r, v, a, s, b, pc, tl, rs):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
