@@ -49,8 +49,16 @@ os.environ["PATH"] += os.pathsep + os.path.dirname(sys.executable)
 # Cheap jobs and downloads run where Snakemake runs (on a cluster: the login node, which has the network).
 localrules:
     fetch_weights,
+    summarize_seeds,
     main_metrics,
+    nothing_predicted,
     ablation,
+    per_class_chart,
+    timelines,
+    run_summary,
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -68,7 +76,5 @@ rule all:
     default_target: True
     input:
         expand(
-            "results/{dataset}/{result}",
-            dataset=DEMO_DATASETS,
-            result=["metrics.json", "ablation.md", "ablation.json"],
+            "results/{dataset}/{result}", dataset=DEMO_DATASETS, result=DATASET_RESULTS
         ),

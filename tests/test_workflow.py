@@ -35,10 +35,11 @@ SNAKEFILE = REPO / "Snakefile"
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 SECTIONS = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in dataclasses.fields(C.EcmaConfig)}
-RULES = ("demo_dataset", "extract_shard", "import_shard", "fetch_weights", "train_variant", "predict_split", "evaluate_split",
-         "main_metrics", "ablation")
 # run where Snakemake runs (the Snakefile's localrules), not queued on a cluster
-LOCAL_RULES = ("main_metrics", "ablation")
+LOCAL_RULES = ("fetch_weights", "summarize_seeds", "main_metrics", "nothing_predicted", "ablation",
+               "per_class_chart", "timelines", "run_summary")
+RULES = ("demo_dataset", "extract_shard", "import_shard", "train_variant", "predict_split", "evaluate_split",
+         *LOCAL_RULES)
 
 
 @functools.cache
@@ -158,9 +159,21 @@ elif cmd == "evaluate":
 elif cmd == "ablation":
     write(opt("--output-md"))
     write(opt("--output-json"), "{{}}")
+    if "--output-html" in argv:
+        write(opt("--output-html"))
+elif cmd in ("summarize", "baseline", "per-class-chart", "timelines", "run-summary", "import"):
+    write(opt("--output"))
+    if cmd == "import":
+        write(opt("--output") + ".failures.tsv", "filename\\terror\\n")
 else:
     sys.exit(f"stub ecma: unexpected command {{cmd}}")
 """
+
+
+def run_label(variant: str, seed_dir: str) -> str:
+    """'ecma' for seed 0 (the default single seed), 'ecma/seed1' for another."""
+    seed = Path(seed_dir).name.removeprefix("seed-")
+    return variant if seed == "0" else f"{variant}/seed{seed}"
 
 
 @pytest.fixture
@@ -183,9 +196,10 @@ def stub_env(tmp_path):
             if argv[0] == "extract":
                 out.append(("extract", Path(argv[argv.index("--output") + 1]).stem.removeprefix("shard-")))
             elif argv[0] == "train":
-                out.append(("train", argv[argv.index("--variant") + 1]))
+                out.append(("train", run_label(argv[argv.index("--variant") + 1], argv[argv.index("--output-dir") + 1])))
             elif argv[0] in ("predict", "evaluate"):
-                out.append((argv[0], Path(argv[argv.index("--output") + 1]).stem))
+                output = Path(argv[argv.index("--output") + 1])  # .../{variant}/seed-{seed}/{split}.h5
+                out.append((argv[0], run_label(output.parent.parent.name, str(output.parent)) + f"-{output.stem}"))
             else:
                 out.append((argv[0], ""))
         log.unlink()
@@ -223,7 +237,7 @@ def test_every_rule_declares_log_benchmark_threads_resources_and_env():
         gpu = "gpu=" in block
         assert gpu == (name in ("extract_shard", "train_variant")), f"rule {name}: gpu resource {gpu}"
     local = re.search(r"^localrules:\n((?:    \w+,\n)+)", SNAKEFILE.read_text(), re.M).group(1).split()
-    assert sorted(n.rstrip(",") for n in local) == sorted(LOCAL_RULES + ("fetch_weights",))
+    assert sorted(n.rstrip(",") for n in local) == sorted(LOCAL_RULES)
 
 
 def pyproject_dependencies() -> list[str]:
@@ -310,7 +324,7 @@ def check_section(schema: dict, cls: type, with_defaults: bool, skip: tuple = ()
             continue
         prop = schema["properties"][name]
         want = expected_property(hints[name])
-        got = {k: prop[k] for k in ("type", "enum") if k in prop}
+        got = {k: prop[k] for k in ("type", "enum", "items") if k in prop}
         assert got == want, f"{cls.__name__}.{name}: schema {got}, dataclass {want}"
         if with_defaults:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -384,13 +398,14 @@ def test_dry_run_of_the_demo_metrics(tmp_path):
     # before the demo data exist, the checkpoint hides the per-shard inputs but not the shard count
     assert job_counts(p) == {
         "demo_dataset": 1, "extract_shard": 2, "train_variant": 1, "predict_split": 1, "evaluate_split": 1,
-        "main_metrics": 1,
+        "summarize_seeds": 1, "main_metrics": 1,
     }
-    p = run_snakemake(tmp_path, "-n")  # the default target: metrics and ablation of every demo dataset
+    p = run_snakemake(tmp_path, "-n")  # the default target: metrics, ablation and report of every demo dataset
     assert p.returncode == 0, output_of(p)
     assert job_counts(p) == {
         "all": 1, "demo_dataset": 1, "extract_shard": 2, "train_variant": 4, "predict_split": 4,
-        "evaluate_split": 4, "main_metrics": 1, "ablation": 1,
+        "evaluate_split": 4, "summarize_seeds": 1, "main_metrics": 1, "nothing_predicted": 1, "ablation": 1,
+        "per_class_chart": 1, "timelines": 1, "run_summary": 1,
     }
     assert not (tmp_path / "results" / "demo" / "data").exists()
 
@@ -403,17 +418,17 @@ def resources_of(p: subprocess.CompletedProcess, rule: str) -> list[str]:
 
 def test_gpu_resources_follow_the_device_setting(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
-    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/model.pt")
+    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/seed-0/model.pt")
     assert p.returncode == 0, output_of(p)
     for rule in ("extract_shard", "train_variant"):
         assert resources_of(p, rule) and all("gpu=0" in r for r in resources_of(p, rule)), rule
     (tmp_path / "gpu.yaml").write_text(yaml.safe_dump({"extract": {"device": "cuda"}, "train": {"device": "cuda:1"}}))
-    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/model.pt", "--configfile", "config.yaml", "gpu.yaml")
+    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/seed-0/model.pt", "--configfile", "config.yaml", "gpu.yaml")
     assert p.returncode == 0, output_of(p)
     for rule in ("extract_shard", "train_variant"):
         assert resources_of(p, rule) and all("gpu=1" in r for r in resources_of(p, rule)), rule
     # a profile's set-resources wins over the rule's default
-    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/model.pt", "--set-resources", "train_variant:gpu=2")
+    p = run_snakemake(tmp_path, "-n", "results/demo/models/ecma/seed-0/model.pt", "--set-resources", "train_variant:gpu=2")
     assert [("gpu=2" in r) for r in resources_of(p, "train_variant")] == [True]
 
 
@@ -551,10 +566,14 @@ def test_every_command_the_rules_run_is_one_the_cli_accepts(tmp_path):
 
     make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]})
     write_config(tmp_path, {**small_dataset_config(tmp_path, 2), "demo": {"demo": {}}})
-    p = run_snakemake(tmp_path, "-n", "-p", "results/mine/metrics.json", "results/mine/ablation.md", "results/demo/data")
+    targets = [f"results/mine/{r}" for r in ("metrics.json", "ablation.html", "report/per_class.png",
+                                             "report/timelines.png", "report/run.html")]
+    p = run_snakemake(tmp_path, "-n", "-p", *targets, "results/demo/data")
     assert p.returncode == 0, output_of(p)
     commands = shell_commands(p)
-    assert sorted({c[0] for c in commands}) == ["ablation", "demo", "evaluate", "extract", "predict", "train"]
+    assert sorted({c[0] for c in commands}) == [
+        "ablation", "baseline", "demo", "evaluate", "extract", "per-class-chart", "predict", "run-summary",
+        "summarize", "timelines", "train"]
     parser = build_parser()
     for argv in commands:
         try:
@@ -587,12 +606,12 @@ def test_reruns_touch_only_what_changed(tmp_path, stub_env):
     targets = ["results/mine/metrics.json", "results/mine/ablation.md"]
     everything_after_features = [
         ("ablation", ""), ("evaluate", "ecma-test"), ("evaluate", "han-test"), ("predict", "ecma-test"),
-        ("predict", "han-test"), ("train", "ecma"), ("train", "han"),
+        ("predict", "han-test"), ("summarize", ""), ("train", "ecma"), ("train", "han"),
     ]
 
     p = run_snakemake(tmp_path, *targets, env=env)
     assert p.returncode == 0, output_of(p)
-    assert calls() == sorted([("extract", "0"), ("extract", "1"), ("extract", "2")] + everything_after_features)
+    assert calls() == sorted([("baseline", ""), ("extract", "0"), ("extract", "1"), ("extract", "2")] + everything_after_features)
     shards = [tmp_path / f"results/mine/features/shard-{i}.h5" for i in range(n_shards)]
     assert all(s.is_file() and Path(f"{s}.failures.tsv").is_file() for s in shards)
 
@@ -753,17 +772,17 @@ def test_the_real_commands_from_shards_to_metrics_and_a_retrain(tmp_path):
     metrics = json.loads((results / "metrics.json").read_text())
     assert metrics["num_videos"] == 3 and set(metrics["segment"]) == {"audio", "visual", "audio_visual", "type_av", "event_av"}
     assert list(json.loads((results / "ablation.json").read_text())["variants"]) == ["ecma", "han"]
-    history = json.loads((results / "models" / "ecma" / "history.json").read_text())
+    history = json.loads((results / "models" / "ecma" / "seed-0" / "history.json").read_text())
     assert len(history) == 2
 
     # a new training video: its shard and every model are redone, and the models see it
     write_split(data / "AVVP_train.csv", splits["train"] + ["t8"])
     (data / "videos" / "t8.mp4").write_bytes(b"")
-    model_mtime = (results / "models" / "ecma" / "model.pt").stat().st_mtime_ns
+    model_mtime = (results / "models" / "ecma" / "seed-0" / "model.pt").stat().st_mtime_ns
     p = run_snakemake(tmp_path, *targets, env=env)
     assert p.returncode == 0, output_of(p)[-5000:]
-    assert (results / "models" / "ecma" / "model.pt").stat().st_mtime_ns > model_mtime
-    assert len(json.loads((results / "models" / "ecma" / "history.json").read_text())) == 2
+    assert (results / "models" / "ecma" / "seed-0" / "model.pt").stat().st_mtime_ns > model_mtime
+    assert len(json.loads((results / "models" / "ecma" / "seed-0" / "history.json").read_text())) == 2
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -793,7 +812,7 @@ def test_demo_dag_end_to_end(tmp_path):
     assert p.returncode == 0, output_of(p)[-5000:]
     results = tmp_path / "results" / "demo"
     metrics = json.loads((results / "metrics.json").read_text())
-    assert metrics == json.loads((results / "metrics" / "ecma-test.json").read_text())
+    assert metrics == json.loads((results / "metrics" / "ecma" / "test.json").read_text())
     assert metrics["num_videos"] == 4
     for level in ("segment", "event"):
         assert set(metrics[level]) == {"audio", "visual", "audio_visual", "type_av", "event_av"}
@@ -804,7 +823,7 @@ def test_demo_dag_end_to_end(tmp_path):
     rows = [line for line in (results / "ablation.md").read_text().splitlines() if line.startswith("| ")]
     assert [r.split("|")[1].strip() for r in rows[1:]] == ["ecma", "han"]
     for variant in ("ecma", "han"):
-        assert (results / "models" / variant / "curves.png").stat().st_size > 0
+        assert (results / "models" / variant / "seed-0" / "curves.png").stat().st_size > 0
     for rule_dir in ("extract", "train", "predict", "evaluate"):
         assert list((results / "benchmarks" / rule_dir).glob("*.tsv")), rule_dir
     p = run_snakemake(tmp_path, "--report", "report.html")
@@ -843,7 +862,7 @@ def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
     p = run_snakemake(tmp_path, target)
     assert p.returncode == 0, output_of(p)[-5000:]
     shards = [tmp_path / f"results/mine/features/shard-{i}.h5" for i in range(2)]
-    model = tmp_path / "results/mine/models/ecma/model.pt"
+    model = tmp_path / "results/mine/models/ecma/seed-0/model.pt"
     first = [shard_extracted_at(s) for s in shards]
     mtimes = [s.stat().st_mtime_ns for s in shards]
     model_mtime = model.stat().st_mtime_ns

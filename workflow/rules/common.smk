@@ -163,11 +163,15 @@ def settings(*sections):
     def params(wildcards):
         seed = wildcards.get("seed")
         cfg = ECMA.for_dataset(
-            wildcards.dataset, wildcards.get("variant"), None if seed is None else int(seed)
+            wildcards.dataset,
+            wildcards.get("variant"),
+            None if seed is None else int(seed),
         )
         used = {s: dataclasses.asdict(getattr(cfg, s)) for s in sections}
         if "train" in used:
-            del used["train"]["seeds"]  # one job's seed is train.seed; adding a seed retrains no other
+            del used["train"][
+                "seeds"
+            ]  # one job's seed is train.seed; adding a seed retrains no other
         return json.dumps(used, sort_keys=True)
 
     return params
@@ -200,7 +204,9 @@ def seeds_of(dataset_name):
 def seed_metrics(wildcards):
     """SEED=metrics of every seed of one variant on one split, for `ecma summarize`."""
     return {
-        str(seed): f"results/{wildcards.dataset}/metrics/{wildcards.variant}/seed-{seed}/{wildcards.split}.json"
+        str(
+            seed
+        ): f"results/{wildcards.dataset}/metrics/{wildcards.variant}/seed-{seed}/{wildcards.split}.json"
         for seed in seeds_of(wildcards.dataset)
     }
 
@@ -216,3 +222,21 @@ def variant_test_metrics(wildcards):
 
 def main_test_metrics(wildcards):
     return f"results/{wildcards.dataset}/metrics/{ECMA.main_variant}/test.json"
+
+
+def main_test_predictions(wildcards):
+    """The main variant's test predictions of the first seed, for the timeline pictures."""
+    seed = seeds_of(wildcards.dataset)[0]
+    return f"results/{wildcards.dataset}/predictions/{ECMA.main_variant}/seed-{seed}/test.h5"
+
+
+# What `snakemake` without a target and README command 1 make for a dataset: the numbers and the report.
+DATASET_RESULTS = [
+    "metrics.json",
+    "ablation.md",
+    "ablation.json",
+    "ablation.html",
+    "report/per_class.png",
+    "report/timelines.png",
+    "report/run.html",
+]

@@ -1,6 +1,30 @@
-# The dataset's headline metrics (the main variant on the test split) and the ablation table of
-# every variant, both in `snakemake --report`. Local rules (see the Snakefile): they take seconds, so they
-# run where Snakemake runs instead of waiting in a cluster queue.
+# What a person reads: the main variant's metrics (mean over seeds), the ablation of every variant with
+# its spread and the score of predicting nothing, a per-class chart, timelines of a few test videos and a
+# page of what was run; all in `snakemake --report`. The summaries are local rules (see the Snakefile):
+# they take seconds, so they run where Snakemake runs instead of waiting in a cluster queue.
+
+
+rule summarize_seeds:
+    input:
+        unpack(seed_metrics),
+    output:
+        "results/{dataset}/metrics/{variant}/{split}.json",
+    log:
+        "results/{dataset}/logs/summarize/{variant}-{split}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/summarize/{variant}-{split}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        metrics=lambda wildcards, input: [
+            f"{seed}={input[seed]}" for seed in input.keys()
+        ],
+    shell:
+        "ecma summarize --quiet --metrics {params.metrics} --output {output} > {log} 2>&1"
 
 
 rule main_metrics:
@@ -9,6 +33,7 @@ rule main_metrics:
     output:
         report(
             "results/{dataset}/metrics.json",
+            caption="../report/metrics.rst",
             category="Metrics",
             labels={"dataset": "{dataset}", "result": "main variant, test split"},
         ),
@@ -26,16 +51,41 @@ rule main_metrics:
         "cp {input} {output} 2> {log}"
 
 
+rule nothing_predicted:
+    input:
+        split_csv=annotation("test_csv"),
+        eval_audio_csv=annotation("eval_audio_csv"),
+        eval_visual_csv=annotation("eval_visual_csv"),
+    output:
+        "results/{dataset}/metrics/nothing-predicted-test.json",
+    log:
+        "results/{dataset}/logs/nothing-predicted.log",
+    benchmark:
+        "results/{dataset}/benchmarks/nothing-predicted.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "ecma baseline --quiet --split {input.split_csv} --eval-audio {input.eval_audio_csv}"
+        " --eval-visual {input.eval_visual_csv} --output {output} > {log} 2>&1"
+
+
 rule ablation:
     input:
         unpack(variant_test_metrics),
+        baseline="results/{dataset}/metrics/nothing-predicted-test.json",
     output:
-        md=report(
-            "results/{dataset}/ablation.md",
+        md="results/{dataset}/ablation.md",
+        json="results/{dataset}/ablation.json",
+        html=report(
+            "results/{dataset}/ablation.html",
+            caption="../report/ablation.rst",
             category="Ablation",
             labels={"dataset": "{dataset}", "result": "every variant, test split"},
         ),
-        json="results/{dataset}/ablation.json",
     log:
         "results/{dataset}/logs/ablation.log",
     benchmark:
@@ -47,7 +97,102 @@ rule ablation:
         mem_mb=1000,
         runtime=5,
     params:
-        metrics=lambda wildcards, input: [f"{v}={input[v]}" for v in ECMA.variants],
+        metrics=lambda wildcards, input: [
+            f"{run.rsplit('-seed', 1)[0]}={input[run]}"
+            for run in variant_test_metrics(wildcards)
+        ],
     shell:
-        "ecma ablation --quiet --metrics {params.metrics} --output-md {output.md}"
-        " --output-json {output.json} > {log} 2>&1"
+        "ecma ablation --quiet --metrics {params.metrics} --baseline {input.baseline}"
+        " --output-md {output.md} --output-json {output.json} --output-html {output.html} > {log} 2>&1"
+
+
+rule per_class_chart:
+    input:
+        unpack(variant_test_metrics),
+    output:
+        report(
+            "results/{dataset}/report/per_class.png",
+            caption="../report/per_class.rst",
+            category="Per-class F1",
+            labels={"dataset": "{dataset}", "result": "best variant, test split"},
+        ),
+    log:
+        "results/{dataset}/logs/per_class_chart.log",
+    benchmark:
+        "results/{dataset}/benchmarks/per_class_chart.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        metrics=lambda wildcards, input: [
+            f"{run.rsplit('-seed', 1)[0]}={input[run]}"
+            for run in variant_test_metrics(wildcards)
+        ],
+    shell:
+        "ecma per-class-chart --quiet --metrics {params.metrics} --output {output} > {log} 2>&1"
+
+
+rule timelines:
+    input:
+        predictions=main_test_predictions,
+        split_csv=annotation("test_csv"),
+        eval_audio_csv=annotation("eval_audio_csv"),
+        eval_visual_csv=annotation("eval_visual_csv"),
+    output:
+        report(
+            "results/{dataset}/report/timelines.png",
+            caption="../report/timelines.rst",
+            category="Timelines",
+            labels={"dataset": "{dataset}", "result": "main variant, first seed"},
+        ),
+    log:
+        "results/{dataset}/logs/timelines.log",
+    benchmark:
+        "results/{dataset}/benchmarks/timelines.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        thresholds=lambda wildcards: (
+            f"--video-threshold {ECMA.for_dataset(wildcards.dataset).eval.video_threshold}"
+            f" --segment-threshold {ECMA.for_dataset(wildcards.dataset).eval.segment_threshold}"
+        ),
+    shell:
+        "ecma timelines --quiet --predictions {input.predictions} --split {input.split_csv}"
+        " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
+        " {params.thresholds} --output {output} > {log} 2>&1"
+
+
+rule run_summary:
+    input:
+        unpack(variant_test_metrics),
+    output:
+        report(
+            "results/{dataset}/report/run.html",
+            caption="../report/run.rst",
+            category="What was run",
+            labels={"dataset": "{dataset}", "result": "commit, version, fingerprint"},
+        ),
+    log:
+        "results/{dataset}/logs/run_summary.log",
+    benchmark:
+        "results/{dataset}/benchmarks/run_summary.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        metrics=lambda wildcards, input: [
+            f"{run.rsplit('-seed', 1)[0]}={input[run]}"
+            for run in variant_test_metrics(wildcards)
+        ],
+    shell:
+        "ecma run-summary --quiet --metrics {params.metrics} --output {output} > {log} 2>&1"

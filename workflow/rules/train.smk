@@ -14,6 +14,7 @@ rule train_variant:
         history_json="results/{dataset}/models/{variant}/seed-{seed}/history.json",
         curves=report(
             "results/{dataset}/models/{variant}/seed-{seed}/curves.png",
+            caption="../report/curves.rst",
             category="Training curves",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "variant": "{variant}", "seed": "{seed}"},
