@@ -14,7 +14,6 @@ A config names weights in three ways:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ from typing import Optional
 
 from ecma.config import ExtractConfig
 from ecma.errors import EcmaError
+from ecma.extract.fingerprint import file_sha256
 from ecma.io import atomic_path
 
 LAION_PREFIX = "laion:"
@@ -84,14 +84,6 @@ def random_encoders(cfg: ExtractConfig) -> list[str]:
                                    ("extract.audio_checkpoint", cfg.audio_checkpoint)) if value is None]
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def sidecar(path: str | os.PathLike) -> Path:
     return Path(f"{path}.sha256")
 
@@ -101,7 +93,7 @@ def verify(path: str | os.PathLike) -> str:
     path = Path(path)
     if not path.is_file():
         raise EcmaError(f"{path}: weights file not found")
-    digest = sha256_of(path)
+    digest = file_sha256(path)
     side = sidecar(path)
     if side.is_file():
         expected = side.read_text().split()[0] if side.read_text().split() else ""
@@ -139,7 +131,7 @@ def fetch(weights: WeightsFile) -> Path:
             raise EcmaError(f"{weights.path}: the download of {kind} weights {name} {tag} gave no file")
         with atomic_path(weights.path) as tmp:
             shutil.copyfile(downloaded, tmp)
-    digest = sha256_of(weights.path)
+    digest = file_sha256(weights.path)
     with atomic_path(sidecar(weights.path)) as tmp:
         tmp.write_text(f"{digest}  {Path(weights.path).name}\n")
     print(f"{weights.path}: {Path(weights.path).stat().st_size / 1e6:.1f} MB, sha256 {digest}", file=sys.stderr)
