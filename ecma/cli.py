@@ -357,13 +357,23 @@ def cmd_run_summary(args) -> int:
     return 0
 
 
-def _report_parser(sub, name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (wrapped by _subcommand), and an option's default after its help where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" not in text and action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _subcommand(sub, name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
     """A subcommand with a wrapped description and an example that the help keeps on one line."""
     import textwrap
 
     return sub.add_parser(
         name, help=help, description=textwrap.fill(description, 88),
-        epilog="example:\n  " + example, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  " + example, formatter_class=_HelpFormatter,
     )
 
 
@@ -372,15 +382,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ecma {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="generate the synthetic demo dataset (videos and LLP-format csvs)")
+    d = _subcommand(
+        sub, "demo", "generate the synthetic demo dataset (videos and LLP-format csvs)",
+        "Write 10-second mp4 clips in which coloured shapes (seen) and tones (heard) of eight LLP classes come "
+        "and go, with LLP's five csv files holding their video-level labels and segment-level truth.",
+        example="ecma demo --output data/demo --n-train 48 --n-val 16 --n-test 16",
+    )
     d.add_argument("--output", required=True, help="folder to write videos/ and the csv files into")
     d.add_argument("--config", help="workflow config whose datasets.<NAME>.demo settings to use")
-    d.add_argument("--dataset", default="demo")
-    for key in ("n_train", "n_val", "n_test", "seed"):
-        d.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int)
+    d.add_argument("--dataset", default="demo", help="the dataset of --config whose demo settings to use")
+    for key, what in (("n_train", "training videos"), ("n_val", "validation videos"), ("n_test", "test videos"),
+                      ("seed", "the generator's seed")):
+        d.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, help=f"{what} (default: from --config, else 48/16/16/0)")
     d.set_defaults(func=cmd_demo)
 
-    e = sub.add_parser("extract", help="extract per-second CLIP visual and CLAP audio features into an HDF5 shard")
+    e = _subcommand(
+        sub, "extract", "extract per-second CLIP visual and CLAP audio features into an HDF5 shard",
+        "Decode each video, encode one frame (or K) per segment with open_clip's image tower and the audio "
+        "with LAION-CLAP's HTSAT, and add them to the shard. Incremental: videos already there with the same "
+        "file content and settings are kept. Videos that cannot be read are listed in OUTPUT.failures.tsv; "
+        "exit status 3 when some failed, 2 when all did (the shard is then left as it was).",
+        example="ecma extract --videos clips/*.mp4 --output features.h5 --config my.yaml",
+    )
     e.add_argument("--videos", nargs="*", help="video files (named by their stem unless --names)")
     e.add_argument("--names", nargs="*", help="the videos' names in the shard (annotation filenames), one per video")
     e.add_argument("--video-list", help="text file with one video path per line")
@@ -395,17 +418,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "implies --overwrite; a run in which every video fails leaves the shard as it was)")
     e.set_defaults(func=cmd_extract)
 
-    w = sub.add_parser("fetch-weights", help="download an encoder's weights once (where the network is), with a .sha256 beside",
-                       description="Download an encoder's weights by its library's own download path into one file, "
-                                   "and write its sha256 beside it (OUTPUT.sha256). Extraction jobs read the file.",
-                       epilog="example: ecma fetch-weights --spec open_clip ViT-L-14-quickgelu openai "
-                              "--output resources/weights/open_clip/ViT-L-14-quickgelu-openai.pt")
+    w = _subcommand(
+        sub, "fetch-weights", "download an encoder's weights once (where the network is), with a .sha256 beside",
+        "Download an encoder's weights by its library's own download path into one file, and write its "
+        "sha256 beside it (OUTPUT.sha256). Extraction jobs read the file and check it; they never download.",
+        example="ecma fetch-weights --spec open_clip ViT-L-14-quickgelu openai "
+        "--output resources/weights/open_clip/ViT-L-14-quickgelu-openai.pt",
+    )
     w.add_argument("--spec", nargs="+", required=True, metavar="WORD",
                    help="'open_clip MODEL TAG' or 'laion_clap RELEASE' (e.g. laion_clap 630k-audioset-best.pt)")
     w.add_argument("--output", required=True, help="the weights file to write")
     w.set_defaults(func=cmd_fetch_weights)
 
-    i = sub.add_parser("import", help="published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D) into a shard")
+    i = _subcommand(
+        sub, "import", "published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D) into a shard",
+        "Turn a folder of published <YouTube id>.npy features into a shard, named by the annotation "
+        "filenames; no video needed. Bad files (missing, wrong shape, NaN, pickled objects, never "
+        "unpickled) are listed in OUTPUT.failures.tsv; exit status 3 when some failed, 2 when all did.",
+        example="ecma import --format valor --root data/llp/valor --annotations data/llp/AVVP_train.csv "
+        "--output valor.h5 --shard 0/16",
+    )
     i.add_argument("--format", required=True, choices=("valor", "han"), help="the publisher's folder layout")
     i.add_argument("--root", required=True, help="the feature folder (valor: CLIP/, CLAP/; han: vggish/, res152/, r2plus1d_18/)")
     i.add_argument("--annotations", nargs="+", help="LLP split csvs naming the videos to import")
@@ -430,13 +462,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train even if a video is in both the training and the validation csv")
     t.set_defaults(func=cmd_train)
 
-    r = sub.add_parser("predict", help="write a model's predictions on a split")
-    r.add_argument("--checkpoint", required=True)
-    r.add_argument("--features", nargs="+", required=True)
-    r.add_argument("--split", required=True)
-    r.add_argument("--output", required=True)
-    r.add_argument("--batch-size", type=int, default=256)
-    r.add_argument("--device", default="auto")
+    r = _subcommand(
+        sub, "predict", "write a model's predictions on a split (video-, audio- and visual-level probabilities)",
+        "Run a trained checkpoint on the features of a split's videos and write predictions.h5: filename, "
+        "classes, video_prob (N, C), audio_prob and visual_prob (N, T, C). A checkpoint trained on other "
+        "features (another fingerprint) is refused.",
+        example="ecma predict --checkpoint model.pt --features shard-*.h5 --split AVVP_test_pd.csv --output test.h5",
+    )
+    r.add_argument("--checkpoint", required=True, help="model.pt written by ecma train")
+    r.add_argument("--features", nargs="+", required=True, help="feature shards (.h5) holding the split's videos")
+    r.add_argument("--split", required=True, help="split csv (filename, event_labels) naming the videos")
+    r.add_argument("--output", required=True, help="predictions (.h5)")
+    r.add_argument("--batch-size", type=int, default=256, help="videos per forward pass")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     r.add_argument("--missing", choices=("error", "skip"), default="error", help="split videos without features")
     r.set_defaults(func=cmd_predict)
 
@@ -453,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--missing", choices=("error", "skip"), default="error", help="split videos without predictions")
     v.set_defaults(func=cmd_evaluate)
 
-    a = _report_parser(
+    a = _subcommand(
         sub, "ablation", "every variant side by side, mean ± std over seeds (Markdown, JSON, HTML)",
         "Compare variants on their test metrics. Give a variant once per seed (VARIANT=seed0.json "
         "VARIANT=seed1.json) or once with an `ecma summarize` file; the spread is the sample standard "
@@ -470,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output-html", help="the table as a self-contained HTML page (for snakemake --report)")
     a.set_defaults(func=cmd_ablation)
 
-    s = _report_parser(
+    s = _subcommand(
         sub, "summarize", "one metrics.json for a variant trained with several seeds (mean, std, per seed)",
         "Average the metrics of one variant over its seeds: the mean in metrics.json's own fields "
         "(segment, event, per_class), `std` (sample std, ddof=1; 0 for one seed) and `seeds` beside it.",
@@ -480,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", required=True, help="the summary metrics.json")
     s.set_defaults(func=cmd_summarize)
 
-    b = _report_parser(
+    b = _subcommand(
         sub, "baseline", "the score of predicting nothing on a split (all probabilities 0)",
         "Score all-zero predictions against a split's truth: the floor every table should beat.",
         example="ecma baseline --split test.csv --eval-audio eval_audio.csv --eval-visual eval_visual.csv "
@@ -493,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output", required=True, help="metrics.json-like scores")
     b.set_defaults(func=cmd_baseline)
 
-    pc = _report_parser(
+    pc = _subcommand(
         sub, "per-class-chart", "PNG: per-class audio and visual segment F1 of the best variant",
         "Bar chart of per-class segment-level F1 (audio, visual) of the variant with the highest "
         "segment Type@AV; several files of one variant are averaged as seeds.",
@@ -504,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--output", required=True, help="the chart (.png)")
     pc.set_defaults(func=cmd_per_class_chart)
 
-    tl = _report_parser(
+    tl = _subcommand(
         sub, "timelines", "PNG: predicted versus true events per second of a few videos, audio and visual",
         "Draw, for a few videos of a split, the true events and the predictions binarised with the "
         "benchmark's rule (video-level gating), one row per video.",
@@ -524,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--title", help="title of the picture (default: names the predictions file)")
     tl.set_defaults(func=cmd_timelines)
 
-    rs = _report_parser(
+    rs = _subcommand(
         sub, "run-summary", "HTML: what was run (commit, version, feature fingerprint, variants, seeds)",
         "Collect the provenance that each metrics.json recorded into one small HTML page.",
         example="ecma run-summary --metrics ecma=ecma-0.json ecma=ecma-1.json --output run.html",
