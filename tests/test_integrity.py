@@ -142,7 +142,7 @@ def test_an_extraction_in_which_every_video_fails_leaves_the_store_as_it_was(tmp
     rc = main(["extract", "--quiet", "--settings", '{"extract": {"visual_model": "ViT-B-32", "workers": 0, "amp": false, "device": "cpu"}}',
                "--prune", "--store", str(store), "--output", str(out), "--videos", *map(str, junk), "--names", "X", "Y"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and err[0].startswith("ecma extract: error: ")
+    assert rc == 2 and err[-1].startswith("ecma extract: error: ") and sum("error" in line for line in err) == 1
     assert store.read_bytes() == before and not out.exists()
     rows = Path(f"{store}.failures.tsv").read_text().splitlines()
     assert [r.split("\t")[0] for r in rows[1:]] == ["X", "Y"]
@@ -355,3 +355,18 @@ def test_train_refuses_a_video_in_both_training_and_validation(tmp_path, capsys)
     assert err == [f"ecma train: error: B_0_10: listed in {train_csv} and in {val_csv} (a video in two splits leaks between them)"]
     assert main([*args, "--allow-split-overlap"]) == 2  # now it gets as far as the (missing) features
     assert "none.h5: feature shard not found" in capsys.readouterr().err
+
+
+@needs_ffmpeg
+def test_a_video_replaced_by_a_broken_file_loses_its_old_features(tmp_path, clips):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(clips["red"], folder / "v1.mp4")
+    shutil.copy(clips["rgb"], folder / "v2.mp4")
+    out = tmp_path / "s.h5"
+    extract_videos([folder / "v1.mp4", folder / "v2.mp4"], out, CFG, progress=False)
+    (folder / "v1.mp4").write_text("a truncated download")  # same name, now unreadable
+    rep = extract_videos([folder / "v1.mp4", folder / "v2.mp4"], out, CFG, progress=False)
+    assert [f[0] for f in rep.failed] == ["v1"] and rep.removed == ["v1"]
+    with FeatureShard(out) as s:
+        assert s.videos() == ["v2"]  # not v1's features of the file that was replaced

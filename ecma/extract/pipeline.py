@@ -149,8 +149,8 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
     kept; a changed file is extracted again. A shard of another fingerprint is an :class:`EcmaError` unless
     ``overwrite``. With ``prune``, videos of the shard that are not among ``videos`` leave it. Videos that
     cannot be read are listed with stage and reason in ``OUTPUT.failures.tsv`` (always written; header only
-    when none failed) and in the report. If every video to extract fails, the shard is left exactly as it
-    was and the run ends with an :class:`EcmaError`: a bad setting must not empty a store.
+    when none failed) and in the report. If every video fails and none is kept, the shard is left exactly as
+    it was and the run ends with an :class:`EcmaError`: a bad setting must not empty a store.
     """
     output = Path(output)
     paths, names = _check_inputs(videos, names)
@@ -207,10 +207,14 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
         order = {n: i for i, n in enumerate(names)}
         report.failed.sort(key=lambda f: order[f[0]])
         write_failures(report.failures_path, report.failed)
-        all_failed = bool(todo) and report.extracted == 0
+        # Nothing extracted and nothing kept: a bad setting, not bad videos (the same settings would have
+        # kept the unchanged ones). Then nothing is written, so the store survives the setting.
+        all_failed = bool(todo) and report.extracted == 0 and report.skipped == 0
         if not all_failed:
-            # after an error, keep what was finished but remove nothing
-            report.removed = store.merge(keep=names if prune and completed else None)
+            # after an error, keep what was finished but remove nothing; a video whose file changed and now
+            # fails loses its old features (they belong to the file it replaced)
+            report.removed = store.merge(keep=names if prune and completed else None,
+                                         drop=[f[0] for f in report.failed] if completed else ())
     if all_failed:
         name, stage, reason = report.failed[0]
         raise EcmaError(

@@ -93,14 +93,16 @@ class ShardStore:
         if self._unmerged >= self.merge_every:
             self.merge()
 
-    def merge(self, keep: Collection[str] | None = None) -> list[str]:
+    def merge(self, keep: Collection[str] | None = None, drop: Collection[str] = ()) -> list[str]:
         """Fold every part into the shard with one atomic rename, then delete the parts.
 
-        With ``keep``, videos not in it leave the shard. The shard is rebuilt group by group, so replaced
-        and removed videos leave no dead space behind. Returns the names removed.
+        With ``keep``, videos not in it leave the shard; videos in ``drop`` leave it too (stale features of
+        a file that changed and now fails). The shard is rebuilt group by group, so replaced and removed
+        videos leave no dead space behind. Returns the names removed.
         """
         parts = self._parts()
-        removed = sorted(set(self.existing) - set(keep)) if keep is not None else []
+        gone = (set(self.existing) - set(keep) if keep is not None else set()) | (set(self.existing) & set(drop))
+        removed = sorted(gone)
         if not parts and not removed and not (self.fresh and keep is not None):
             return []
         with atomic_path(self.path) as tmp:
