@@ -208,6 +208,23 @@ def cmd_ablation(args) -> int:
     return 0
 
 
+def cmd_parse(args) -> int:
+    from ecma.parse import parse_videos
+
+    vt = args.threshold if args.video_threshold is None else args.video_threshold
+    st = args.threshold if args.segment_threshold is None else args.segment_threshold
+    report = parse_videos(args.checkpoint, args.videos, args.output_dir, config=args.config, video_threshold=vt,
+                          segment_threshold=st, stride=args.stride, whole=args.whole_video, embed_video=args.embed_video,
+                          workers=args.workers, device=args.device, progress=not args.quiet)
+    n_events = sum(len(r["events"]) for r in report.parsed)
+    print(
+        f"{report.index}: parsed {len(report.parsed)} video(s), {n_events} events, failed {len(report.failed)}"
+        + (f" (see {report.failures_path})" if report.failed else ""),
+        file=sys.stderr,
+    )
+    return EXIT_SOME_VIDEOS_FAILED if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecma", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"ecma {__version__}")
@@ -273,7 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output-json", required=True)
     a.set_defaults(func=cmd_ablation)
 
-    for sp in (d, e, t, r, v, a):
+    pa = sub.add_parser("parse", help="what is heard and seen when in new videos: NAME.json/.html/.png per video and index.html")
+    pa.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (outputs are named by their stem)")
+    pa.add_argument("--checkpoint", required=True, help="a trained model.pt")
+    pa.add_argument("--output-dir", required=True)
+    pa.add_argument("--config", help="YAML whose extract section rebuilds the checkpoint's extractor (default: the "
+                    "checkpoint's stored one); its fingerprint must equal the checkpoint's")
+    pa.add_argument("--threshold", type=float, help="video and segment threshold at once (default: the checkpoint's eval ones)")
+    pa.add_argument("--video-threshold", type=float)
+    pa.add_argument("--segment-threshold", type=float)
+    pa.add_argument("--stride", type=int, help="segments between windows of a long video (default: half a window)")
+    pa.add_argument("--whole-video", action="store_true", help="one pass over the whole video instead of windows")
+    pa.add_argument("--embed-video", action="store_true", help="put the video into NAME.html (default: a relative link)")
+    pa.add_argument("--workers", type=int, help="decoding processes (default: the extract config's)")
+    pa.add_argument("--device", help="auto | cpu | cuda[:N] (default: the extract config's)")
+    pa.set_defaults(func=cmd_parse)
+
+    for sp in (d, e, t, r, v, a, pa):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
