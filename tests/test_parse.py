@@ -289,3 +289,87 @@ def test_checkpoint_whose_stored_extract_section_differs(tiny, tmp_path, capsys)
     rc = main(["parse", "--checkpoint", str(bad), str(tiny["videos"][0]), "--output-dir", str(tmp_path), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "its stored config's extract section" in err and "sample_rate: 44100 vs 48000" in err
+
+
+# --- the page in a real browser ------------------------------------------------------------------------
+def _browser():
+    """Headless Debian Chromium through its chromedriver, or a skip saying what is missing."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (it is in the test extra: pip install -e '.[test]')")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/install installs them)")
+    opts = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1200,1000", "--autoplay-policy=no-user-gesture-required"):
+        opts.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="ecma-chromium-")
+    opts.add_argument(f"--user-data-dir={profile}")
+    opts.binary_location = chromium
+    try:
+        return webdriver.Chrome(options=opts, service=Service(driver)), profile
+    except Exception as e:  # a driver that does not match the browser, a browser that cannot start
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"chromium did not start under chromedriver ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+
+
+def hand_record(video: Path) -> dict:
+    """A 10-s record: Speech heard 2-6 s and seen 3-7 s (so audio-visual 3-6 s), Dog seen 0-3 s, Car heard 7-9 s."""
+    from ecma.parse.record import build_record
+    from ecma.parse.windows import VideoProbabilities, plan_windows
+
+    a, v = np.full((10, 3), 0.1), np.full((10, 3), 0.2)
+    a[2:6, 0], v[3:7, 0], v[0:3, 1], a[7:9, 2] = 0.9, 0.8, 0.7, 0.95
+    probs = VideoProbabilities(a, v, np.full((10, 3), 0.9), plan_windows(10, 10))
+    events = extract_events(a, v, probs.video_gate, CLASSES)
+    return build_record(name="clip", path=str(video), duration=10.0, segment_seconds=1.0, flags={}, classes=CLASSES,
+                        probs=probs, events=events, thresholds={"video": 0.5, "segment": 0.5}, window_source="test",
+                        provenance={"checkpoint": "model.pt", "checkpoint_sha256": "0" * 64, "fingerprint": {},
+                                    "ecma_version": "test", "variant": "ecma", "precision": "float32"})
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("embed", [False, True], ids=["linked", "embedded"])
+def test_page_in_chromium_seeks_to_a_clicked_event(tmp_path, embed):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from ecma.parse.page import write_page
+    from ecma.parse.record import lanes
+
+    video = make_video(tmp_path / "media" / "clip.mp4", seconds=10, size="96x64")  # H.264/AAC, as the demo's
+    record = hand_record(video)
+    assert lanes(record) == [("Dog", "visual"), ("Speech", "audio"), ("Speech", "visual"), ("Speech", "audio_visual"),
+                             ("Car", "audio")]
+    page = tmp_path / "out" / "clip.html"
+    write_page(page, record, str(video), embed=embed)
+    text = page.read_text()
+    assert ('src="../media/clip.mp4"' in text) != embed and ("data:video/mp4;base64," in text) == embed
+    browser, profile = _browser()
+    try:
+        browser.get(page.as_uri())
+        WebDriverWait(browser, 20).until(lambda b: b.execute_script("return document.getElementById('video').readyState >= 1"))
+        assert browser.execute_script("return document.getElementById('video').duration") == pytest.approx(10, abs=0.2)
+        shown = [(el.get_attribute("data-class"), el.get_attribute("data-modality")) for el in browser.find_elements(By.CSS_SELECTOR, ".lane")]
+        assert shown == lanes(record)  # one lane per detected class and modality
+        # clicking the Car bar (onset 7 s) seeks the video there, and the cursor follows (7 of 10 s)
+        bar = browser.find_element(By.CSS_SELECTOR, '.lane[data-class="Car"] .event')
+        assert bar.get_attribute("data-onset") == "7.0"
+        bar.click()
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.getElementById('video').currentTime") == 7.0)
+        WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "cursor").get_attribute("style") == "left: 70%;")
+        # a row of the events table (Speech heard from 2 s) does the same
+        row = browser.find_elements(By.CSS_SELECTOR, "tbody tr")[1]
+        assert "Speech" in row.text and "2.0 s" in row.text
+        row.click()
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.getElementById('video').currentTime") == 2.0)
+        # the page fetched nothing but itself and the video (no network)
+        urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert all(u.startswith(("file:", "data:")) for u in urls), urls
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
