@@ -354,8 +354,13 @@ def test_page_in_chromium_seeks_to_a_clicked_event(tmp_path, embed):
         browser.get(page.as_uri())
         WebDriverWait(browser, 20).until(lambda b: b.execute_script("return document.getElementById('video').readyState >= 1"))
         assert browser.execute_script("return document.getElementById('video').duration") == pytest.approx(10, abs=0.2)
-        shown = [(el.get_attribute("data-class"), el.get_attribute("data-modality")) for el in browser.find_elements(By.CSS_SELECTOR, ".lane")]
+        shown = [(el.get_attribute("data-class"), el.get_attribute("data-modality")) for el in browser.find_elements(By.CSS_SELECTOR, ".lane:not(.near)")]
         assert shown == lanes(record)  # one lane per detected class and modality
+        # the strongest classes without events are folded away below them, unseen until opened
+        near = browser.find_elements(By.CSS_SELECTOR, "details.near-misses .lane.near")
+        assert [(el.get_attribute("data-class"), el.get_attribute("data-modality")) for el in near] == \
+            [("Car", "visual"), ("Dog", "audio")]  # highest probability 0.2, then 0.1
+        assert not any(el.is_displayed() or el.find_elements(By.CSS_SELECTOR, ".event") for el in near)
         # clicking the Car bar (onset 7 s) seeks the video there, and the cursor follows (7 of 10 s)
         bar = browser.find_element(By.CSS_SELECTOR, '.lane[data-class="Car"] .event')
         assert bar.get_attribute("data-onset") == "7.0"

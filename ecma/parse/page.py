@@ -26,7 +26,7 @@ MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mkv":
 
 CSS = """
 :root { --ink: #1d2330; --muted: #667085; --line: #e4e7ec; --bg: #f6f7f9; --card: #fff;
-        --audio: #e4572e; --visual: #1f77d0; --audio_visual: #7b3fc4; --label: 190px; }
+        --audio: #e4572e; --visual: #1f77d0; --audio_visual: #7b3fc4; --label: 220px; }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--ink);
        font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
@@ -37,8 +37,8 @@ a { color: var(--visual); }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: 16px 18px;
         margin-top: 16px; box-shadow: 0 1px 2px rgba(16, 24, 40, .04); }
 .player { background: #0d1117; border-radius: 12px; margin-top: 16px; padding: 10px; text-align: center; }
-.player video { max-width: 100%; max-height: 56vh; border-radius: 6px; display: block; margin: 0 auto;
-                background: #000; }
+.player video { height: min(56vh, 440px); max-width: 100%; border-radius: 6px; display: block; margin: 0 auto;
+                background: #000; }  /* a fixed height: small videos are shown large, large ones fit */
 .player .missing { color: #c9d1d9; padding: 40px 0; }
 .head { display: flex; justify-content: space-between; align-items: baseline; gap: 12px; flex-wrap: wrap; }
 .head h2 { font-size: 15px; margin: 0; }
@@ -53,6 +53,12 @@ a { color: var(--visual); }
               font-variant-numeric: tabular-nums; }
 .axis .tick::after { content: ""; position: absolute; left: 50%; top: 15px; height: 4px; border-left: 1px solid #c0c6d0; }
 .lane { height: 34px; border-bottom: 1px solid var(--line); }
+.lane.near { opacity: .85; height: 44px; }
+.lane.near .name { flex-wrap: wrap; row-gap: 0; align-content: center; }
+.lane .name small { flex-basis: 100%; color: var(--muted); font-size: 11px; line-height: 1.2;
+                    font-variant-numeric: tabular-nums; }
+details.near-misses summary { cursor: pointer; color: var(--muted); font-size: 12px; padding: 8px 0 4px;
+                              list-style-position: inside; }
 .lane .name { padding-right: 10px; display: flex; align-items: center; gap: 7px; white-space: nowrap;
               overflow: hidden; text-overflow: ellipsis; }
 .lane .name b { font-weight: 600; overflow: hidden; text-overflow: ellipsis; }
@@ -157,7 +163,18 @@ def video_source(video_path: str, page_dir: Path, embed: bool) -> Optional[str]:
     return Path(rel).as_posix().replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
-def _lane_html(record: dict, cls: str, modality: str, span: float) -> str:
+def near_misses(record: dict, k: int = 3) -> list[tuple[str, str]]:
+    """The k (class, modality) without an event whose highest per-second probability is largest."""
+    shown = set(lanes(record))
+    best = []
+    for m in ("audio", "visual"):
+        for c in record["classes"]:
+            if (c, m) not in shown:
+                best.append((max(lane_probabilities(record, c, m), default=0.0), c, m))
+    return [(c, m) for _, c, m in sorted(best, key=lambda x: -x[0])[:k]]
+
+
+def _lane_html(record: dict, cls: str, modality: str, span: float, kind: str = "lane") -> str:
     colour = COLOURS[modality]
     seg = record["video"]["segment_seconds"]
     probs = lane_probabilities(record, cls, modality)
@@ -174,9 +191,14 @@ def _lane_html(record: dict, cls: str, modality: str, span: float) -> str:
                     f'title="{_esc(tip)}" aria-label="{_esc(tip)}"></button>')
     # the heat strip spans the segments; a last segment past the video's end is cut like the events
     strip_width = 100 * len(probs) * seg / span
-    return (f'<div class="lane" data-class="{_esc(cls)}" data-modality="{modality}">'
+    # a lane below the thresholds says why: its video-level probability (the gate) and its highest second
+    why = ""
+    if kind != "lane":
+        gate = record["probabilities"]["video"][cls]
+        why = f'<small title="video-level probability; highest per-second probability">video {gate:.2f} · max {max(probs):.2f}</small>'
+    return (f'<div class="{kind}" data-class="{_esc(cls)}" data-modality="{modality}">'
             f'<div class="name"><span class="chip" style="background:{colour}">{LABELS[modality]}</span>'
-            f'<b title="{_esc(cls)}">{_esc(cls.replace("_", " "))}</b></div>'
+            f'<b title="{_esc(cls)}">{_esc(cls.replace("_", " "))}</b>{why}</div>'
             f'<div class="track"><div class="heat" style="width:{strip_width:.3f}%">{cells}</div>{"".join(bars)}</div></div>')
 
 
@@ -195,6 +217,10 @@ def render_page(record: dict, video_src: Optional[str]) -> str:
     body = "".join(_lane_html(record, c, m, span) for c, m in lane_keys)
     if not lane_keys:
         body = '<div class="empty">No event reached the thresholds in this video.</div>'
+    near = near_misses(record)
+    if near:
+        body += (f'<details class="near-misses"><summary>strongest classes below the thresholds</summary>'
+                 f'{"".join(_lane_html(record, c, m, span, "lane near") for c, m in near)}</details>')
     rows = "".join(
         f'<tr data-seek="{e["onset"]}"><td>{_esc(e["class"].replace("_", " "))}</td>'
         f'<td><span class="chip" style="background:{COLOURS[e["modality"]]}">{LABELS[e["modality"]]}</span></td>'
@@ -208,6 +234,9 @@ def render_page(record: dict, video_src: Optional[str]) -> str:
     th, w, prov = record["thresholds"], record["windowing"], record["provenance"]
     n_ev = len(record["events"])
     kinds = sorted({e["class"] for e in record["events"]})
+    length = _fmt_time(record["video"]["duration_seconds"])
+    summary = (f'{n_ev} event{"s" if n_ev != 1 else ""} of {len(kinds)} class{"es" if len(kinds) != 1 else ""} in {length}'
+               if n_ev else f"no events in {length}")
     data = json.dumps({"span": span, "segment_seconds": record["video"]["segment_seconds"]}).replace("</", "<\\/")
     legend = "".join(f'<span><i style="background:{COLOURS[m]}"></i>{LABELS[m]}</span>' for m in COLOURS)
     windowing = {"single": f"one window of {w['window_segments']} s",
@@ -219,7 +248,7 @@ def render_page(record: dict, video_src: Optional[str]) -> str:
 <title>{_esc(name)} · ecma parse</title><style>{CSS}</style></head>
 <body><main>
 <header><h1>{_esc(name)}</h1>
-<p>{n_ev} event{"s" if n_ev != 1 else ""} of {len(kinds)} class{"es" if len(kinds) != 1 else ""} in {_fmt_time(record["video"]["duration_seconds"])} · what is heard, seen, and both</p></header>
+<p>{summary} · what is heard, seen, and both</p></header>
 <div class="player">{player}</div>
 <section class="card"><div class="head"><h2>Timeline</h2><div class="legend">{legend}<span><i class="scale"></i>probability per second</span></div></div>
 <div class="timeline" id="timeline">
