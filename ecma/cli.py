@@ -222,7 +222,7 @@ def cmd_parse(args) -> int:
         + (f" (see {report.failures_path})" if report.failed else ""),
         file=sys.stderr,
     )
-    return EXIT_SOME_VIDEOS_FAILED if report.failed else 0
+    return EXIT_SOME_VIDEOS_FAILED if report.failed and not args.keep_going else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--embed-video", action="store_true", help="put the video into NAME.html (default: a relative link)")
     pa.add_argument("--workers", type=int, help="decoding processes (default: the extract config's)")
     pa.add_argument("--device", help="auto | cpu | cuda[:N] (default: the extract config's)")
+    pa.add_argument("--keep-going", action="store_true", help="exit 0 although some videos failed (they are listed in "
+                    "failures.tsv and index.html): for workflow rules")
     pa.set_defaults(func=cmd_parse)
 
     for sp in (d, e, t, r, v, a, pa):

@@ -191,6 +191,14 @@ def test_parse_writes_every_output_and_lists_bad_files(tiny, parsed, capsys):
     assert index.count('class="card video"') == 2 and 'href="long%20clip.html"' in index
     assert "Not parsed (2)" in index and "broken" in index and "file not found" in index
     assert "http://" not in index and "https://" not in index
+    assert 'src="../videos/long%20clip.mp4"' in (out / "long clip.html").read_text()  # linked relative to the page
+
+
+def test_keep_going_when_every_video_is_bad(tiny, tmp_path, capsys):
+    bad = [str(p) for p in tiny["videos"] if p.stem in ("broken", "absent")]
+    assert main(["parse", "--checkpoint", str(tiny["checkpoint"]), *bad, "--output-dir", str(tmp_path), "--quiet", "--keep-going"]) == 0
+    assert "parsed 0 video(s), 0 events, failed 2" in capsys.readouterr().err
+    assert "Not parsed (2)" in (tmp_path / "index.html").read_text() and len((tmp_path / "failures.tsv").read_text().splitlines()) == 3
 
 
 def test_json_schema_and_windowing(tiny, parsed):

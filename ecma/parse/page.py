@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 from typing import Optional
+from urllib.parse import quote
 
 from ecma.io import atomic_path
 from ecma.parse.record import lane_probabilities, lanes
@@ -160,7 +161,7 @@ def video_source(video_path: str, page_dir: Path, embed: bool) -> Optional[str]:
         mime = MIME.get(p.suffix.lower(), "video/mp4")
         return f"data:{mime};base64," + base64.b64encode(p.read_bytes()).decode("ascii")
     rel = os.path.relpath(p.resolve(), page_dir.resolve())
-    return Path(rel).as_posix().replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+    return quote(Path(rel).as_posix())  # spaces, '#' and '?' in file names must not end the URL
 
 
 def near_misses(record: dict, k: int = 3) -> list[tuple[str, str]]:
