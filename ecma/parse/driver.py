@@ -162,10 +162,12 @@ def _run_pipeline(paths, names, ex: CheckpointExtractor, cfg, finish, report: Pa
             bar.update(len(batch))
         batch.clear()
 
+    # One video has nothing to overlap its decoding with, and starting a worker pool costs a second or two.
+    workers = 0 if len(paths) == 1 else min(cfg.workers, len(paths))
     try:
         items = list(zip(range(len(paths)), names, paths))
-        prefetch = max(2 * max(cfg.workers, 1), cfg.batch_videos + cfg.workers)
-        for d in decode_stream(items, spec, enc.visual.transform, cfg.workers, prefetch=prefetch):
+        prefetch = max(2 * max(workers, 1), cfg.batch_videos + workers)
+        for d in decode_stream(items, spec, enc.visual.transform, workers, prefetch=prefetch):
             if d.error is not None:
                 report.failed.append((d.name, *d.error))
                 if bar is not None:

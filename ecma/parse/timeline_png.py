@@ -8,7 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.collections import PatchCollection, PolyCollection  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Rectangle  # noqa: E402
 
@@ -47,7 +47,8 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
     for row, (cls, mod) in enumerate(keys):
         colour = COLOURS[mod]
         for i, p in enumerate(lane_probabilities(record, cls, mod)):
-            cells.append(Rectangle((i * seg, row + 0.14), seg, 0.72))
+            x0, y0 = i * seg, row + 0.14
+            cells.append([(x0, y0), (x0 + seg, y0), (x0 + seg, y0 + 0.72), (x0, y0 + 0.72)])
             colours.append(_tint(colour, p))
         for e in record["events"]:
             if e["class"] == cls and e["modality"] == mod:
@@ -63,7 +64,8 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
                 fontweight="bold", clip_on=False)
         if row:
             ax.axhline(row, color=LINE, linewidth=0.8, zorder=0)
-    ax.add_collection(PatchCollection(cells, facecolors=colours, edgecolors="white", linewidths=sep, zorder=2))
+    # raw polygons: a Rectangle patch per cell costs ~1 ms in colour-cycle look-ups alone
+    ax.add_collection(PolyCollection(cells, facecolors=colours, edgecolors="white", linewidths=sep, zorder=2))
     ax.add_collection(PatchCollection(pills, match_original=True, zorder=3))
     if not keys:
         ax.text(span / 2, 0.5, "no event reached the thresholds", ha="center", va="center", color=MUTED, fontsize=10)
