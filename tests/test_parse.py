@@ -280,6 +280,12 @@ def test_fingerprint_mismatch_is_one_line_naming_both(tiny, tmp_path, capsys):
     assert err.startswith(f"ecma parse: error: {tiny['checkpoint']}: trained on features of another extractor than {other}")
     assert "differing: frames_per_segment, normalize" in err and "normalize: False vs True" in err
     assert not (tmp_path / "o" / "short.json").exists()
+    # another encoder is named by its dotted key, and refused before it is built
+    other.write_text(yaml.safe_dump({"extract": {**EXTRACT, "visual_model": "ViT-H-14"}}))
+    assert main(["parse", "--checkpoint", str(tiny["checkpoint"]), str(tiny["videos"][0]), "--output-dir", str(tmp_path / "o"),
+                 "--config", str(other), "--quiet"]) == 2
+    assert "(differing: visual; checkpoint's vs this config's: visual.model: 'open_clip/ViT-B-32' vs 'open_clip/ViT-H-14')" \
+        in capsys.readouterr().err
     # a --config whose extract section gives the checkpoint's fingerprint is accepted (runtime keys may differ)
     same = tmp_path / "same.yaml"
     same.write_text(yaml.safe_dump({"extract": {**EXTRACT, "batch_videos": 1}}))

@@ -14,6 +14,7 @@ from typing import Optional
 
 from ecma.config import ExtractConfig
 from ecma.errors import EcmaError
+from ecma.extract.fingerprint import extractor_fingerprint, weights_id
 from ecma.extract.pipeline import Encoders, build_encoders, fingerprint_of
 from ecma.shards import fingerprint_diff
 
@@ -32,12 +33,36 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def leaf_diff(a, b, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, value in a, value in b) of every differing leaf of two nested dicts."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [(prefix, a, b)]
+    out = []
+    for k in sorted(set(a) | set(b)):
+        out += leaf_diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+    return out
+
+
 def mismatch_message(checkpoint: str, trained: dict, rebuilt: dict, source: str) -> str:
     keys = fingerprint_diff(trained, rebuilt)
-    shown = "; ".join(f"{k}: {_show(trained.get(k))} vs {_show(rebuilt.get(k))}" for k in keys[:3])
-    more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
-    return (f"{checkpoint}: trained on features of another extractor than {source} gives "
-            f"(differing: {', '.join(keys)}; checkpoint vs {source}: {shown}{more})")
+    leaves = leaf_diff(trained, rebuilt)
+    shown = "; ".join(f"{k}: {_show(x)} vs {_show(y)}" for k, x, y in leaves[:3])
+    more = f" (+{len(leaves) - 3} more)" if len(leaves) > 3 else ""
+    return (f"{checkpoint}: trained on features of another extractor than {source} builds "
+            f"(differing: {', '.join(keys)}; checkpoint's vs this config's: {shown}{more})")
+
+
+def settings_fingerprint(cfg: ExtractConfig, trained: dict) -> dict:
+    """The checkpoint's fingerprint with what ``cfg`` says without building anything put in: its settings,
+    encoder names and weights; the encoders' own descriptions and the precision are kept from ``trained``."""
+    own = extractor_fingerprint(cfg, visual={}, audio={}, precision=trained.get("precision"))
+    out = {**trained, **{k: v for k, v in own.items() if k not in ("visual", "audio", "precision")}}
+    for side, model, weights in (("visual", f"open_clip/{cfg.visual_model}", weights_id(cfg.visual_pretrained, cfg.seed)),
+                                 ("audio", f"laion_clap/{cfg.audio_model}", weights_id(cfg.audio_checkpoint, cfg.seed))):
+        old = trained.get(side) if isinstance(trained.get(side), dict) else {}
+        kept = {k: v for k, v in old.items() if k not in ("model", "weights", "seed", "sha256")}
+        out[side] = {**kept, "model": model, **weights}
+    return out
 
 
 def training_window(fingerprint: dict, cfg: ExtractConfig) -> tuple[int, str]:
@@ -54,6 +79,9 @@ def checkpoint_extractor(checkpoint: str, trained_fingerprint: Optional[dict], c
     """Encoders for ``cfg`` whose fingerprint is the checkpoint's; else an EcmaError naming both."""
     if not trained_fingerprint:
         raise EcmaError(f"{checkpoint}: the checkpoint records no feature fingerprint, so it cannot say which extractor to parse with")
+    expected = settings_fingerprint(cfg, trained_fingerprint)
+    if expected != trained_fingerprint:  # fail before building encoders that cannot fit (a ViT-L takes seconds)
+        raise EcmaError(mismatch_message(checkpoint, trained_fingerprint, expected, source))
     encoders = build_encoders(cfg)
     rebuilt = fingerprint_of(cfg, encoders)
     if rebuilt != trained_fingerprint:
