@@ -11,12 +11,14 @@ written with that extractor's fingerprint, then:
                ``--repeats``)
   batch        parse_videos on ``--batch`` videos (10-s, 320x240, 30 fps, 44.1 kHz stereo) in one call, warm:
                wall time / videos is the per-video cost
+  extraction   (``--compare-extract``) extract_videos on the same batch with the same extractor
   outputs      writing NAME.json, NAME.html and NAME.png for one video (part of every figure above)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -59,6 +61,9 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-amp", action="store_true")
     ap.add_argument("--repeats", type=int, default=5, help="runs of the warm one-video parse")
+    ap.add_argument("--compare-extract", action="store_true",
+                    help="also extract the batch into a shard with the same extractor (this VM's speed drifts: the "
+                         "difference to parse is only meaningful within one run)")
     args = ap.parse_args()
 
     import torch
@@ -98,6 +103,17 @@ def main() -> None:
     import json
 
     from ecma.io import write_json
+    if args.compare_extract:
+        from ecma.checkpoint import load_model
+        from ecma.extract import extract_videos
+
+        ex = dataclasses.replace(load_model(ckpt)[1].extract, n_segments=None)  # every second, as parse reads them
+        t0 = time.perf_counter()
+        extract_videos(videos[: args.batch], work / "shard.h5", ex, progress=False)
+        extract = time.perf_counter() - t0
+        print(f"extraction alone, same batch: {extract:.1f} s, {extract / args.batch:.2f} s per video; parse adds "
+              f"{(batch - extract) / args.batch:.2f} s per video", flush=True)
+
     from ecma.parse.page import write_page
     from ecma.parse.timeline_png import plot_timeline
 

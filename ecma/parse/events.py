@@ -33,6 +33,7 @@ class Event:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["confidence"] = round(d["confidence"], 4)  # as the JSON's probabilities
         return {"class": d.pop("cls"), **d}
 
 
