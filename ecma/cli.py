@@ -377,6 +377,23 @@ def _subcommand(sub, name: str, help: str, description: str, example: str) -> ar
     )
 
 
+def cmd_parse(args) -> int:
+    from ecma.parse import parse_videos
+
+    vt = args.threshold if args.video_threshold is None else args.video_threshold
+    st = args.threshold if args.segment_threshold is None else args.segment_threshold
+    report = parse_videos(args.checkpoint, args.videos, args.output_dir, config=args.config, video_threshold=vt,
+                          segment_threshold=st, stride=args.stride, whole=args.whole_video, embed_video=args.embed_video,
+                          workers=args.workers, device=args.device, progress=not args.quiet)
+    n_events = sum(len(r["events"]) for r in report.parsed)
+    print(
+        f"{report.index}: parsed {len(report.parsed)} video(s), {n_events} events, failed {len(report.failed)}"
+        + (f" (see {report.failures_path})" if report.failed else ""),
+        file=sys.stderr,
+    )
+    return EXIT_SOME_VIDEOS_FAILED if report.failed and not args.keep_going else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecma", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"ecma {__version__}")
@@ -508,6 +525,30 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output-html", help="the table as a self-contained HTML page (for snakemake --report)")
     a.set_defaults(func=cmd_ablation)
 
+    pa = _subcommand(
+        sub, "parse", "what is heard and seen when in new videos: NAME.json/.html/.png per video and index.html",
+        "Decode and encode each video with the extractor the checkpoint was trained on, run the model, and "
+        "write its events (class, audio/visual/audio-visual, onset, offset, confidence) with per-second "
+        "probabilities as JSON, a page with the video and a clickable timeline, and a PNG of the timeline.",
+        example="ecma parse --checkpoint results/demo/models/ecma/seed-0/model.pt clip.mp4 --output-dir parsed",
+    )
+    pa.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (outputs are named by their stem)")
+    pa.add_argument("--checkpoint", required=True, help="a trained model.pt")
+    pa.add_argument("--output-dir", required=True, help="folder for the per-video files and index.html")
+    pa.add_argument("--config", help="YAML whose extract section rebuilds the checkpoint's extractor (default: the "
+                    "checkpoint's stored one); its fingerprint must equal the checkpoint's")
+    pa.add_argument("--threshold", type=float, help="video and segment threshold at once (default: the checkpoint's eval ones)")
+    pa.add_argument("--video-threshold", type=float, help="video-level threshold (default: --threshold, else the checkpoint's)")
+    pa.add_argument("--segment-threshold", type=float, help="segment threshold (default: --threshold, else the checkpoint's)")
+    pa.add_argument("--stride", type=int, help="segments between windows of a long video (default: half a window)")
+    pa.add_argument("--whole-video", action="store_true", help="one pass over the whole video instead of windows")
+    pa.add_argument("--embed-video", action="store_true", help="put the video into NAME.html (default: a relative link)")
+    pa.add_argument("--workers", type=int, help="decoding processes (default: the extract config's)")
+    pa.add_argument("--device", help="auto | cpu | cuda[:N] (default: the extract config's)")
+    pa.add_argument("--keep-going", action="store_true", help="exit 0 although some videos failed (they are listed in "
+                    "failures.tsv and index.html): for workflow rules")
+    pa.set_defaults(func=cmd_parse)
+
     s = _subcommand(
         sub, "summarize", "one metrics.json for a variant trained with several seeds (mean, std, per seed)",
         "Average the metrics of one variant over its seeds: the mean in metrics.json's own fields "
@@ -575,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (e, t, v):
         sp.add_argument("--settings", metavar="JSON",
                         help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
-    for sp in (d, e, w, i, t, r, v, a, s, b, pc, tl, rs):
+    for sp in (d, e, w, i, t, r, v, a, s, b, pc, tl, rs, pa):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 

@@ -1,0 +1,131 @@
+"""Speed of ``ecma parse``: one 10-s video end to end, and the per-video cost in a batch.
+
+    .venv/bin/python bench/bench_parse.py [--visual ViT-B-32] [--batch 50] [--device auto] [--no-amp]
+
+For an image tower (``--visual``; HTSAT-tiny for audio; random init, the fingerprint says so), a checkpoint of
+the default E-CMA size (d_model 256, 4 layers; untrained: the timing does not depend on the weights) is
+written with that extractor's fingerprint, then:
+  cold one     ``ecma parse`` on one 10-s video in a fresh process: imports, encoders built, model loaded,
+               decoding worker started, outputs written: what a user waits for
+  warm one     parse_videos on one video in a process that has already built the encoders (median of
+               ``--repeats``)
+  batch        parse_videos on ``--batch`` videos (10-s, 320x240, 30 fps, 44.1 kHz stereo) in one call, warm:
+               wall time / videos is the per-video cost
+  extraction   (``--compare-extract``) extract_videos on the same batch with the same extractor
+  outputs      writing NAME.json, NAME.html and NAME.png for one video (part of every figure above)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def make_videos(folder: Path, n: int) -> list[Path]:
+    from media import make_video
+
+    return [make_video(folder / f"vid{i:04d}.mp4", seconds=10, size="320x240", fps=30, sample_rate=44100,
+                       channels=2, pattern="testsrc2" if i % 2 else "rgbtestsrc") for i in range(n)]
+
+
+def write_checkpoint(path: Path, visual: str, device: str, amp: bool) -> None:
+    from ecma.checkpoint import save_checkpoint
+    from ecma.classes import LLP_CLASSES
+    from ecma.config import EcmaConfig, ExtractConfig, ModelConfig
+    from ecma.extract.pipeline import build_encoders, fingerprint_of
+    from ecma.model import ECMANet
+
+    ex = ExtractConfig(visual_model=visual, device=device, amp=amp)
+    enc = build_encoders(ex)
+    cfg = EcmaConfig(model=ModelConfig(audio_dim=enc.audio.dim, visual_dim=enc.visual.dim), extract=ex)
+    save_checkpoint(path, ECMANet(cfg.model).eval(), cfg, classes=LLP_CLASSES,
+                    fingerprint=fingerprint_of(ex, enc))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--visual", default="ViT-B-32")
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-amp", action="store_true")
+    ap.add_argument("--repeats", type=int, default=5, help="runs of the warm one-video parse")
+    ap.add_argument("--compare-extract", action="store_true",
+                    help="also extract the batch into a shard with the same extractor (this VM's speed drifts: the "
+                         "difference to parse is only meaningful within one run)")
+    args = ap.parse_args()
+
+    import torch
+
+    from ecma.parse import parse_videos
+
+    work = Path(tempfile.mkdtemp(prefix="bench-parse-"))
+    videos = make_videos(work / "videos", max(args.batch, 1))
+    ckpt = work / "model.pt"
+    write_checkpoint(ckpt, args.visual, args.device, not args.no_amp)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; visual {args.visual}, audio HTSAT-tiny (random init); "
+          f"amp {not args.no_amp}; load average {os.getloadavg()[0]:.1f}", flush=True)
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ecma.cli", "parse", "--checkpoint", str(ckpt), str(videos[0]),
+                    "--output-dir", str(work / "cold"), "--quiet"], check=True, env=env)
+    cold = time.perf_counter() - t0
+    print(f"cold one (fresh process, end to end): {cold:.1f} s", flush=True)
+
+    parse_videos(ckpt, videos[:1], work / "warmup", progress=False)  # encoders built and cached
+    warm = []
+    for _ in range(args.repeats):  # this shared VM's speed drifts: the median of a few
+        t0 = time.perf_counter()
+        parse_videos(ckpt, videos[:1], work / "warm", progress=False)
+        warm.append(time.perf_counter() - t0)
+    print(f"warm one: median {statistics.median(warm):.2f} s, min {min(warm):.2f} s of {len(warm)}", flush=True)
+
+    t0 = time.perf_counter()
+    report = parse_videos(ckpt, videos[: args.batch], work / "batch", progress=True)
+    batch = time.perf_counter() - t0
+    assert len(report.parsed) == args.batch and not report.failed
+    print(f"batch of {args.batch}: {batch:.1f} s, {batch / args.batch:.2f} s per video "
+          f"({args.batch / batch:.2f} videos/s)", flush=True)
+
+    import json
+
+    from ecma.io import write_json
+    if args.compare_extract:
+        from ecma.checkpoint import load_model
+        from ecma.extract import extract_videos
+
+        ex = dataclasses.replace(load_model(ckpt)[1].extract, n_segments=None)  # every second, as parse reads them
+        t0 = time.perf_counter()
+        extract_videos(videos[: args.batch], work / "shard.h5", ex, progress=False)
+        extract = time.perf_counter() - t0
+        print(f"extraction alone, same batch: {extract:.1f} s, {extract / args.batch:.2f} s per video; parse adds "
+              f"{(batch - extract) / args.batch:.2f} s per video", flush=True)
+
+    from ecma.parse.page import write_page
+    from ecma.parse.timeline_png import plot_timeline
+
+    record = json.loads((work / "warm" / "vid0000.json").read_text())
+    t0 = time.perf_counter()
+    for _ in range(5):
+        write_json(work / "o.json", record)
+        write_page(work / "o.html", record, str(videos[0]))
+        plot_timeline(record, work / "o.png")
+    print(f"outputs (json + html + png) per video: {(time.perf_counter() - t0) / 5:.2f} s", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}; work folder: {work}")
+
+
+if __name__ == "__main__":
+    main()
