@@ -68,6 +68,7 @@ include: "workflow/rules/import.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/parse.smk"
 
 
 # Without a target, every generated (demo) dataset; real datasets are asked for by name, e.g.

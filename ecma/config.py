@@ -157,6 +157,7 @@ class DemoConfig:
     n_val: int = bounded(16, ge=1)
     n_test: int = bounded(16, ge=1)
     seed: int = bounded(0, ge=0)
+    n_parse: int = bounded(3, ge=0)  # test videos the demo parses into timeline pages (results/<name>/parsed/)
 
 
 FEATURE_FORMATS = ("valor", "han")
@@ -199,6 +200,15 @@ class DatasetConfig:
     demo: Optional[DemoConfig] = None
     # Per-dataset overrides of the top-level sections, e.g. {extract: {visual_model: ViT-B-32}}.
     overrides: Optional[dict] = None
+
+
+@dataclass
+class ParseConfig:
+    """The workflow's ``parse:`` target: new videos parsed into timelines by a trained model."""
+
+    videos: Optional[str] = None  # folder of videos to parse into results/parse/
+    checkpoint: Optional[str] = None  # a model.pt; or, instead:
+    dataset: Optional[str] = None  # the trained model of this workflow dataset (main variant, first seed)
 
 
 def _check_value(where: str, value: Any, tp: Any) -> Any:
@@ -344,6 +354,7 @@ class WorkflowConfig:
     variants: list[str]
     main_variant: str
     raw: dict
+    parse: Optional[ParseConfig] = None
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
@@ -370,7 +381,7 @@ class WorkflowConfig:
 
 
 _SECTIONS = tuple(f.name for f in dataclasses.fields(EcmaConfig))
-_WORKFLOW_KEYS = ("datasets", "variants", "main_variant")
+_WORKFLOW_KEYS = ("datasets", "variants", "main_variant", "parse")
 
 
 def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConfig:
@@ -406,7 +417,17 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
     main_variant = raw.get("main_variant", "ecma")
     if main_variant not in variants:
         raise EcmaError(f"{source}: main_variant {main_variant!r} is not one of the variants {variants}")
-    cfg = WorkflowConfig(settings, datasets, list(variants), main_variant, raw)
+    parse = None
+    if raw.get("parse") is not None:
+        try:
+            parse = _build(ParseConfig, "parse", raw["parse"])
+        except EcmaError as e:
+            raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+        if not parse.videos or (parse.checkpoint is None) == (parse.dataset is None):
+            raise EcmaError(f"{source}: parse needs 'videos' and one of 'checkpoint' (a model.pt) or 'dataset'")
+        if parse.dataset is not None and parse.dataset not in datasets:
+            raise EcmaError(f"{source}: parse.dataset {parse.dataset!r} is not a configured dataset ({', '.join(datasets)})")
+    cfg = WorkflowConfig(settings, datasets, list(variants), main_variant, raw, parse)
     for name in datasets:
         for v in variants:
             cfg.for_dataset(name, v)  # every merge must validate before any job runs

@@ -95,6 +95,8 @@ def workflow_schema() -> dict:
         "main_variant": {"description": "The variant whose test metrics become results/<dataset>/metrics.json.",
                          "enum": list(C.VARIANTS), "default": "ecma"},
     }
+    properties["parse"] = {"$ref": "#/$defs/parse", "default": None}
+    defs["parse"] = section_schema(C.ParseConfig, with_defaults=False, nullable=True)
     for name in sections:
         properties[name] = {"$ref": f"#/$defs/{name}", "default": {}}
     return {

@@ -179,3 +179,20 @@ def shard_videos(videos: dict, n_shards: int, index: int) -> dict:
     if not 0 <= index < n_shards:
         raise EcmaError(f"shard {index} does not exist (the dataset has {n_shards} shards)")
     return {n: p for n, p in sorted(videos.items()) if shard_of(n, n_shards) == index}
+
+
+def folder_videos(folder: str | os.PathLike) -> list[Path]:
+    """The video files of a folder, sorted; a missing folder or one without videos is an error naming it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EcmaError(f"{folder}: video folder not found")
+    videos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not videos:
+        raise EcmaError(f"{folder}: no videos ({', '.join(VIDEO_EXTENSIONS)}) in the folder")
+    return videos
+
+
+def first_test_videos(files: DatasetFiles, videos: dict[str, Path], n: int) -> list[Path]:
+    """The videos of the first ``n`` test-split rows that have a video (the demo parses these)."""
+    names = read_split(files.test_csv, LLP_CLASSES).filenames
+    return [videos[name] for name in names if name in videos][:n]

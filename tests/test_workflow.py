@@ -39,7 +39,7 @@ SECTIONS = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in datacla
 LOCAL_RULES = ("fetch_weights", "summarize_seeds", "main_metrics", "nothing_predicted", "ablation",
                "per_class_chart", "timelines", "run_summary")
 RULES = ("demo_dataset", "extract_shard", "import_shard", "train_variant", "predict_split", "evaluate_split",
-         *LOCAL_RULES)
+         "parse_demo_videos", "parse_new_videos", *LOCAL_RULES)
 
 
 @functools.cache
@@ -161,6 +161,8 @@ elif cmd == "ablation":
     write(opt("--output-json"), "{{}}")
     if "--output-html" in argv:
         write(opt("--output-html"))
+elif cmd == "parse":
+    write(Path(opt("--output-dir")) / "index.html")
 elif cmd in ("summarize", "baseline", "per-class-chart", "timelines", "run-summary", "import"):
     write(opt("--output"))
     if cmd == "import":
@@ -235,7 +237,7 @@ def test_every_rule_declares_log_benchmark_threads_resources_and_env():
         for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime=", "conda:", "shell:"):
             assert directive in block, f"rule {name} lacks {directive}"
         gpu = "gpu=" in block
-        assert gpu == (name in ("extract_shard", "train_variant")), f"rule {name}: gpu resource {gpu}"
+        assert gpu == (name in ("extract_shard", "train_variant", "parse_new_videos")), f"rule {name}: gpu resource {gpu}"
     local = re.search(r"^localrules:\n((?:    \w+,\n)+)", SNAKEFILE.read_text(), re.M).group(1).split()
     assert sorted(n.rstrip(",") for n in local) == sorted(LOCAL_RULES)
 
@@ -338,7 +340,8 @@ def check_section(schema: dict, cls: type, with_defaults: bool, skip: tuple = ()
 def test_schema_mirrors_the_config_dataclasses():
     defs = SCHEMA["$defs"]
     top = SCHEMA["properties"]
-    assert set(top) == set(SECTIONS) | {"datasets", "variants", "main_variant"}
+    assert set(top) == set(SECTIONS) | {"datasets", "variants", "main_variant", "parse"}
+    check_section(defs["parse"], C.ParseConfig, with_defaults=False)
     assert SCHEMA["additionalProperties"] is False
     for name, cls in SECTIONS.items():
         assert top[name]["$ref"] == f"#/$defs/{name}" and top[name]["default"] == {}
@@ -405,7 +408,7 @@ def test_dry_run_of_the_demo_metrics(tmp_path):
     assert job_counts(p) == {
         "all": 1, "demo_dataset": 1, "extract_shard": 2, "train_variant": 4, "predict_split": 4,
         "evaluate_split": 4, "summarize_seeds": 1, "main_metrics": 1, "nothing_predicted": 1, "ablation": 1,
-        "per_class_chart": 1, "timelines": 1, "run_summary": 1,
+        "per_class_chart": 1, "timelines": 1, "run_summary": 1, "parse_demo_videos": 1,
     }
     assert not (tmp_path / "results" / "demo" / "data").exists()
 
@@ -565,15 +568,16 @@ def test_every_command_the_rules_run_is_one_the_cli_accepts(tmp_path):
     from ecma.cli import build_parser
 
     make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]})
-    write_config(tmp_path, {**small_dataset_config(tmp_path, 2), "demo": {"demo": {}}})
+    write_config(tmp_path, {**small_dataset_config(tmp_path, 2), "demo": {"demo": {}}},
+                 parse={"videos": "data/videos", "dataset": "mine"})
     targets = [f"results/mine/{r}" for r in ("metrics.json", "ablation.html", "report/per_class.png",
-                                             "report/timelines.png", "report/run.html")]
+                                             "report/timelines.png", "report/run.html")] + ["results/parse/index.html"]
     p = run_snakemake(tmp_path, "-n", "-p", *targets, "results/demo/data")
     assert p.returncode == 0, output_of(p)
     commands = shell_commands(p)
     assert sorted({c[0] for c in commands}) == [
-        "ablation", "baseline", "demo", "evaluate", "extract", "per-class-chart", "predict", "run-summary",
-        "summarize", "timelines", "train"]
+        "ablation", "baseline", "demo", "evaluate", "extract", "parse", "per-class-chart", "predict",
+        "run-summary", "summarize", "timelines", "train"]
     parser = build_parser()
     for argv in commands:
         try:
@@ -968,3 +972,26 @@ def test_a_feature_dataset_with_a_missing_root_or_folder_stops_before_any_job(tm
     write_config(tmp_path, {"mine": {**ds, "features": None}})
     p = run_snakemake(tmp_path, "results/mine/metrics.json")
     assert_stopped_before_any_job(tmp_path, p, "datasets.mine with source: features needs 'annotations' and 'features")
+
+
+def test_the_parse_target_parses_a_folder_with_a_datasets_model_and_stops_early_on_a_bad_one(tmp_path, stub_env):
+    env, calls = stub_env
+    make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]})
+    (tmp_path / "new").mkdir()
+    for name in ("x.mp4", "y.webm", "notes.txt"):
+        (tmp_path / "new" / name).write_bytes(b"")
+    write_config(tmp_path, small_dataset_config(tmp_path, 1), parse={"videos": "new", "dataset": "mine"})
+    p = run_snakemake(tmp_path, "results/parse/index.html", env=env)
+    assert p.returncode == 0, output_of(p)
+    got = calls()
+    assert ("parse", "") in got and ("train", "ecma") in got  # the dataset's model is built first
+    argv = next(a for a in calls.argvs if a[0] == "parse")
+    model = argv.index("--checkpoint") + 1
+    assert argv[model] == "results/mine/models/ecma/seed-0/model.pt"
+    assert argv[model + 1 : argv.index("--output-dir")] == ["new/x.mp4", "new/y.webm"]
+    write_config(tmp_path, small_dataset_config(tmp_path, 1), parse={"videos": "absent", "dataset": "mine"})
+    p = run_snakemake(tmp_path, "-n", "results/parse/index.html", env=env)
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1] == "ecma: error: absent: video folder not found"
+    write_config(tmp_path, small_dataset_config(tmp_path, 1), parse={"videos": "new"})
+    p = run_snakemake(tmp_path, "-n", "results/parse/index.html", env=env)
+    assert p.returncode == 2 and "parse needs 'videos' and one of 'checkpoint' (a model.pt) or 'dataset'" in p.stderr

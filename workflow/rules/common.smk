@@ -14,6 +14,8 @@ from ecma.datasets import (
     dataset_feature_files,
     dataset_files,
     dataset_videos,
+    first_test_videos,
+    folder_videos,
     shard_videos,
 )
 from ecma.weights import needed_weights, random_encoders, with_local_weights
@@ -230,8 +232,10 @@ def main_test_predictions(wildcards):
     return f"results/{wildcards.dataset}/predictions/{ECMA.main_variant}/seed-{seed}/test.h5"
 
 
-# What `snakemake` without a target and README command 1 make for a dataset: the numbers and the report.
+# What `snakemake` without a target and README command 1 make for a demo dataset: the numbers, the
+# report and the parsed test videos.
 DATASET_RESULTS = [
+    "parsed/index.html",
     "metrics.json",
     "ablation.md",
     "ablation.json",
@@ -240,3 +244,49 @@ DATASET_RESULTS = [
     "report/timelines.png",
     "report/run.html",
 ]
+
+
+def main_model_of(name):
+    """The main variant's model of the first seed of a dataset: what parses videos."""
+    return (
+        f"results/{name}/models/{ECMA.main_variant}/seed-{seeds_of(name)[0]}/model.pt"
+    )
+
+
+def main_model(wildcards):
+    return main_model_of(wildcards.dataset)
+
+
+def demo_parse_videos(wildcards):
+    files = dataset(wildcards)
+    n = ECMA.dataset(wildcards.dataset).demo.n_parse
+    return [str(p) for p in first_test_videos(files, videos_of(wildcards.dataset), n)]
+
+
+def parse_checkpoint(wildcards):
+    """config.yaml's parse.checkpoint, or the main model of parse.dataset (built by the DAG)."""
+    if ECMA.parse is None:
+        stop(
+            "results/parse needs a parse: section in config.yaml (videos, and checkpoint or dataset)"
+        )
+    if ECMA.parse.checkpoint is not None:
+        return ECMA.parse.checkpoint
+    return main_model_of(ECMA.parse.dataset)
+
+
+def parse_video_files(wildcards):
+    try:
+        return [str(p) for p in folder_videos(ECMA.parse.videos)]
+    except EcmaError as error:
+        stop(error)
+
+
+def gpus_for_parse(wildcards):
+    """1 GPU when the parsing model's dataset extracts on CUDA (a checkpoint file: 0; override in a profile)."""
+    if ECMA.parse is None or ECMA.parse.dataset is None:
+        return 0
+    return (
+        1
+        if ECMA.for_dataset(ECMA.parse.dataset).extract.device.startswith("cuda")
+        else 0
+    )

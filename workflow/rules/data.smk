@@ -18,7 +18,10 @@ checkpoint demo_dataset:
         mem_mb=2000,
         runtime=30,
     params:
-        demo=lambda wildcards: ECMA.dataset(wildcards.dataset).demo,
+        # what the generator uses (not n_parse, which only picks videos to parse)
+        demo=lambda wildcards: dataclasses.replace(
+            ECMA.dataset(wildcards.dataset).demo, n_parse=0
+        ),
     shell:
         "ecma demo --quiet --n-train {params.demo.n_train} --n-val {params.demo.n_val}"
         " --n-test {params.demo.n_test} --seed {params.demo.seed} --output {output} > {log} 2>&1"
