@@ -825,7 +825,14 @@ def test_demo_dag_end_to_end(tmp_path):
     assert list(ablation["variants"]) == ["ecma", "han"]
     assert ablation["variants"]["ecma"]["segment"] == metrics["segment"]
     rows = [line for line in (results / "ablation.md").read_text().splitlines() if line.startswith("| ")]
-    assert [r.split("|")[1].strip() for r in rows[1:]] == ["ecma", "han"]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == ["ecma", "han", "*nothing predicted*"]
+    for made in ("ablation.html", "report/per_class.png", "report/timelines.png", "report/run.html"):
+        assert (results / made).stat().st_size > 0, made
+    # the demo parses its first test videos with its main model
+    index = (results / "parsed" / "index.html").read_text()
+    parsed = sorted((results / "parsed").glob("*.json"))
+    assert len(parsed) == 3 and all(p.stem in index for p in parsed)
+    assert all((results / "parsed" / f"{p.stem}.{ext}").stat().st_size > 0 for p in parsed for ext in ("html", "png"))
     for variant in ("ecma", "han"):
         assert (results / "models" / variant / "seed-0" / "curves.png").stat().st_size > 0
     for rule_dir in ("extract", "train", "predict", "evaluate"):

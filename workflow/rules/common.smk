@@ -117,12 +117,6 @@ def encoder_weights(wildcards):
     return [w.path for w in weights.values()]
 
 
-def extract_settings(wildcards):
-    """The extract section as the job runs it: fetched weights replaced by their local files."""
-    cfg = with_local_weights(ECMA.for_dataset(wildcards.dataset).extract)
-    return json.dumps({"extract": dataclasses.asdict(cfg)}, sort_keys=True)
-
-
 def fetch_spec(wildcards):
     """library name tag of the weights file being fetched, from the datasets that need it."""
     path = f"resources/weights/{wildcards.library}/{wildcards.file}"
@@ -169,6 +163,8 @@ def settings(*sections):
             wildcards.get("variant"),
             None if seed is None else int(seed),
         )
+        # extraction as the jobs run it: fetched weights replaced by their local files
+        cfg = dataclasses.replace(cfg, extract=with_local_weights(cfg.extract))
         used = {s: dataclasses.asdict(getattr(cfg, s)) for s in sections}
         if "train" in used:
             del used["train"][

@@ -24,7 +24,7 @@ rule extract_shard:
         runtime=240,
         gpu=gpus("extract"),
     params:
-        settings=extract_settings,
+        settings=settings("extract"),
         names=shard_video_names,
         store="results/{dataset}/features/store/shard-{shard}.h5",
     shell:

@@ -33,8 +33,9 @@ rule train_variant:
         runtime=lambda wildcards, attempt: 240 * attempt,
         gpu=gpus("train"),
     params:
-        # eval: validation thresholds pick the best epoch
-        settings=settings("model", "loss", "pseudo", "train", "eval"),
+        # eval: validation thresholds pick the best epoch; extract: stored in model.pt, so that
+        # `ecma parse` rebuilds the extractor the model was trained on
+        settings=settings("model", "loss", "pseudo", "train", "eval", "extract"),
         output_dir="results/{dataset}/models/{variant}/seed-{seed}",
         overlap=lambda wildcards: (
             "--allow-split-overlap"
