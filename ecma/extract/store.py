@@ -53,13 +53,13 @@ class ShardStore:
                 self.fresh = True
         remove_stale_temporaries(self.path)
         self._drop_stale_parts()
-        if self._parts():
-            self.merge()  # what a killed run finished
         self.existing: dict[str, str | None] = {}  # name -> content identity (None: not recorded)
         if self.path.exists() and not self.fresh:
             with FeatureShard(self.path) as shard:
                 self.existing = {name: shard.attrs(name).get("content_id") for name in shard.videos()}
         self._unmerged = 0
+        if self._parts():
+            self.merge()  # what a killed run finished (updates existing)
 
     def _parts(self) -> list[Path]:
         return sorted(self.parts_dir.glob("part-*.h5")) if self.parts_dir.is_dir() else []
