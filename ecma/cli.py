@@ -395,9 +395,16 @@ def cmd_parse(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ecma", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="ecma", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Weakly-supervised audio-visual video parsing: what is heard, seen, or both, and when.\n"
+        "Features from videos (extract) or published ones (import), training (train), the benchmark's metrics\n"
+        "(predict, evaluate), tables and figures, and timelines of new videos (parse). Every step of the\n"
+        "Snakemake workflow runs one of these; each also works on its own. `ecma COMMAND --help` for more.",
+        epilog="example:\n  ecma parse --checkpoint results/demo/models/ecma/seed-0/model.pt my.mp4 --output-dir parsed",
+    )
     p.add_argument("--version", action="version", version=f"ecma {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     d = _subcommand(
         sub, "demo", "generate the synthetic demo dataset (videos and LLP-format csvs)",
@@ -465,12 +472,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 0 when some (not all) videos failed; they are listed in the failures table (workflow use)")
     i.set_defaults(func=cmd_import)
 
-    t = sub.add_parser("train", help="train an E-CMA variant; keeps the best checkpoint by validation segment Type@AV")
+    t = _subcommand(
+        sub, "train", "train an E-CMA variant; keeps the best checkpoint by validation segment Type@AV",
+        "Train one variant on feature shards from the training csv's weak labels, validating each epoch on the "
+        "validation csv's segment-level truth. Writes model.pt (the best epoch), last.pt (to resume after a "
+        "kill: the same command continues), history.csv/.json and curves.png.",
+        example="ecma train --config my.yaml --variant ecma --features shard-*.h5 --train AVVP_train.csv "
+        "--val AVVP_val_pd.csv --eval-audio AVVP_eval_audio.csv --eval-visual AVVP_eval_visual.csv --output-dir run",
+    )
     t.add_argument("--config", help="YAML config (a workflow config with --dataset)")
     t.add_argument("--dataset", help="workflow dataset whose train/val/eval csvs to use")
-    t.add_argument("--variant", choices=("ecma", "no_ema", "no_cma", "han"))
+    t.add_argument("--variant", choices=("ecma", "no_ema", "no_cma", "han"), help="the variant (default: the config's)")
     t.add_argument("--features", nargs="+", required=True, help="feature shards (.h5)")
-    t.add_argument("--output-dir", required=True)
+    t.add_argument("--output-dir", required=True, help="folder for model.pt, last.pt, history and curves")
     t.add_argument("--train", help="training split csv (without --dataset)")
     t.add_argument("--val", help="validation split csv (without --dataset)")
     t.add_argument("--eval-audio", help="segment-level audio truth csv (without --dataset)")
@@ -495,16 +509,23 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--missing", choices=("error", "skip"), default="error", help="split videos without features")
     r.set_defaults(func=cmd_predict)
 
-    v = sub.add_parser("evaluate", help="score predictions with the AVVP benchmark's protocol")
-    v.add_argument("--predictions", required=True)
-    v.add_argument("--split", required=True)
-    v.add_argument("--eval-audio")
-    v.add_argument("--eval-visual")
+    v = _subcommand(
+        sub, "evaluate", "score predictions with the AVVP benchmark's protocol",
+        "Score any model's predictions.h5 against the segment-level truth with the benchmark's exact metrics "
+        "(segment and event level; audio, visual, audio-visual, Type@AV, Event@AV; F1 in percent) and write "
+        "metrics.json with per-class scores and provenance.",
+        example="ecma evaluate --predictions test.h5 --split AVVP_test_pd.csv --eval-audio AVVP_eval_audio.csv "
+        "--eval-visual AVVP_eval_visual.csv --output metrics.json",
+    )
+    v.add_argument("--predictions", required=True, help="predictions (.h5) written by ecma predict")
+    v.add_argument("--split", required=True, help="split csv naming the videos to score")
+    v.add_argument("--eval-audio", help="segment-level audio truth csv")
+    v.add_argument("--eval-visual", help="segment-level visual truth csv")
     v.add_argument("--output", required=True, help="metrics.json")
     v.add_argument("--config", help="YAML config: eval thresholds (and, with --dataset, the eval csvs)")
-    v.add_argument("--dataset")
-    v.add_argument("--video-threshold", type=float)
-    v.add_argument("--segment-threshold", type=float)
+    v.add_argument("--dataset", help="workflow dataset whose eval csvs to use (with --config)")
+    v.add_argument("--video-threshold", type=float, help="video-level threshold (default: the config's, 0.5)")
+    v.add_argument("--segment-threshold", type=float, help="segment-level threshold (default: the config's, 0.5)")
     v.add_argument("--missing", choices=("error", "skip"), default="error", help="split videos without predictions")
     v.set_defaults(func=cmd_evaluate)
 

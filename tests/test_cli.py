@@ -113,3 +113,24 @@ def test_ablation_table(trained, tmp_path):
     md = (tmp_path / "a.md").read_text()
     assert "| han | 50.00 | 40.00 | 30.00 | 40.00 | 45.00 | 20.00 | 10.00 | 5.00 | 11.67 | 15.00 |" in md
     assert list(json.loads((tmp_path / "a.json").read_text())["variants"]) == ["han", "ecma"]
+
+
+def test_every_subcommand_and_option_says_what_it_does():
+    """`ecma --help` lists every subcommand with a line for users; no option goes without help."""
+    import argparse
+
+    from ecma.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    listed = {c.dest: c.help for c in sub._choices_actions}
+    assert set(listed) == set(sub.choices) and all(listed.values())
+    undocumented = []
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if not isinstance(action, argparse._HelpAction) and not action.help:
+                undocumented.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert undocumented == []
+    for name, command in sub.choices.items():
+        assert command.description and "example:" in (command.epilog or ""), name
+    assert "commands:" in parser.format_help() and "parse" in parser.format_help()
