@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ecma import __version__
+from ecma.config import VARIANTS
 from ecma.errors import EcmaError
 
 EXIT_INPUT_ERROR = 2
@@ -181,8 +182,13 @@ def _train_inputs(args):
     if missing:
         raise EcmaError(f"without --dataset, give {', '.join(missing)}")
     cfg = _settings(args)
-    if args.variant:
-        cfg.train.variant = args.variant
+    if args.variant:  # a variant names its backbone too
+        from ecma.config import config_from_dict
+        from ecma.variants import variant
+
+        raw = cfg.to_dict()
+        raw["train"]["variant"], raw["model"]["backbone"] = args.variant, variant(args.variant).backbone
+        cfg = config_from_dict(raw, "--variant")
     return cfg, LLP_CLASSES, args.train, args.val, args.eval_audio, args.eval_visual
 
 
@@ -205,6 +211,14 @@ def cmd_train(args) -> int:
     result = train(cfg, train_data, val_data, args.output_dir, classes=classes, fingerprint=train_data.features.fingerprint, progress=not args.quiet)
     plot_history(result.history, Path(args.output_dir) / "curves.png", title=f"{cfg.train.variant}: training curves")
     print(f"best validation segment Type@AV {result.best_score:.2f} at epoch {result.best_epoch}", file=sys.stderr)
+    return 0
+
+
+def cmd_import_checkpoint(args) -> int:
+    from ecma.models.checkpoint_import import import_checkpoint
+
+    cfg = import_checkpoint(args.format, args.reference, args.output, config=args.config)
+    print(f"{args.output}: {args.format} checkpoint {args.reference} imported ({cfg.model.backbone} backbone)", file=sys.stderr)
     return 0
 
 
@@ -332,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train an E-CMA variant; keeps the best checkpoint by validation segment Type@AV")
     t.add_argument("--config", help="YAML config (a workflow config with --dataset)")
     t.add_argument("--dataset", help="workflow dataset whose train/val/eval csvs to use")
-    t.add_argument("--variant", choices=("ecma", "no_ema", "no_cma", "han"))
+    t.add_argument("--variant", choices=VARIANTS, help="an ablation variant; it names its backbone (ecma.variants)")
     t.add_argument("--features", nargs="+", required=True, help="feature shards (.h5)")
     t.add_argument("--output-dir", required=True)
     t.add_argument("--train", help="training split csv (without --dataset)")
@@ -342,6 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--allow-split-overlap", action="store_true",
                    help="train even if a video is in both the training and the validation csv")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("import-checkpoint", help="another code's saved weights (CoLeaF's main network) as an ecma checkpoint",
+                       description="Map a state dict saved by CoLeaF's code into the CoLeaF backbone and write an ecma "
+                                   "checkpoint that predict and evaluate accept. A parameter that does not fit is an "
+                                   "error naming it (exit 2).")
+    c.add_argument("--format", required=True, choices=("coleaf",))
+    c.add_argument("reference", help="the saved weights (.pt), read without running code (weights_only)")
+    c.add_argument("--output", required=True, help="the ecma checkpoint to write (model.pt)")
+    c.add_argument("--config", help="YAML config whose model section matches the weights (default: the package "
+                                    "defaults, CLIP/CLAP sizes; HAN's features need audio_dim 128, visual_dim 2048, "
+                                    "visual_frames_per_segment 8, visual_3d_dim 512)")
+    c.set_defaults(func=cmd_import_checkpoint)
 
     r = sub.add_parser("predict", help="write a model's predictions on a split")
     r.add_argument("--checkpoint", required=True)
@@ -375,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (e, t, v):
         sp.add_argument("--settings", metavar="JSON",
                         help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
-    for sp in (d, e, w, i, t, r, v, a):
+    for sp in (d, e, w, i, t, c, r, v, a):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
