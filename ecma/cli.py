@@ -254,7 +254,8 @@ def cmd_evaluate(args) -> int:
             raise EcmaError("give --eval-audio and --eval-visual (or --config with --dataset)")
     vt = cfg.eval.video_threshold if args.video_threshold is None else args.video_threshold
     st = cfg.eval.segment_threshold if args.segment_threshold is None else args.segment_threshold
-    metrics = evaluate_files(args.predictions, args.split, eval_audio, eval_visual, video_threshold=vt, segment_threshold=st, missing=args.missing)
+    metrics = evaluate_files(args.predictions, args.split, eval_audio, eval_visual, video_threshold=vt, segment_threshold=st, missing=args.missing,
+                             eval_config=cfg.eval)
     if metrics["skipped"]:
         print(f"evaluate: {len(metrics['skipped'])} video(s) of the split have no predictions and are left out", file=sys.stderr)
     pred_prov = read_predictions(args.predictions).provenance

@@ -158,3 +158,23 @@ def test_import_checkpoint_names_a_parameter_that_does_not_fit_and_exits_2(tmp_p
     assert rc == 2 and not (tmp_path / "model.pt").exists()
     err = capsys.readouterr().err
     assert "'fc_prob.weight' has shape (25, 9)" in err and err.count("\n") == 1
+
+
+def test_evaluate_files_under_the_coleaf_protocol(tmp_path):
+    from ecma.classes import LLP_CLASSES
+    from ecma.evaluate import evaluate_files
+    from ecma.predictions import Predictions, write_predictions
+
+    gt_a, gt_v, audio, visual = _one_video()
+    pad = lambda x, fill=0.0: np.concatenate([x, np.full(x.shape[:-1] + (23,), fill)], axis=-1)  # noqa: E731  25 classes
+    preds = Predictions(["v1"], list(LLP_CLASSES), pad(np.array([[0.9, 0.9]])), pad(audio), pad(visual),
+                        a_prob=pad(np.array([[0.6, 0.1]])), v_prob=pad(np.array([[0.53, 0.5]])))
+    write_predictions(tmp_path / "p.h5", preds)
+    (tmp_path / "split.csv").write_text("filename\tevent_labels\nv1\t" + LLP_CLASSES[0] + "\n")
+    (tmp_path / "a.csv").write_text(f"filename\tonset\toffset\tevent_labels\nv1\t0\t2\t{LLP_CLASSES[0]}\n")
+    (tmp_path / "v.csv").write_text(f"filename\tonset\toffset\tevent_labels\nv1\t1\t3\t{LLP_CLASSES[0]}\n")
+    r = evaluate_files(tmp_path / "p.h5", tmp_path / "split.csv", tmp_path / "a.csv", tmp_path / "v.csv",
+                       eval_config=EvalConfig(protocol="coleaf"))
+    assert r["protocol"] == "coleaf" and r["segment"]["visual"] == pytest.approx(80.0)
+    assert r["modality_only"]["segment"]["visual"] == pytest.approx(200 / 3)
+    assert r["thresholds"] == {"audio": 0.52, "visual": 0.52, "segment": 0.25}
