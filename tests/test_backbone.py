@@ -178,3 +178,10 @@ def test_evaluate_files_under_the_coleaf_protocol(tmp_path):
     assert r["protocol"] == "coleaf" and r["segment"]["visual"] == pytest.approx(80.0)
     assert r["modality_only"]["segment"]["visual"] == pytest.approx(200 / 3)
     assert r["thresholds"] == {"audio": 0.52, "visual": 0.52, "segment": 0.25}
+
+
+def test_the_papers_table_3_rows_follow_the_coleaf_variants():
+    from ecma.paper import TABLE3_LLP, paper_rows
+
+    assert list(TABLE3_LLP) == ["coleaf", "no_cma", "no_ema", "ecma"]
+    assert set(paper_rows("llp_valor", ["ecma", "han"])) == {"ecma"} and paper_rows("demo", ["ecma"]) == {}
