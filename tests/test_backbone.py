@@ -185,3 +185,13 @@ def test_the_papers_table_3_rows_follow_the_coleaf_variants():
 
     assert list(TABLE3_LLP) == ["coleaf", "no_cma", "no_ema", "ecma"]
     assert set(paper_rows("llp_valor", ["ecma", "han"])) == {"ecma"} and paper_rows("demo", ["ecma"]) == {}
+
+
+def test_a_variant_must_be_one_of_the_configured_backbone():
+    from ecma.config import workflow_config_from_dict
+    from ecma.errors import EcmaError
+
+    with pytest.raises(EcmaError, match="train.variant han_ecma is a variant of the han backbone but model.backbone is coleaf"):
+        config_from_dict({"train": {"variant": "han_ecma"}})
+    wf = workflow_config_from_dict({"datasets": {"d": {"demo": {"n_train": 4}}}, "variants": ["ecma", "han"]})
+    assert wf.for_dataset("d", "han").model.backbone == "han" and wf.for_dataset("d", "ecma").model.backbone == "coleaf"
