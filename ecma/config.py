@@ -1,7 +1,7 @@
 """All settings of the package, typed, with their defaults: the one place configuration lives.
 
 A YAML file (or the workflow's ``config.yaml``) holds sections named like the fields of
-:class:`EcmaConfig` (``model``, ``train``, ``pseudo``, ``loss``, ``eval``, ``extract``); sections and keys
+:class:`EcmaConfig` (``model``, ``loss``, ``coleaf``, ``pseudo``, ``train``, ``eval``, ``extract``); sections and keys
 left out take the defaults below, other top-level keys (the workflow's ``datasets``, ...) are ignored, and
 an unknown key or a value of the wrong type is an :class:`~ecma.errors.EcmaError` naming it.
 """
