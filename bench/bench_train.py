@@ -1,10 +1,12 @@
 """Training throughput and peak memory of full E-CMA (student + EMA teacher + masks) on LLP-sized features.
 
-Synthesises 11,849 videos x 10 segments x 768 per modality (float16 in memory, as the reader loads them),
-trains one epoch over the 10,000 training videos with the default model, and validates on 649.
+Synthesises 11,849 videos x 10 segments x 768 per modality (CLIP/CLAP shapes),
+trains one epoch over the 10,000 training videos with the default model (the CoLeaF backbone, its
+auxiliary networks included, CoLeaF's batch of 128), and validates on 649.
 
-    python bench/bench_train.py                 # default model, 1 epoch
-    python bench/bench_train.py --variant han   # the HAN baseline for comparison
+    python bench/bench_train.py                      # E-CMA on CoLeaF, 1 epoch
+    python bench/bench_train.py --variant coleaf     # CoLeaF alone
+    python bench/bench_train.py --variant han_ecma --num-layers 4 --batch-size 64   # E-CMA on HAN
     python bench/bench_train.py --no-amp        # float32 throughout (bf16 autocast is the default where
                                                 # the hardware has it: CUDA, AVX512-BF16/AMX CPUs)
 """
@@ -24,6 +26,7 @@ from ecma.data import SplitData
 from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.shards import FeatureSet
 from ecma.train import train
+from ecma.variants import VARIANT_TABLE
 
 
 def synthetic_split(n: int, t: int, d: int, c: int, rng, with_truth: bool) -> SplitData:
@@ -54,9 +57,9 @@ def main() -> None:
     ap.add_argument("--variant", default="ecma")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--n-train", type=int, default=10000)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, help="default: the config's (CoLeaF's 128)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--num-layers", type=int, default=4, help="HAN layers (the default model has 4)")
+    ap.add_argument("--num-layers", type=int, help="encoder layers (default: the config's, CoLeaF's 1)")
     ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                     help="bf16 autocast where the hardware has it (train.amp; --no-amp: float32)")
     ap.add_argument("--output-dir", default="/tmp/ecma-bench-train")
@@ -64,9 +67,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     train_data = synthetic_split(args.n_train, 10, 768, 25, rng, False)
     val_data = synthetic_split(649, 10, 768, 25, rng, True)
-    cfg = config_from_dict({"model": {"num_layers": args.num_layers},
-                            "train": {"variant": args.variant, "epochs": args.epochs, "batch_size": args.batch_size,
-                                      "threads": args.threads, "amp": args.amp},
+    model = {"backbone": VARIANT_TABLE[args.variant].backbone}
+    if args.num_layers:
+        model["num_layers"] = args.num_layers
+    train_section = {"variant": args.variant, "epochs": args.epochs, "threads": args.threads, "amp": args.amp}
+    if args.batch_size:
+        train_section["batch_size"] = args.batch_size
+    cfg = config_from_dict({"model": model, "train": train_section,
                             "pseudo": {"warmup_epochs": 0}})  # masks from the first epoch: the full cost
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,7 +88,8 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, device {cfg.train.device}; "
           f"matmul {rate:.0f} GFLOP/s (float32) before training; {precision}")
-    print(f"variant {args.variant}, model d_model {cfg.model.d_model} x {cfg.model.num_layers} layers, batch {args.batch_size}")
+    print(f"variant {args.variant} ({cfg.model.backbone} backbone), d_model {cfg.model.d_model} x {cfg.model.num_layers} layers, "
+          f"batch {cfg.train.batch_size}")
     print(f"epoch over {args.n_train} videos (incl. teacher masks and validation on 649): {min(epoch_s):.1f} s "
           f"({args.n_train / min(epoch_s):.0f} videos/s); total {total:.1f} s; peak RSS {peak_mb:.0f} MB")
 

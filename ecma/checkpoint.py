@@ -22,7 +22,6 @@ from ecma import __version__
 from ecma.config import EcmaConfig, config_from_dict
 from ecma.errors import EcmaError
 from ecma.io import atomic_path
-from ecma.model import ECMANet
 from ecma.safe_load import safe_torch_load
 
 FORMAT = "ecma-checkpoint/1"
@@ -71,11 +70,26 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return payload
 
 
-def load_model(path: str | os.PathLike) -> tuple[ECMANet, EcmaConfig, dict]:
+# Checkpoints written before backbones existed hold a HAN and name its variants without the han_ prefix.
+_HAN_ERA_VARIANTS = {"ecma": "han_ecma", "no_ema": "han_no_ema", "no_cma": "han_no_cma", "han": "han"}
+
+
+def stored_config(payload: dict, path) -> EcmaConfig:
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in payload["config"].items()}
+    if "backbone" not in raw.get("model", {}):
+        raw.setdefault("model", {})["backbone"] = "han"
+        train = raw.setdefault("train", {})
+        train["variant"] = _HAN_ERA_VARIANTS.get(train.get("variant", "ecma"), train.get("variant"))
+    return config_from_dict(raw, f"{path} (stored config)")
+
+
+def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, EcmaConfig, dict]:
     """Rebuild the model of a checkpoint; a config or weights that do not fit are an error naming the file."""
+    from ecma.models.backbone import build_network
+
     payload = read_checkpoint(path)
-    cfg = config_from_dict(payload["config"], f"{path} (stored config)")
-    model = ECMANet(cfg.model)
+    cfg = stored_config(payload, path)
+    model = build_network(cfg)
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as e:

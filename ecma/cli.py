@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ecma import __version__
+from ecma.config import VARIANTS
 from ecma.errors import EcmaError
 
 EXIT_INPUT_ERROR = 2
@@ -200,8 +201,13 @@ def _train_inputs(args):
     if missing:
         raise EcmaError(f"without --dataset, give {', '.join(missing)}")
     cfg = _settings(args)
-    if args.variant:
-        cfg.train.variant = args.variant
+    if args.variant:  # a variant names its backbone too
+        from ecma.config import config_from_dict
+        from ecma.variants import variant
+
+        raw = cfg.to_dict()
+        raw["train"]["variant"], raw["model"]["backbone"] = args.variant, variant(args.variant).backbone
+        cfg = config_from_dict(raw, "--variant")
     return cfg, LLP_CLASSES, args.train, args.val, args.eval_audio, args.eval_visual
 
 
@@ -224,6 +230,14 @@ def cmd_train(args) -> int:
     result = train(cfg, train_data, val_data, args.output_dir, classes=classes, fingerprint=train_data.features.fingerprint, progress=not args.quiet)
     plot_history(result.history, Path(args.output_dir) / "curves.png", title=f"{cfg.train.variant}: training curves")
     print(f"best validation segment Type@AV {result.best_score:.2f} at epoch {result.best_epoch}", file=sys.stderr)
+    return 0
+
+
+def cmd_import_checkpoint(args) -> int:
+    from ecma.models.checkpoint_import import import_checkpoint
+
+    cfg = import_checkpoint(args.format, args.reference, args.output, config=args.config)
+    print(f"{args.output}: {args.format} checkpoint {args.reference} imported ({cfg.model.backbone} backbone)", file=sys.stderr)
     return 0
 
 
@@ -259,7 +273,8 @@ def cmd_evaluate(args) -> int:
             raise EcmaError("give --eval-audio and --eval-visual (or --config with --dataset)")
     vt = cfg.eval.video_threshold if args.video_threshold is None else args.video_threshold
     st = cfg.eval.segment_threshold if args.segment_threshold is None else args.segment_threshold
-    metrics = evaluate_files(args.predictions, args.split, eval_audio, eval_visual, video_threshold=vt, segment_threshold=st, missing=args.missing)
+    metrics = evaluate_files(args.predictions, args.split, eval_audio, eval_visual, video_threshold=vt, segment_threshold=st, missing=args.missing,
+                             eval_config=cfg.eval)
     if metrics["skipped"]:
         print(f"evaluate: {len(metrics['skipped'])} video(s) of the split have no predictions and are left out", file=sys.stderr)
     pred_prov = read_predictions(args.predictions).provenance
@@ -482,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--config", help="YAML config (a workflow config with --dataset)")
     t.add_argument("--dataset", help="workflow dataset whose train/val/eval csvs to use")
-    t.add_argument("--variant", choices=("ecma", "no_ema", "no_cma", "han"), help="the variant (default: the config's)")
+    t.add_argument("--variant", choices=VARIANTS, help="an ablation variant; it names its backbone (ecma.variants)")
     t.add_argument("--features", nargs="+", required=True, help="feature shards (.h5)")
     t.add_argument("--output-dir", required=True, help="folder for model.pt, last.pt, history and curves")
     t.add_argument("--train", help="training split csv (without --dataset)")
@@ -492,6 +507,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--allow-split-overlap", action="store_true",
                    help="train even if a video is in both the training and the validation csv")
     t.set_defaults(func=cmd_train)
+
+    c = _subcommand(
+        sub, "import-checkpoint", "another code's saved weights (CoLeaF's main network) as an ecma checkpoint",
+        "Map a state dict saved by CoLeaF's code into the CoLeaF backbone and write an ecma checkpoint that "
+        "predict and evaluate accept. A parameter that does not fit is an error naming it (exit 2).",
+        example="ecma import-checkpoint --format coleaf coleaf_best.pt --output model.pt --config han_sizes.yaml",
+    )
+    c.add_argument("--format", required=True, choices=("coleaf",), help="whose code saved the weights")
+    c.add_argument("reference", help="the saved weights (.pt), read without running code (weights_only)")
+    c.add_argument("--output", required=True, help="the ecma checkpoint to write (model.pt)")
+    c.add_argument("--config", help="YAML config whose model section matches the weights (default: the package "
+                                    "defaults, CLIP/CLAP sizes; HAN's features need audio_dim 128, visual_dim 2048, "
+                                    "visual_frames_per_segment 8, visual_3d_dim 512)")
+    c.set_defaults(func=cmd_import_checkpoint)
 
     r = _subcommand(
         sub, "predict", "write a model's predictions on a split (video-, audio- and visual-level probabilities)",
@@ -637,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (e, t, v):
         sp.add_argument("--settings", metavar="JSON",
                         help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
-    for sp in (d, e, w, i, t, r, v, a, s, b, pc, tl, rs, pa):
+    for sp in (d, e, w, i, t, c, r, v, a, s, b, pc, tl, rs, pa):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 

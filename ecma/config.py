@@ -1,7 +1,7 @@
 """All settings of the package, typed, with their defaults: the one place configuration lives.
 
 A YAML file (or the workflow's ``config.yaml``) holds sections named like the fields of
-:class:`EcmaConfig` (``model``, ``train``, ``pseudo``, ``loss``, ``eval``, ``extract``); sections and keys
+:class:`EcmaConfig` (``model``, ``loss``, ``coleaf``, ``pseudo``, ``train``, ``eval``, ``extract``); sections and keys
 left out take the defaults below, other top-level keys (the workflow's ``datasets``, ...) are ignored, and
 an unknown key or a value of the wrong type is an :class:`~ecma.errors.EcmaError` naming it.
 """
@@ -22,7 +22,14 @@ import yaml
 
 from ecma.errors import EcmaError
 
-VARIANTS = ("ecma", "no_ema", "no_cma", "han")
+# Ablation variants, per backbone. Table 3 of the E-CMANet paper, in its order, on the CoLeaF backbone:
+# CoLeaF (CoLeaF-dagger alone), w/o CMA, w/o EMA, E-CMANet; the same four on the HAN backbone. The switches
+# each variant turns on are in ecma.variants.
+COLEAF_VARIANTS = ("coleaf", "no_cma", "no_ema", "ecma")
+HAN_VARIANTS = ("han", "han_no_cma", "han_no_ema", "han_ecma")
+VARIANTS = COLEAF_VARIANTS + HAN_VARIANTS
+DEFAULT_VARIANTS = COLEAF_VARIANTS  # what the workflow trains and compares unless config.yaml names others
+Variant = Literal["coleaf", "no_cma", "no_ema", "ecma", "han", "han_no_cma", "han_no_ema", "han_ecma"]
 
 
 def bounded(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
@@ -37,8 +44,10 @@ DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 
 @dataclass
 class ModelConfig:
-    """The HAN encoder and the MMIL head."""
+    """The backbone network (CoLeaF's or HAN's); the defaults are CoLeaF's (github faeghehsardari/coleaf,
+    nets/net_audiovisual.py and option.py), the HAN backbone shares the sizes above its own section."""
 
+    backbone: Literal["coleaf", "han"] = "coleaf"  # coleaf: the paper's backbone (E-CMANet builds on CoLeaF)
     audio_dim: int = bounded(768, ge=1)  # Da: CLAP HTSAT-tiny embeddings
     visual_dim: int = bounded(768, ge=1)  # Dv: CLIP ViT-L/14 embeddings (2048 for HAN's ResNet-152 frames)
     # HAN's own visual input stage, for the features HAN published: the visual stream has this many frames
@@ -48,16 +57,27 @@ class ModelConfig:
     # frames by a Linear over the concatenation, as HAN does; 0: no such stream.
     visual_3d_dim: int = bounded(0, ge=0)
     num_classes: int = bounded(25, ge=1)
-    d_model: int = bounded(256, ge=1)
-    num_layers: int = bounded(4, ge=1)
-    num_heads: int = bounded(8, ge=1)
-    d_ff: int = bounded(1024, ge=1)
-    dropout: float = bounded(0.1, ge=0.0, lt=1.0)
+    d_model: int = bounded(512, ge=1)  # CoLeaF: every Linear of MMIL_Net is 512 wide
+    num_layers: int = bounded(1, ge=1)  # CoLeaF: option.py --num_layers 1
+    num_heads: int = bounded(1, ge=1)  # CoLeaF: Encoder(..., nhead=1)
+    d_ff: int = bounded(512, ge=1)  # CoLeaF: Encoder(..., dim_feedforward=512)
+    dropout: float = bounded(0.1, ge=0.0, lt=1.0)  # CoLeaF: att_dropout=0.1 (attention, residuals, FFN)
+    # The CoLeaF backbone only (HAN ignores these).
+    classifier_dropout: float = bounded(0.5, ge=0.0, lt=1.0)  # cls_dropout=0.5: on the visual embedding before the heads
+    interaction_dropout: float = bounded(0.2, ge=0.0, lt=1.0)  # v2a / a2v: Linear, Dropout(0.2), LeakyReLU(0.2)
+    leaky_slope: float = bounded(0.2, ge=0.0)  # classifier1, v2a, a2v: LeakyReLU(0.2)
+    evidence_temperature: float = bounded(0.8, gt=0.0)  # exp_evidence(y, temp=0.8)
+    evidence_clamp: float = bounded(10.0, gt=0.0)  # exp_evidence: torch.clamp(y, -10, 10)
+    # training pass: x = 0.8 * encoder(with cross-attention) + 0.2 * encoder(without) (MMIL_Net.forward: ratio = 0.80)
+    train_cross_attention_ratio: float = bounded(0.8, ge=0.0, le=1.0)
+    # inference: P = 0.7 * P(with cross-attention) + 0.3 * P(without) (option.py --fuse_ratio 0.7, main.py eval())
+    fuse_ratio: float = bounded(0.7, ge=0.0, le=1.0)
 
 
 @dataclass
 class LossConfig:
-    """Weights of L = w_avvp L_AVVP + w_pseudo L_pseudo + w_cma L_CMA, and their parameters."""
+    """E-CMA's weights, L = L_backbone + w_pseudo L_pseudo + w_cma L_CMA, and the HAN backbone's L_AVVP
+    (weight w_avvp); the CoLeaF backbone's own terms are in section ``coleaf``."""
 
     w_avvp: float = bounded(1.0, ge=0.0)
     w_pseudo: float = bounded(1.0, ge=0.0)
@@ -69,6 +89,60 @@ class LossConfig:
     # Omega = {(t, c): P^a > tau_a, P^v > tau_v, y_c = 1}
     cma_tau_a: float = bounded(0.5, ge=0.0, le=1.0)
     cma_tau_v: float = bounded(0.5, ge=0.0, le=1.0)
+
+
+@dataclass
+class CoLeaFLossSettings:
+    """The CoLeaF backbone's losses, label denoising and auxiliary networks (section ``coleaf``).
+
+    Sources: CoLeaF's public code (github faeghehsardari/coleaf, commit a36a153): option.py (command-line
+    defaults), main.py (the training step, where many weights are literals), utils/eval_metrics.py (the
+    asymmetric loss). The modality-target smoothing is ``loss.audio_smoothing``/``visual_smoothing``.
+    """
+
+    clamp: float = bounded(1e-7, gt=0.0, lt=0.5)  # option.py --clamp: probabilities clamped before BCE
+    w_audio: float = bounded(2.0, ge=0.0)  # option.py --audio_weight
+    w_visual: float = bounded(1.0, ge=0.0)  # option.py --visual_weight
+    w_video: float = bounded(2.0, ge=0.0)  # option.py --video_weight
+    w_nce: float = bounded(1.0, ge=0.0)  # option.py --nce_weight
+    w_mutual: float = bounded(1.0, ge=0.0)  # option.py --mutual-weight
+    w_cooccurrence_audio: float = bounded(1e-4, ge=0.0)  # main.py train(): 0.0001 * loss_cc_a
+    w_cooccurrence_visual: float = bounded(1e-4, ge=0.0)  # main.py train(): 0.0001 * loss_cc_v
+    w_aux_nce_audio: float = bounded(0.009, ge=0.0)  # main.py train(): 0.009 * loss_a_4
+    w_aux_nce_visual: float = bounded(1.0, ge=0.0)  # main.py train(): 1 * loss_v_4
+    collaborative_start_epoch: int = bounded(1, ge=0)  # main.py: `if epoch > 1` (1-based): 0-based epoch >= 1
+    nce_temperature: float = bounded(0.2, gt=0.0)  # main.py: criterion_nce(0.2, ...) (option.py --temperature)
+    nce_smoothing: float = bounded(0.1, ge=0.0, lt=1.0)  # main.py: criterion_nce(0.2, 0.1, ...) (--nce_smooth)
+    mutual_lambda: float = bounded(1.0, ge=0.0)  # MutualLearningLoss(lamb=1.0)
+    mutual_uncertainty_floor: float = bounded(0.9, ge=0.0, le=1.0)  # mutual_loss.py: clamp(global_uct, min=0.9)
+    denoise: bool = True  # JoMoLD's label denoising, as CoLeaF runs it
+    # 'han': the ratios CoLeaF ships for HAN's features (package data); or a .json/.npz path; null: no denoising
+    noise_ratios: Optional[str] = "han"
+    denoise_warmup_epochs: float = bounded(0.9, ge=0.0)  # option.py --warm_up_epoch 0.9
+    aux_warmup_epochs: int = bounded(3, ge=0)  # option.py --second_warm_up_epoch 3 (`epoch > 3`, 1-based)
+    aux_target_threshold_audio: float = bounded(0.5, ge=0.0, le=1.0)  # main.py: (a_prob >= 0.5).float() * Pa
+    aux_target_threshold_visual: float = bounded(0.6, ge=0.0, le=1.0)  # main.py: (v_prob >= 0.6).float() * Pv
+    confident_high_audio: float = bounded(0.8, ge=0.0, le=1.0)  # main.py: s_a_prob >= 0.8
+    confident_low_audio: float = bounded(0.1, ge=0.0, le=1.0)  # main.py: s_a_prob <= 0.1
+    confident_high_visual: float = bounded(0.6, ge=0.0, le=1.0)  # main.py: s_v_prob >= 0.6
+    confident_low_visual: float = bounded(0.4, ge=0.0, le=1.0)  # main.py: s_v_prob <= 0.4
+    modality_only_threshold: float = bounded(0.5, ge=0.0, le=1.0)  # main.py: s_a_prob >= 0.5, s_v_prob >= 0.5
+    # Auxiliary losses: w_label ASL(p, P) + w_tokens ASL(p_tokens, P) + w_main ASL(p, P_main); _warmup weights
+    # (and no w_main term) before aux_warmup_epochs.
+    aux_audio_w_label_warmup: float = bounded(1.0, ge=0.0)  # main.py: 1 * criterion_bce_2(s_a_prob, Pa)
+    aux_audio_w_tokens_warmup: float = bounded(1.2, ge=0.0)  # main.py: 1.2 * criterion_bce_2(cls_a, Pa)
+    aux_audio_w_label: float = bounded(0.5, ge=0.0)  # main.py: 0.5 * criterion_bce_2(s_a_prob, Pa)
+    aux_audio_w_tokens: float = bounded(0.001, ge=0.0)  # main.py: 0.001 * criterion_bce_2(cls_a, Pa)
+    aux_audio_w_main: float = bounded(0.5, ge=0.0)  # main.py: 0.5 * criterion_bce_2(s_a_prob, a_prob)
+    aux_visual_w_label_warmup: float = bounded(1.0, ge=0.0)  # main.py: 1 * criterion_bce_2(s_v_prob, Pv)
+    aux_visual_w_tokens_warmup: float = bounded(1.0, ge=0.0)  # main.py: 1 * criterion_bce_2(cls_v, Pv)
+    aux_visual_w_label: float = bounded(0.5, ge=0.0)  # main.py: 0.5 * criterion_bce_2(s_v_prob, Pv)
+    aux_visual_w_tokens: float = bounded(0.0, ge=0.0)  # main.py: 0.000 * criterion_bce_2(cls_v, Pv)
+    aux_visual_w_main: float = bounded(0.5, ge=0.0)  # main.py: 0.5 * criterion_bce_2(s_v_prob, v_prob)
+    asl_gamma_pos: float = bounded(1.0, ge=0.0)  # utils/eval_metrics.py AsymmetricLoss(gamma_pos=1)
+    asl_gamma_neg: float = bounded(1.0, ge=0.0)  # AsymmetricLoss(gamma_neg=1)
+    asl_clip: float = bounded(0.05, ge=0.0, lt=1.0)  # AsymmetricLoss(clip=0.05)
+    asl_eps: float = bounded(1e-8, gt=0.0)  # AsymmetricLoss(eps=1e-8)
 
 
 @dataclass
@@ -87,15 +161,24 @@ class PseudoConfig:
 
 @dataclass
 class TrainConfig:
-    variant: Literal["ecma", "no_ema", "no_cma", "han"] = "ecma"
-    epochs: int = bounded(20, ge=1)
-    batch_size: int = bounded(64, ge=1)
-    lr: float = bounded(3e-4, gt=0.0)
-    weight_decay: float = bounded(1e-4, ge=0.0)
-    lr_step_epochs: int = bounded(10, ge=1)  # StepLR as in HAN: lr *= lr_gamma every lr_step_epochs
-    lr_gamma: float = bounded(0.1, gt=0.0, le=1.0)
+    """Optimisation; the defaults are CoLeaF's (option.py), which E-CMANet keeps. The CoLeaF backbone's
+    auxiliary networks get their own Adam and StepLR with the same settings, as CoLeaF trains them."""
+
+    variant: Variant = "ecma"  # its backbone must be model.backbone (ecma.variants)
+    epochs: int = bounded(10, ge=1)  # CoLeaF: option.py --epochs 10
+    batch_size: int = bounded(128, ge=1)  # CoLeaF: option.py --batch_size 128
+    lr: float = bounded(5e-4, gt=0.0)  # CoLeaF: option.py --lr 5e-4 (Adam)
+    weight_decay: float = bounded(0.0, ge=0.0)  # CoLeaF: option.py --weight_decay 0
+    lr_step_epochs: int = bounded(6, ge=1)  # StepLR: lr *= lr_gamma every lr_step_epochs (CoLeaF: --lr_step_size 6)
+    lr_gamma: float = bounded(0.25, gt=0.0, le=1.0)  # CoLeaF: option.py --lr_gamma 0.25
     ema_alpha: float = bounded(0.999, ge=0.0, lt=1.0)
-    grad_clip: Optional[float] = bounded(1.0, gt=0.0)
+    # Mean Teacher's ramp: alpha_k = min(1 - 1/(k + 1), ema_alpha) at the k-th update (k from 0), so that
+    # early masks do not come from a mostly random teacher; false: the constant ema_alpha.
+    ema_ramp: bool = True
+    grad_clip: Optional[float] = bounded(None, gt=0.0)  # CoLeaF does not clip; null: no clipping
+    # model.pt is the epoch with the best validation segment Type@AV, or (average) with the best mean of
+    # all ten metrics (segment and event level, audio, visual, audio-visual, Type@AV, Event@AV), as CoLeaF selects.
+    select: Literal["type_av", "average"] = "type_av"
     seed: int = bounded(0, ge=0)  # the workflow sets it per job from `seeds`
     # The workflow trains each variant once per seed (one job each) and reports mean ± std over them.
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -107,10 +190,16 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Binarisation thresholds (the benchmark uses 0.5 for both)."""
+    """Binarisation thresholds (the benchmark uses 0.5 for both) and the evaluation protocol."""
 
+    # benchmark: HAN's evaluation (video-level gating, the thresholds above), comparable across papers;
+    # coleaf: CoLeaF's (main.py eval()): modality-level gating and its own thresholds below.
+    protocol: Literal["benchmark", "coleaf"] = "benchmark"
     video_threshold: float = bounded(0.5, ge=0.0, le=1.0)
     segment_threshold: float = bounded(0.5, ge=0.0, le=1.0)
+    coleaf_audio_threshold: float = bounded(0.52, ge=0.0, le=1.0)  # main.py eval(): oa = a_prob >= 0.52
+    coleaf_visual_threshold: float = bounded(0.52, ge=0.0, le=1.0)  # v_thres_list = np.full((1, 25), 0.52)
+    coleaf_segment_threshold: float = bounded(0.25, ge=0.0, le=1.0)  # Pa = (frame_prob >= 0.25) * oa
     batch_size: int = bounded(256, ge=1)
 
 
@@ -140,6 +229,7 @@ class ExtractConfig:
 class EcmaConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    coleaf: CoLeaFLossSettings = field(default_factory=CoLeaFLossSettings)
     pseudo: PseudoConfig = field(default_factory=PseudoConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -289,8 +379,13 @@ def _build(cls: type, section: str, raw: Any) -> Any:
 def _validate(cfg: EcmaConfig) -> None:
     """Checks across keys (each key's own range is its field's bounds)."""
     m = cfg.model
+    from ecma.variants import VARIANT_TABLE  # the variants' switches live beside the trainer
+
+    variant_backbone = VARIANT_TABLE[cfg.train.variant].backbone
     checks = [
         (m.d_model % m.num_heads == 0, "model.d_model must be divisible by model.num_heads"),
+        (variant_backbone == m.backbone, f"train.variant {cfg.train.variant} is a variant of the {variant_backbone} "
+                                         f"backbone but model.backbone is {m.backbone}"),
     ]
     seeds = cfg.train.seeds
     checks.append((bool(seeds) and len(set(seeds)) == len(seeds) and min(seeds) >= 0,
@@ -373,8 +468,12 @@ class WorkflowConfig:
             # the override's own keys, types and bounds, named by their full path
             _build(typing.get_type_hints(EcmaConfig)[section], f"datasets.{name}.overrides.{section}", values)
             merged.setdefault(section, {}).update(values)
-        if variant is not None:
+        if variant is not None:  # a variant names its backbone too
+            from ecma.variants import VARIANT_TABLE
+
             merged.setdefault("train", {})["variant"] = variant
+            if variant in VARIANT_TABLE:
+                merged.setdefault("model", {})["backbone"] = VARIANT_TABLE[variant].backbone
         if seed is not None:
             merged.setdefault("train", {})["seed"] = seed
         return config_from_dict(merged, f"config (dataset {name})")
@@ -408,7 +507,7 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
                                 "'features: {format: valor|han, root: DIR}' (and no 'demo')")
         elif ds.demo is None and not (ds.annotations and ds.videos):
             raise EcmaError(f"{source}: datasets.{name} needs 'annotations' and 'videos' folders (or 'demo')")
-    variants = raw.get("variants", list(VARIANTS))
+    variants = raw.get("variants", list(DEFAULT_VARIANTS))
     if not isinstance(variants, list) or not variants:
         raise EcmaError(f"{source}: variants must be a non-empty list of {', '.join(VARIANTS)}")
     for v in variants:

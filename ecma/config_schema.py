@@ -91,7 +91,7 @@ def workflow_schema() -> dict:
                      "additionalProperties": {"$ref": "#/$defs/dataset"}, "default": {}},
         "variants": {"description": "The variants to train and compare in the ablation table.", "type": "array",
                      "items": {"enum": list(C.VARIANTS)}, "minItems": 1, "uniqueItems": True,
-                     "default": list(C.VARIANTS)},
+                     "default": list(C.DEFAULT_VARIANTS)},
         "main_variant": {"description": "The variant whose test metrics become results/<dataset>/metrics.json.",
                          "enum": list(C.VARIANTS), "default": "ecma"},
     }

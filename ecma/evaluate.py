@@ -7,12 +7,15 @@ benchmark's evaluation loop does) and hands everything to :func:`ecma.metrics.sc
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from types import SimpleNamespace
 
 from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.config import EvalConfig
 from ecma.errors import EcmaError
-from ecma.metrics import score
 from ecma.predictions import read_predictions
+from ecma.protocols import score_outputs
 
 
 def _with_classes_of(predictions_path, read, *args):
@@ -34,6 +37,7 @@ def evaluate_files(
     video_threshold: float = 0.5,
     segment_threshold: float = 0.5,
     missing: str = "error",
+    eval_config: EvalConfig | None = None,
 ) -> dict:
     """The :func:`~ecma.metrics.score` dict of the split's videos, plus ``split`` and ``thresholds``.
 
@@ -41,6 +45,9 @@ def evaluate_files(
     Every video of the split must have predictions (videos predicted beyond the split are ignored), unless
     ``missing`` is 'skip': then videos without predictions (e.g. that failed to decode) are left out and listed
     under ``skipped``, and the result is no longer the benchmark's number for the whole split.
+    ``eval_config``: the protocol (``eval.protocol``; coleaf needs a_prob/v_prob in the predictions) and
+    CoLeaF's thresholds; the benchmark's thresholds are always the arguments. CoLeaF's audible-only and
+    visible-only metrics are under ``modality_only`` (:mod:`ecma.protocols`).
     Truth has as many one-second segments as the predictions (10 on LLP, the only T the benchmark knows).
     """
     preds = read_predictions(predictions_path)
@@ -60,17 +67,19 @@ def evaluate_files(
     order = [index[name] for name in filenames]
 
     n_segments = preds.audio_prob.shape[1]
-    result = score(
-        preds.video_prob[order],
-        preds.audio_prob[order],
-        preds.visual_prob[order],
-        segment_truth(rows_a, filenames, classes, n_segments),
-        segment_truth(rows_v, filenames, classes, n_segments),
-        video_threshold=video_threshold,
-        segment_threshold=segment_threshold,
-        classes=classes,
-    )
+    cfg = dataclasses.replace(eval_config or EvalConfig(), video_threshold=video_threshold, segment_threshold=segment_threshold)
+    if cfg.protocol == "coleaf" and (preds.a_prob is None or preds.v_prob is None):
+        raise EcmaError(f"{predictions_path}: the coleaf protocol needs modality-level a_prob/v_prob, which these predictions lack")
+
+    def rows(x):  # the split's videos, in split order
+        return None if x is None else x[order]
+
+    selected = SimpleNamespace(video_prob=rows(preds.video_prob), audio_prob=rows(preds.audio_prob), visual_prob=rows(preds.visual_prob),
+                               a_prob=rows(preds.a_prob), v_prob=rows(preds.v_prob))
+    result = score_outputs(selected, segment_truth(rows_a, filenames, classes, n_segments),
+                           segment_truth(rows_v, filenames, classes, n_segments), cfg, classes)
     result["split"] = str(split_csv)
     result["skipped"] = absent
-    result["thresholds"] = {"video": float(video_threshold), "segment": float(segment_threshold)}
+    result["thresholds"] = ({"video": float(video_threshold), "segment": float(segment_threshold)} if cfg.protocol == "benchmark" else
+                            {"audio": cfg.coleaf_audio_threshold, "visual": cfg.coleaf_visual_threshold, "segment": cfg.coleaf_segment_threshold})
     return result

@@ -1,17 +1,16 @@
-"""E-CMA's losses: L = w_avvp L_AVVP + w_pseudo L_pseudo + w_cma L_CMA.
+"""E-CMA's losses on any backbone's output: L = L_backbone + w_pseudo L_pseudo + w_cma L_CMA, and the HAN
+backbone's L_AVVP (CoLeaF's terms are in ecma.models.coleaf_losses).
 
 All take probabilities (not logits) in float32; call them outside autocast.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from ecma.config import LossConfig
-from ecma.model import ModelOutput
+from ecma.models.han import ModelOutput
 from ecma.pseudo_masks import fused_segment_prob
 
 
@@ -24,8 +23,8 @@ def avvp_loss(out: ModelOutput, y: torch.Tensor, audio_smoothing: float = 0.0, v
     """BCE of the video probability against y, plus of the modality-level ones against smoothed y."""
     return (
         F.binary_cross_entropy(out.video_prob.float(), y)
-        + F.binary_cross_entropy(out.audio_prob.float(), smooth_labels(y, audio_smoothing))
-        + F.binary_cross_entropy(out.visual_prob.float(), smooth_labels(y, visual_smoothing))
+        + F.binary_cross_entropy(out.a_prob.float(), smooth_labels(y, audio_smoothing))
+        + F.binary_cross_entropy(out.v_prob.float(), smooth_labels(y, visual_smoothing))
     )
 
 
@@ -55,34 +54,11 @@ def cma_loss(out: ModelOutput, y: torch.Tensor, tau_a: float = 0.5, tau_v: float
     return ((1.0 - cos)[:, :, None] * omega).sum() / n
 
 
-@dataclass
-class LossTerms:
-    total: torch.Tensor
-    avvp: torch.Tensor
-    pseudo: torch.Tensor
-    cma: torch.Tensor
-
-
-def total_loss(
-    out: ModelOutput,
-    y: torch.Tensor,
-    cfg: LossConfig,
-    *,
-    masks: torch.Tensor | None,
-    use_cma: bool,
-) -> LossTerms:
-    """The weighted sum; ``masks`` None (no teacher, or still warming up) and ``use_cma`` False drop those terms."""
-    avvp = avvp_loss(out, y, cfg.audio_smoothing, cfg.visual_smoothing)
-    zero = avvp.new_zeros(())
+def ecma_loss(out: ModelOutput, y: torch.Tensor, cfg: LossConfig, *, masks: torch.Tensor | None,
+              use_cma: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """E-CMA's additions to a backbone's loss: (w_pseudo L_pseudo + w_cma L_CMA, {'pseudo', 'cma'}).
+    ``masks`` None (no teacher, or still warming up) and ``use_cma`` False make those terms 0."""
+    zero = out.segment_prob.new_zeros((), dtype=torch.float32)
     pseudo = pseudo_loss(out.segment_prob, masks) if masks is not None else zero
     cma = cma_loss(out, y, cfg.cma_tau_a, cfg.cma_tau_v) if use_cma else zero
-    total = cfg.w_avvp * avvp + cfg.w_pseudo * pseudo + cfg.w_cma * cma
-    return LossTerms(total, avvp, pseudo, cma)
-
-
-def variant_switches(variant: str) -> tuple[bool, bool]:
-    """(use_teacher, use_cma) of an ablation variant: ecma (both), no_ema, no_cma, han (neither)."""
-    table = {"ecma": (True, True), "no_ema": (False, True), "no_cma": (True, False), "han": (False, False)}
-    if variant not in table:
-        raise ValueError(f"unknown variant {variant!r} ({', '.join(table)})")
-    return table[variant]
+    return cfg.w_pseudo * pseudo + cfg.w_cma * cma, {"pseudo": pseudo, "cma": cma}

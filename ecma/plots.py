@@ -16,7 +16,7 @@ from ecma.io import atomic_path  # noqa: E402
 def plot_history(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for key, label in (("loss", "total"), ("loss_avvp", "AVVP"), ("loss_pseudo", "pseudo"), ("loss_cma", "CMA")):
+    for key, label in (("loss", "total"), ("loss_backbone", "backbone"), ("loss_pseudo", "pseudo"), ("loss_cma", "CMA")):
         ax_loss.plot(epochs, [h[key] for h in history], marker=".", label=label)
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss")

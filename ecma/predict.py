@@ -43,6 +43,8 @@ def predict(
         video_prob=out.video_prob,
         audio_prob=out.audio_prob,
         visual_prob=out.visual_prob,
+        a_prob=out.a_prob,
+        v_prob=out.v_prob,
         provenance={"checkpoint": str(checkpoint), "variant": cfg.train.variant, "fingerprint": fp,
                     "precision": precision_name(precision), "skipped": data.features.skipped},
     )

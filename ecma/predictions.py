@@ -1,8 +1,9 @@
 """The predictions file: what ``ecma predict`` writes and ``ecma evaluate`` scores.
 
 HDF5 with datasets ``filename`` (N strings), ``classes`` (C strings), ``video_prob`` (N, C),
-``audio_prob`` (N, T, C), ``visual_prob`` (N, T, C); probabilities in [0, 1]. Any model's predictions
-in this format can be scored, not only ours.
+``audio_prob`` (N, T, C), ``visual_prob`` (N, T, C) segment-level, and optionally ``a_prob``/``v_prob`` (N, C)
+modality-level (what CoLeaF's evaluation protocol gates with); probabilities in [0, 1]. Any model's
+predictions in this format can be scored, not only ours.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import h5py
 import numpy as np
@@ -27,6 +29,11 @@ class Predictions:
     audio_prob: np.ndarray  # (N, T, C)
     visual_prob: np.ndarray  # (N, T, C)
     provenance: dict = field(default_factory=dict)
+    a_prob: Optional[np.ndarray] = None  # (N, C) modality-level; needed by eval.protocol coleaf
+    v_prob: Optional[np.ndarray] = None  # (N, C)
+
+    def _present(self) -> tuple[str, ...]:
+        return ("video_prob", "audio_prob", "visual_prob") + tuple(n for n in ("a_prob", "v_prob") if getattr(self, n) is not None)
 
     def validate(self, source: str = "predictions") -> None:
         n, c = len(self.filenames), len(self.classes)
@@ -36,9 +43,13 @@ class Predictions:
             arr = getattr(self, name)
             if arr.ndim != 3 or arr.shape[0] != n or arr.shape[2] != c:
                 raise EcmaError(f"{source}: {name} has shape {arr.shape}, expected ({n}, T, {c})")
+        for name in ("a_prob", "v_prob"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != (n, c):
+                raise EcmaError(f"{source}: {name} has shape {arr.shape}, expected ({n}, {c})")
         if self.audio_prob.shape != self.visual_prob.shape:
             raise EcmaError(f"{source}: audio_prob {self.audio_prob.shape} and visual_prob {self.visual_prob.shape} differ")
-        for name in ("video_prob", "audio_prob", "visual_prob"):
+        for name in self._present():
             arr = getattr(self, name)
             if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0.0 and arr.max() <= 1.0):
                 raise EcmaError(f"{source}: {name} holds values outside [0, 1] (or NaN); expected probabilities")
@@ -53,7 +64,7 @@ def write_predictions(path: str | os.PathLike, preds: Predictions) -> None:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("filename", data=np.array(preds.filenames, dtype=object), dtype=str_dtype)
             f.create_dataset("classes", data=np.array(preds.classes, dtype=object), dtype=str_dtype)
-            for name in ("video_prob", "audio_prob", "visual_prob"):
+            for name in preds._present():
                 f.create_dataset(name, data=np.asarray(getattr(preds, name), dtype=np.float32))
             f.attrs["provenance"] = json.dumps(preds.provenance, sort_keys=True)
 
@@ -74,6 +85,8 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
                 audio_prob=np.asarray(f["audio_prob"][()], dtype=np.float32),
                 visual_prob=np.asarray(f["visual_prob"][()], dtype=np.float32),
                 provenance=json.loads(f.attrs.get("provenance", "{}")),
+                a_prob=np.asarray(f["a_prob"][()], dtype=np.float32) if "a_prob" in f else None,
+                v_prob=np.asarray(f["v_prob"][()], dtype=np.float32) if "v_prob" in f else None,
             )
     except OSError as e:
         raise EcmaError(f"{path}: not a readable HDF5 predictions file ({e})") from None

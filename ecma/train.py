@@ -1,6 +1,8 @@
-"""Training E-CMA: student, EMA teacher, periodic pseudo masks, validation and checkpoints.
+"""Training E-CMA on any backbone: student, EMA teacher, periodic pseudo masks, validation and checkpoints.
 
-The output folder gets ``model.pt`` (the checkpoint with the best validation segment-level Type@AV),
+The backbone (``model.backbone``, :mod:`ecma.models.backbone`) owns its network, its own loss terms and
+optimisers and how one batch trains; this loop adds E-CMA's teacher, masks and terms through that interface.
+The output folder gets ``model.pt`` (the checkpoint with the best validation score, ``train.select``),
 ``last.pt`` (everything needed to resume after an interruption, the best epoch's weights included, so
 that a resumed run always ends with ``model.pt``), ``history.csv``/``history.json`` (per
 epoch: loss terms, mask density, validation metrics, time) and ``curves.png``.
@@ -27,20 +29,22 @@ from tqdm import tqdm
 from ecma.checkpoint import read_checkpoint, save_checkpoint
 from ecma.config import EcmaConfig
 from ecma.data import SplitData, check_feature_dims
-from ecma.device import amp_dtype, autocast, keep_freed_memory, precision_name, resolve_device
-from ecma.ema import ema_update_, make_teacher
+from ecma.device import amp_dtype, keep_freed_memory, precision_name, resolve_device
+from ecma.ema import ema_decay, ema_update_, make_teacher
 from ecma.errors import EcmaError
 from ecma.inference import run_model
 from ecma.io import atomic_path, write_json
-from ecma.losses import total_loss, variant_switches
-from ecma.metrics import score
-from ecma.model import ECMANet
+from ecma.losses import ecma_loss
+from ecma.models.backbone import Batch, backbone_class
+from ecma.protocols import score_outputs, selection_score
 from ecma.pseudo_masks import pseudo_masks
+from ecma.variants import variant
 
+# The history's fixed columns; each backbone's own loss terms follow as loss_<term> (history.json and csv).
 HISTORY_FIELDS = (
-    "epoch", "lr", "loss", "loss_avvp", "loss_pseudo", "loss_cma", "mask_density",
+    "epoch", "lr", "loss", "loss_backbone", "loss_pseudo", "loss_cma", "mask_density", "ema_alpha",
     "val_segment_type_av", "val_segment_event_av", "val_event_type_av", "val_event_event_av",
-    "val_segment_audio", "val_segment_visual", "val_segment_audio_visual", "seconds",
+    "val_segment_audio", "val_segment_visual", "val_segment_audio_visual", "val_select", "seconds",
 )
 
 
@@ -61,10 +65,7 @@ def _check_data(cfg: EcmaConfig, data: SplitData, what: str) -> None:
 def validate(model: torch.nn.Module, data: SplitData, cfg: EcmaConfig, device: torch.device) -> dict:
     out = run_model(model, data.features.audio, data.features.visual, batch_size=cfg.eval.batch_size, device=device,
                     precision=amp_dtype(device, cfg.train.amp), visual_3d=data.features.visual_3d)
-    return score(
-        out.video_prob, out.audio_prob, out.visual_prob, data.gt_audio, data.gt_visual,
-        video_threshold=cfg.eval.video_threshold, segment_threshold=cfg.eval.segment_threshold,
-    )
+    return score_outputs(out, data.gt_audio, data.gt_visual, cfg.eval)
 
 
 def _teacher_masks(teacher, train: SplitData, cfg: EcmaConfig, device) -> torch.Tensor:
@@ -77,9 +78,10 @@ def _teacher_masks(teacher, train: SplitData, cfg: EcmaConfig, device) -> torch.
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:
     write_json(out_dir / "history.json", history)
+    fields = list(HISTORY_FIELDS) + [k for k in history[0] if k not in HISTORY_FIELDS]
     with atomic_path(out_dir / "history.csv") as tmp:
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             w.writeheader()
             w.writerows(history)
 
@@ -123,16 +125,16 @@ def train(
     device = resolve_device(tc.device)
     if device.type == "cpu":
         keep_freed_memory()
-    use_teacher, use_cma = variant_switches(tc.variant)
+    v = variant(tc.variant)
     precision = amp_dtype(device, tc.amp)
-    print(f"training {tc.variant} on {device} ({precision_name(precision)})", file=sys.stderr)
+    print(f"training {tc.variant} ({cfg.model.backbone} backbone) on {device} ({precision_name(precision)})", file=sys.stderr)
 
+    n = len(train_data)
+    steps_per_epoch = math.ceil(n / tc.batch_size)
     torch.manual_seed(tc.seed)
-    student = ECMANet(cfg.model).to(device)
-    teacher = make_teacher(student) if use_teacher else None
-    # foreach: one fused call per update step over all parameters (torch picks it on CUDA only by default).
-    optimizer = torch.optim.Adam(student.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_step_epochs, gamma=tc.lr_gamma)
+    backbone = backbone_class(cfg.model.backbone).build(cfg, steps_per_epoch=steps_per_epoch, device=device, precision=precision)
+    student = backbone.net
+    teacher = make_teacher(student) if v.teacher else None
 
     history: list[dict] = []
     start_epoch, best_score, best_epoch, resumed_from = 0, -math.inf, -1, None
@@ -148,8 +150,7 @@ def train(
             student.load_state_dict(state["state_dict"])
             if teacher is not None:
                 teacher.load_state_dict(state["teacher"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            backbone.load_training_state(state["backbone"])
             torch.set_rng_state(state["rng"])
             history, step, masks = state["history"], state["step"], state["masks"]
             start_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
@@ -163,55 +164,57 @@ def train(
     visual = torch.from_numpy(train_data.features.visual)
     visual_3d = None if train_data.features.visual_3d is None else torch.from_numpy(train_data.features.visual_3d)
     labels = torch.from_numpy(train_data.labels)
-    n = len(train_data)
-    steps_per_epoch = math.ceil(n / tc.batch_size)
     end_epoch = tc.epochs if stop_after_epochs is None else min(tc.epochs, stop_after_epochs)
+    alpha = tc.ema_alpha
 
     for epoch in range(start_epoch, end_epoch):
         t0 = time.perf_counter()
         student.train()
-        pseudo_on = use_teacher and epoch >= cfg.pseudo.warmup_epochs
+        pseudo_on = v.teacher and epoch >= cfg.pseudo.warmup_epochs
         if pseudo_on and cfg.pseudo.update_every_steps is None:
             masks = _teacher_masks(teacher, train_data, cfg, device)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100003 + epoch))
-        sums = dict(loss=0.0, loss_avvp=0.0, loss_pseudo=0.0, loss_cma=0.0)
+        sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
         mask_density = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{tc.epochs}", unit="batch", disable=not progress, leave=False, file=sys.stderr)
         for b in bar:
             idx = order[b * tc.batch_size : (b + 1) * tc.batch_size]
             if pseudo_on and cfg.pseudo.update_every_steps is not None and (masks is None or step % cfg.pseudo.update_every_steps == 0):
                 masks = _teacher_masks(teacher, train_data, cfg, device)
-            a, v, y = audio[idx].to(device), visual[idx].to(device), labels[idx].to(device)
-            v3 = None if visual_3d is None else visual_3d[idx].to(device)
-            with autocast(device, precision):
-                out = student(a, v, v3)
+            y = labels[idx].to(device)
+            batch = Batch(audio[idx].to(device), visual[idx].to(device), None if visual_3d is None else visual_3d[idx].to(device), y)
             batch_masks = masks[idx].to(device) if pseudo_on else None
-            terms = total_loss(out, y, cfg.loss, masks=batch_masks, use_cma=use_cma)
-            optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
-            if tc.grad_clip:
-                torch.nn.utils.clip_grad_norm_(student.parameters(), tc.grad_clip)
-            optimizer.step()
+            extra = None
+            if v.teacher or v.cma:
+                def extra(out, y=y, batch_masks=batch_masks):
+                    return ecma_loss(out, y, cfg.loss, masks=batch_masks, use_cma=v.cma)
+            terms = backbone.train_step(batch, epoch=epoch, step=b, extra_loss=extra)
             if teacher is not None:
-                ema_update_(teacher, student, tc.ema_alpha)
+                alpha = ema_decay(step, tc.ema_alpha, tc.ema_ramp)
+                ema_update_(teacher, student, alpha)
             step += 1
             k = len(idx)
-            sums["loss"] += terms.total.item() * k
-            sums["loss_avvp"] += terms.avvp.item() * k
-            sums["loss_pseudo"] += terms.pseudo.item() * k
-            sums["loss_cma"] += terms.cma.item() * k
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + value * k
             if batch_masks is not None:
                 mask_density += batch_masks.mean().item() * k
-            bar.set_postfix(loss=f"{terms.total.item():.3f}")
+            if progress:
+                bar.set_postfix(loss=f"{terms['total'].item():.3f}")
         bar.close()
-        scheduler.step()
+        lr = backbone.lr
+        backbone.end_epoch()
+        means = {name: float(total) / n for name, total in sums.items()}
 
         metrics = validate(student, val_data, cfg, device)
         row = {
             "epoch": epoch + 1,
-            "lr": optimizer.param_groups[0]["lr"],
-            **{k: v / n for k, v in sums.items()},
+            "lr": lr,
+            "loss": means["total"],
+            "loss_backbone": means["backbone"],
+            "loss_pseudo": means.get("pseudo", 0.0),
+            "loss_cma": means.get("cma", 0.0),
             "mask_density": mask_density / n,
+            "ema_alpha": alpha if teacher is not None else None,
             "val_segment_type_av": metrics["segment"]["type_av"],
             "val_segment_event_av": metrics["segment"]["event_av"],
             "val_event_type_av": metrics["event"]["type_av"],
@@ -219,17 +222,19 @@ def train(
             "val_segment_audio": metrics["segment"]["audio"],
             "val_segment_visual": metrics["segment"]["visual"],
             "val_segment_audio_visual": metrics["segment"]["audio_visual"],
+            "val_select": selection_score(metrics, tc.select),
             "seconds": time.perf_counter() - t0,
+            **{f"loss_{name}": means[name] for name in backbone.loss_terms},
         }
         history.append(row)
-        improved = row["val_segment_type_av"] > best_score
+        improved = row["val_select"] > best_score
         if improved:
-            best_score, best_epoch = row["val_segment_type_av"], epoch
-            best = {"state_dict": {k: v.detach().cpu().clone() for k, v in student.state_dict().items()},
+            best_score, best_epoch = row["val_select"], epoch
+            best = {"state_dict": {k: t.detach().cpu().clone() for k, t in student.state_dict().items()},
                     "epoch": epoch + 1, "val_metrics": metrics}
             _save_best(out_dir / "model.pt", best, cfg, classes, fingerprint, precision)
         print(
-            f"epoch {epoch + 1}/{tc.epochs}: loss {row['loss']:.4f} (avvp {row['loss_avvp']:.4f}, pseudo "
+            f"epoch {epoch + 1}/{tc.epochs}: loss {row['loss']:.4f} ({cfg.model.backbone} {row['loss_backbone']:.4f}, pseudo "
             f"{row['loss_pseudo']:.4f}, cma {row['loss_cma']:.4f}) val seg Type@AV {row['val_segment_type_av']:.2f}"
             f"{' *' if improved else ''} [{row['seconds']:.1f}s]",
             file=sys.stderr,
@@ -239,7 +244,7 @@ def train(
             last_path, student, cfg, classes=classes, fingerprint=fingerprint,
             resume_config=resume_key, epoch=epoch, step=step, history=history, masks=masks,
             teacher=teacher.state_dict() if teacher is not None else None,
-            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=torch.get_rng_state(),
+            backbone=backbone.training_state(), rng=torch.get_rng_state(),
             best_score=best_score, best_epoch=best_epoch, best=best,
         )
     if end_epoch == tc.epochs and best is not None:

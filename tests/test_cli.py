@@ -41,7 +41,7 @@ def test_train_predict_evaluate(trained, tmp_path):
     assert len(p.filenames) == 16 and p.classes[0] == "Speech" and len(p.classes) == 25
     assert p.audio_prob.shape == (16, 10, 25)
     with h5py.File(preds) as f:
-        assert set(f) == {"filename", "classes", "video_prob", "audio_prob", "visual_prob"}
+        assert set(f) == {"filename", "classes", "video_prob", "audio_prob", "visual_prob", "a_prob", "v_prob"}
     metrics_path = tmp_path / "metrics.json"
     assert main(["evaluate", "--predictions", str(preds), "--split", str(data.test_csv), "--eval-audio",
                  str(data.eval_audio_csv), "--eval-visual", str(data.eval_visual_csv), "--output", str(metrics_path),

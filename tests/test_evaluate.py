@@ -41,7 +41,7 @@ def silent_preds(tmp_path, filenames, t=10, c=2):
 def test_result_layout_and_bookkeeping(tmp_path):
     split_csv, ea, ev = files(tmp_path, [("v1", 0, 4, "Dog")])
     r = evaluate_files(silent_preds(tmp_path, ["v1"]), split_csv, ea, ev, video_threshold=0.4, segment_threshold=0.6)
-    assert set(r) == {"segment", "event", "per_class", "num_videos", "split", "thresholds", "skipped"}
+    assert set(r) == {"segment", "event", "per_class", "num_videos", "split", "thresholds", "skipped", "protocol", "modality_only"}
     assert r["skipped"] == []
     assert r["split"] == str(split_csv)
     assert r["thresholds"] == {"video": 0.4, "segment": 0.6}

@@ -22,7 +22,7 @@ from ecma.datasets import shard_of, youtube_id
 from ecma.errors import EcmaError
 from ecma.importers import import_features
 from ecma.importers.clap import adaptive_avg_pool_matrix, bicubic_matrix, clap_map_to_segments
-from ecma.model import ECMANet
+from ecma.models.han import HANNet
 from ecma.shards import FeatureShard, load_features
 from feature_trees import VALOR_FILES, make_feature_tree, write_split_csv
 
@@ -165,7 +165,7 @@ def han_model_config(**kw):
 
 def test_frame_level_and_3d_streams_reach_the_model():
     torch.manual_seed(0)
-    model = ECMANet(han_model_config()).eval()
+    model = HANNet(han_model_config()).eval()
     g = torch.Generator().manual_seed(1)
     audio, visual, visual_3d = (torch.randn(3, 10, 128, generator=g), torch.randn(3, 80, 2048, generator=g),
                                 torch.randn(3, 10, 512, generator=g))
@@ -193,7 +193,7 @@ def test_frame_level_and_3d_streams_reach_the_model():
 
 
 def test_default_model_is_unchanged():
-    names = set(ECMANet(ModelConfig(d_model=32, num_layers=1, num_heads=2, d_ff=64)).state_dict())
+    names = set(HANNet(ModelConfig(d_model=32, num_layers=1, num_heads=2, d_ff=64)).state_dict())
     assert not any("visual_3d_proj" in n or "visual_fusion" in n for n in names)
 
 

@@ -21,7 +21,7 @@ def write(path, text):
 
 def test_config_defaults_and_overrides(tmp_path):
     cfg = load_config(write(tmp_path / "c.yaml", "train:\n  epochs: 3\nmodel:\n  d_model: 64\n  num_heads: 4\ndatasets: {}\n"))
-    assert cfg.train.epochs == 3 and cfg.model.d_model == 64 and cfg.model.num_layers == 4
+    assert cfg.train.epochs == 3 and cfg.model.d_model == 64 and cfg.model.num_layers == 1  # CoLeaF's default
     assert cfg.loss.visual_smoothing == 0.1 and cfg.eval.video_threshold == 0.5
 
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from ecma.config import LossConfig
-from ecma.losses import avvp_loss, cma_loss, cma_pairs, pseudo_loss, smooth_labels, total_loss, variant_switches
-from ecma.model import ModelOutput
+from ecma.losses import avvp_loss, cma_loss, cma_pairs, ecma_loss, pseudo_loss, smooth_labels
+from ecma.variants import VARIANT_TABLE, variant
+from ecma.models.han import ModelOutput
 
 
 def bce(p, y):
@@ -83,7 +84,7 @@ def test_cma_loss_is_the_mean_of_one_minus_cosine_over_omega():
     assert cma_loss(out, y0).item() == 0.0
 
 
-def test_total_loss_weights_and_switches():
+def test_ecma_loss_weights_and_switches():
     torch.manual_seed(0)
     seg = torch.rand(2, 4, 2, 3) * 0.98 + 0.01
     out = ModelOutput(torch.rand(2, 3) * 0.9 + 0.05, torch.rand(2, 3) * 0.9 + 0.05, torch.rand(2, 3) * 0.9 + 0.05,
@@ -91,18 +92,21 @@ def test_total_loss_weights_and_switches():
     y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     masks = torch.ones(2, 4, 3)
     cfg = LossConfig(w_avvp=0.5, w_pseudo=2.0, w_cma=3.0, cma_tau_a=0.0, cma_tau_v=0.0)
-    t = total_loss(out, y, cfg, masks=masks, use_cma=True)
-    assert t.total.item() == pytest.approx(0.5 * t.avvp.item() + 2.0 * t.pseudo.item() + 3.0 * t.cma.item(), rel=1e-6)
-    assert t.pseudo.item() > 0 and t.cma.item() > 0
-    off = total_loss(out, y, cfg, masks=None, use_cma=False)
-    assert off.pseudo.item() == 0.0 and off.cma.item() == 0.0
-    assert off.total.item() == pytest.approx(0.5 * off.avvp.item(), rel=1e-6)
+    total, t = ecma_loss(out, y, cfg, masks=masks, use_cma=True)
+    assert total.item() == pytest.approx(2.0 * t["pseudo"].item() + 3.0 * t["cma"].item(), rel=1e-6)
+    assert t["pseudo"].item() == pytest.approx(pseudo_loss(seg, masks).item()) and t["cma"].item() > 0
+    total, off = ecma_loss(out, y, cfg, masks=None, use_cma=False)
+    assert off["pseudo"].item() == 0.0 and off["cma"].item() == 0.0 and total.item() == 0.0
 
 
-def test_variant_switches_match_the_ablation_table():
-    assert variant_switches("ecma") == (True, True)
-    assert variant_switches("no_ema") == (False, True)
-    assert variant_switches("no_cma") == (True, False)
-    assert variant_switches("han") == (False, False)
+def test_variants_name_their_backbone_and_the_terms_they_switch_on():
+    table = {name: (v.backbone, v.terms) for name, v in VARIANT_TABLE.items()}
+    assert table == {
+        "coleaf": ("coleaf", ()), "no_cma": ("coleaf", ("pseudo",)), "no_ema": ("coleaf", ("cma",)),
+        "ecma": ("coleaf", ("pseudo", "cma")),
+        "han": ("han", ()), "han_no_cma": ("han", ("pseudo",)), "han_no_ema": ("han", ("cma",)),
+        "han_ecma": ("han", ("pseudo", "cma")),
+    }
+    assert list(VARIANT_TABLE)[:4] == ["coleaf", "no_cma", "no_ema", "ecma"]  # Table 3's rows, in its order
     with pytest.raises(ValueError, match="unknown variant"):
-        variant_switches("full")
+        variant("full")

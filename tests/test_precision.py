@@ -6,7 +6,7 @@ import torch
 import ecma.device
 from ecma.config import ModelConfig
 from ecma.device import amp_dtype, autocast, precision_name
-from ecma.model import ECMANet
+from ecma.models.han import HANNet
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -40,7 +40,7 @@ def test_native_bf16_check_agrees_with_the_kernel_cpu_flags():
 def test_under_cpu_autocast_matmuls_are_bf16_and_the_rest_float32():
     torch.manual_seed(0)
     cfg = ModelConfig(audio_dim=12, visual_dim=10, num_classes=5, d_model=16, num_layers=2, num_heads=2, d_ff=32, dropout=0.0)
-    model = ECMANet(cfg).eval()
+    model = HANNet(cfg).eval()
     a, v = torch.randn(3, 10, 12), torch.randn(3, 10, 10)
     seen = []
     model.encoder.layers[0].feed_forward[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
@@ -49,7 +49,7 @@ def test_under_cpu_autocast_matmuls_are_bf16_and_the_rest_float32():
         with autocast(CPU, torch.bfloat16):
             mixed = model(a, v)
     assert seen == [torch.float32, torch.bfloat16]  # the matmul really ran in bf16 the second time
-    for name in ("video_prob", "audio_prob", "visual_prob", "segment_prob", "audio_emb", "visual_emb"):
+    for name in ("video_prob", "a_prob", "v_prob", "segment_prob", "audio_emb", "visual_emb"):
         got, want = getattr(mixed, name), getattr(exact, name)
         assert got.dtype == torch.float32, name
         # bf16 keeps 8 significant bits: ~0.4% relative per rounding, a few percent through two layers
@@ -63,5 +63,5 @@ def test_under_cpu_autocast_matmuls_are_bf16_and_the_rest_float32():
 
 def test_float64_models_stay_float64():
     cfg = ModelConfig(audio_dim=6, visual_dim=6, num_classes=3, d_model=8, num_layers=1, num_heads=2, d_ff=8, dropout=0.0)
-    out = ECMANet(cfg).double().eval()(torch.randn(2, 10, 6, dtype=torch.float64), torch.randn(2, 10, 6, dtype=torch.float64))
+    out = HANNet(cfg).double().eval()(torch.randn(2, 10, 6, dtype=torch.float64), torch.randn(2, 10, 6, dtype=torch.float64))
     assert out.segment_prob.dtype == out.audio_emb.dtype == torch.float64

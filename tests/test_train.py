@@ -10,15 +10,16 @@ from ecma.classes import LLP_CLASSES
 from ecma.config import config_from_dict
 from ecma.data import load_split
 from ecma.errors import EcmaError
-from ecma.model import ECMANet
+from ecma.models.backbone import build_network
 from ecma.train import train, validate
+from ecma.variants import VARIANT_TABLE
 from synthetic import make_planted_data
 
 
-def _cfg(data, variant="ecma", epochs=8, loss=None, **train_kw):
+def _cfg(data, variant="han_ecma", epochs=8, loss=None, **train_kw):
     return config_from_dict({
-        "model": {"audio_dim": data.audio_dim, "visual_dim": data.visual_dim, "d_model": 64, "num_layers": 2,
-                  "num_heads": 4, "d_ff": 128, "dropout": 0.1},
+        "model": {"backbone": VARIANT_TABLE[variant].backbone, "audio_dim": data.audio_dim, "visual_dim": data.visual_dim,
+                  "d_model": 64, "num_layers": 2, "num_heads": 4, "d_ff": 128, "dropout": 0.1},
         "train": {"variant": variant, "epochs": epochs, "batch_size": 16, "lr": 1e-3, "threads": 2, **train_kw},
         "pseudo": {"warmup_epochs": 1},
         "loss": loss or {},
@@ -40,11 +41,12 @@ def _run(planted, out, **kw):
     return cfg, train(cfg, train_data, val_data, out, classes=LLP_CLASSES, fingerprint=train_data.features.fingerprint, progress=False, stop_after_epochs=stop)
 
 
-def test_full_model_learns_segment_level_events(planted, tmp_path):
+@pytest.mark.parametrize("variant", ["han_ecma"])
+def test_full_model_learns_segment_level_events(planted, tmp_path, variant):
     data, _, val_data = planted
-    cfg, result = _run(planted, tmp_path, epochs=16)
+    cfg, result = _run(planted, tmp_path, variant=variant, epochs=16)
     torch.manual_seed(0)
-    untrained = validate(ECMANet(cfg.model), val_data, cfg, torch.device("cpu"))
+    untrained = validate(build_network(cfg), val_data, cfg, torch.device("cpu"))
     model, _, payload = load_model(tmp_path / "model.pt")
     trained = validate(model, val_data, cfg, torch.device("cpu"))
     # An untrained model predicts nearly nothing: only the videos' empty classes score, so it sits low.
@@ -62,7 +64,10 @@ def test_full_model_learns_segment_level_events(planted, tmp_path):
         assert (tmp_path / name).is_file()
 
 
-@pytest.mark.parametrize("variant, pseudo_on, cma_on", [("han", False, False), ("no_ema", False, True), ("no_cma", True, False)])
+@pytest.mark.parametrize("variant, pseudo_on, cma_on", [
+    ("han", False, False), ("han_no_ema", False, True), ("han_no_cma", True, False),
+    ("coleaf", False, False), ("no_ema", False, True), ("no_cma", True, False),
+])
 def test_variants_switch_the_loss_terms(planted, tmp_path, variant, pseudo_on, cma_on):
     # thresholds 0 make Omega every labelled (t, c), so L_CMA is non-zero exactly when it is on
     _, result = _run(planted, tmp_path, variant=variant, epochs=3, loss={"cma_tau_a": 0.0, "cma_tau_v": 0.0})
@@ -70,14 +75,19 @@ def test_variants_switch_the_loss_terms(planted, tmp_path, variant, pseudo_on, c
     assert (last["loss_pseudo"] > 0) == pseudo_on
     assert (last["loss_cma"] > 0) == cma_on
     # the total is the weighted sum of the terms (weights 1), averaged over videos
-    assert math.isclose(last["loss"], last["loss_avvp"] + last["loss_pseudo"] + last["loss_cma"], rel_tol=1e-6)
+    assert math.isclose(last["loss"], last["loss_backbone"] + last["loss_pseudo"] + last["loss_cma"], rel_tol=1e-6)
+    # the backbone's own terms are all there, whatever the variant
+    backbone = VARIANT_TABLE[variant].backbone
+    own = ["loss_avvp"] if backbone == "han" else ["loss_audio", "loss_video", "loss_nce", "loss_mutual", "loss_aux_audio"]
+    assert all(math.isfinite(last[k]) and last[k] > 0 for k in own), last
 
 
-def test_interrupted_training_resumes_to_the_same_weights(planted, tmp_path):
-    _run(planted, tmp_path / "straight", epochs=3)
-    _, first = _run(planted, tmp_path / "resumed", epochs=3, stop_after_epochs=2)
+@pytest.mark.parametrize("variant", ["han_ecma", "ecma"])
+def test_interrupted_training_resumes_to_the_same_weights(planted, tmp_path, variant):
+    _run(planted, tmp_path / "straight", variant=variant, epochs=3)
+    _, first = _run(planted, tmp_path / "resumed", variant=variant, epochs=3, stop_after_epochs=2)
     assert len(first.history) == 2
-    _, second = _run(planted, tmp_path / "resumed", epochs=3)
+    _, second = _run(planted, tmp_path / "resumed", variant=variant, epochs=3)
     assert second.resumed_from == 1
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
@@ -85,7 +95,12 @@ def test_interrupted_training_resumes_to_the_same_weights(planted, tmp_path):
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     for k in a["teacher"]:
         assert torch.equal(a["teacher"][k], b["teacher"][k]), k
+    if variant == "ecma":  # CoLeaF's auxiliary networks resume too
+        for net in ("audio_only", "visual_only"):
+            for k in a["backbone"][net]:
+                assert torch.equal(a["backbone"][net][k], b["backbone"][net][k]), (net, k)
     assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)  # tensors and plain values only
 
 
 def test_same_seed_same_run_other_seed_other_run(planted, tmp_path):

@@ -354,7 +354,7 @@ def test_schema_mirrors_the_config_dataclasses():
     assert defs["dataset"]["properties"]["demo"] == {"$ref": "#/$defs/demo", "default": None}
     overrides = defs["dataset"]["properties"]["overrides"]["properties"]
     assert {k: v["$ref"] for k, v in overrides.items()} == {n: f"#/$defs/{n}_override" for n in SECTIONS}
-    assert top["variants"]["items"]["enum"] == list(C.VARIANTS) == top["variants"]["default"]
+    assert top["variants"]["items"]["enum"] == list(C.VARIANTS) and top["variants"]["default"] == list(C.DEFAULT_VARIANTS)
     assert top["main_variant"]["enum"] == list(C.VARIANTS)
 
 
@@ -379,7 +379,7 @@ def test_config_yaml_sections_hold_the_package_defaults():
     for name in SECTIONS:
         assert cfg[name] == defaults[name], name
     wf = C.workflow_config_from_dict(cfg)
-    assert set(wf.datasets) == {"llp", "llp_valor", "llp_han", "demo"} and wf.variants == list(C.VARIANTS) and wf.main_variant == "ecma"
+    assert set(wf.datasets) == {"llp", "llp_valor", "llp_han", "demo"} and wf.variants == list(C.DEFAULT_VARIANTS) and wf.main_variant == "ecma"
     demo = wf.for_dataset("demo")
     assert wf.datasets["demo"].demo is not None and wf.datasets["demo"].n_shards == 2
     # ViT-B-32 gives 512-d visual features, HTSAT-tiny 768-d audio features
@@ -702,7 +702,7 @@ def test_a_dry_run_or_a_refused_second_run_changes_nothing_of_a_running_one(tmp_
         if argv[0] in ("train", "extract", "evaluate"):
             settings = json.loads(argv[argv.index("--settings") + 1])
             if argv[0] == "train":
-                assert settings["train"]["epochs"] == 20, argv  # the settings the first run was started with
+                assert settings["train"]["epochs"] == C.TrainConfig().epochs, argv  # the default: the settings the first run was started with
             if argv[0] == "extract":
                 assert settings["extract"]["frames_per_segment"] == 1, argv
 

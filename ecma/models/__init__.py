@@ -1,4 +1,5 @@
-"""Backbones beside E-CMA's HAN (``ecma.model``): CoLeaF's networks, losses, config and checkpoint import."""
+"""The backbones: the interface (``backbone``), HAN (``han``, shared pieces in ``layers``) and CoLeaF (its
+networks, losses, training step, config view, checkpoint import and ``coleaf_backbone``)."""
 
 from ecma.models.coleaf import AudioOnlyNet, CoLeaFNet, CoLeaFOutput, UnimodalOutput, VisualOnlyNet
 from ecma.models.coleaf_config import CoLeaFConfig, CoLeaFModelConfig

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ecma.models.coleaf_config import CoLeaFModelConfig
+from ecma.models.layers import Dropout  # a quarter of torch's CPU cost per mask (docs/benchmarks.md)
 
 Passes = Literal["mixed", "off", "fused"]
 
@@ -108,12 +109,12 @@ class CoLeaFEncoderLayer(nn.Module):
             raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
         self.self_attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
         self.cross_attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True) if cross else None
-        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), Dropout(dropout), nn.Linear(d_ff, d_model))
         self.norm_attn = nn.LayerNorm(d_model)
         self.norm_ff = nn.LayerNorm(d_model)
-        self.drop_self = nn.Dropout(dropout)
-        self.drop_cross = nn.Dropout(dropout)
-        self.drop_ff = nn.Dropout(dropout)
+        self.drop_self = Dropout(dropout)
+        self.drop_cross = Dropout(dropout)
+        self.drop_ff = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, other: Optional[torch.Tensor] = None) -> torch.Tensor:
         attended_self = self.drop_self(self.self_attn(x, x, x, need_weights=False)[0])
@@ -165,8 +166,8 @@ class EvidentialHead(nn.Module):
         self.num_classes = num_classes
         self.own = nn.Linear(d_model, num_classes)
         self.interaction = nn.Linear(d_model, num_classes)
-        self.to_audio = nn.Sequential(nn.Linear(d_model, d_model), nn.Dropout(dropout), nn.LeakyReLU(leaky_slope))
-        self.to_visual = nn.Sequential(nn.Linear(d_model, d_model), nn.Dropout(dropout), nn.LeakyReLU(leaky_slope))
+        self.to_audio = nn.Sequential(nn.Linear(d_model, d_model), Dropout(dropout), nn.LeakyReLU(leaky_slope))
+        self.to_visual = nn.Sequential(nn.Linear(d_model, d_model), Dropout(dropout), nn.LeakyReLU(leaky_slope))
         self.attention = nn.Linear(d_model, 2 * num_classes)  # output index 2c + k: class c, channel k
 
     def forward(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,7 +246,7 @@ class CoLeaFNet(nn.Module):
         self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.frames_per_segment, cfg.visual_3d_dim, activation=True)
         self.global_branch = GlobalBranch(cfg.d_model, cfg.num_classes, cfg.leaky_slope)
         self.encoder = CoLeaFEncoder(cfg)
-        self.visual_dropout = nn.Dropout(cfg.classifier_dropout)  # CoLeaF drops the visual embedding only
+        self.visual_dropout = Dropout(cfg.classifier_dropout)  # CoLeaF drops the visual embedding only
         self.head = EvidentialHead(cfg.d_model, cfg.num_classes, cfg.interaction_dropout, cfg.leaky_slope)
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None, *,
@@ -322,7 +323,7 @@ class UnimodalNet(nn.Module):
             CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.attention_dropout, cross=False)
             for _ in range(cfg.num_layers)
         )
-        self.dropout = nn.Dropout(cfg.classifier_dropout)
+        self.dropout = Dropout(cfg.classifier_dropout)
         self.classifier = nn.Linear(cfg.d_model, cfg.num_classes)
         self.attention = nn.Linear(cfg.d_model, cfg.num_classes)
 

@@ -4,105 +4,75 @@ References are to CoLeaF's public code (github faeghehsardari/coleaf, commit a36
 (its command-line defaults), ``main.py`` (the training step, where many weights are literals),
 ``nets/net_audiovisual.py`` (the networks) and ``utils/eval_metrics.py`` (the asymmetric loss), and to the
 paper (Sardari et al., ECCV 2024, arXiv 2405.10690). The field types are those ``ecma.config`` validates
-(int, float, bool, str, Optional, Literal), so these sections can be folded into ``EcmaConfig``.
+(int, float, bool, str, Optional, Literal). The settings themselves live in ``ecma.config`` (model.*, the
+``coleaf`` section, train.*, eval.coleaf_*), typed and bounded; these dataclasses are the CoLeaF modules'
+view of them (``coleaf_config``), with HAN's feature sizes as the reference network's input defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
+
+from ecma.config import CoLeaFLossSettings, EcmaConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
+
+
+_MODEL, _TRAIN, _EVAL = ModelConfig(), TrainConfig(), EvalConfig()  # the defaults' one source: ecma.config
 
 
 @dataclass
 class CoLeaFModelConfig:
-    """The main (anchor) network and the auxiliary audio-only and visual-only (reference) networks."""
+    """The main (anchor) network and the auxiliary audio-only and visual-only (reference) networks.
+    Input sizes default to HAN's features (the reference's); the rest to ``ecma.config.ModelConfig``'s."""
 
     # HAN's features (the reference's defaults): VGGish audio, ResNet-152 frames at 8 per segment, R(2+1)D.
     audio_dim: int = 128  # net_audiovisual.py MMIL_Net: fc_a = Linear(128, 512)
     visual_dim: int = 2048  # fc_v = Linear(2048, 512)
     frames_per_segment: int = 8  # F.avg_pool2d(..., (8, 1)) over the 80 frames of a 10-s video
     visual_3d_dim: Optional[int] = 512  # fc_st = Linear(512, 512); None: one visual stream, no fusion
-    num_classes: int = 25
-    d_model: int = 512  # every Linear of MMIL_Net is 512 wide
-    num_layers: int = 1  # option.py --num_layers 1
-    num_heads: int = 1  # Encoder(..., nhead=1)
-    d_ff: int = 512  # Encoder(..., dim_feedforward=512)
-    attention_dropout: float = 0.1  # MMIL_Net(att_dropout=0.1): attention weights, residual branches, FFN
-    classifier_dropout: float = 0.5  # MMIL_Net(cls_dropout=0.5): on the visual embedding only, before the heads
-    interaction_dropout: float = 0.2  # v2a / a2v: Linear, Dropout(0.2), LeakyReLU(0.2)
-    leaky_slope: float = 0.2  # classifier1, v2a, a2v: LeakyReLU(0.2)
-    evidence_temperature: float = 0.8  # exp_evidence(y, temp=0.8)
-    evidence_clamp: float = 10.0  # exp_evidence: torch.clamp(y, -10, 10)
-    # Training forward (with_ca=True): x = 0.8 * encoder(with cross-attention) + 0.2 * encoder(without).
-    train_cross_attention_ratio: float = 0.8  # MMIL_Net.forward: ratio = 0.80
-    # Inference: P = 0.7 * P(with_ca=True pass) + 0.3 * P(with_ca=False pass).
-    fuse_ratio: float = 0.7  # option.py --fuse_ratio 0.7, used in main.py eval()
+    num_classes: int = _MODEL.num_classes
+    d_model: int = _MODEL.d_model
+    num_layers: int = _MODEL.num_layers
+    num_heads: int = _MODEL.num_heads
+    d_ff: int = _MODEL.d_ff
+    attention_dropout: float = _MODEL.dropout
+    classifier_dropout: float = _MODEL.classifier_dropout
+    interaction_dropout: float = _MODEL.interaction_dropout
+    leaky_slope: float = _MODEL.leaky_slope
+    evidence_temperature: float = _MODEL.evidence_temperature
+    evidence_clamp: float = _MODEL.evidence_clamp
+    train_cross_attention_ratio: float = _MODEL.train_cross_attention_ratio
+    fuse_ratio: float = _MODEL.fuse_ratio
+
+    @classmethod
+    def from_config(cls, m: ModelConfig) -> "CoLeaFModelConfig":
+        return cls(
+            m.audio_dim, m.visual_dim, m.visual_frames_per_segment, m.visual_3d_dim or None, m.num_classes, m.d_model,
+            m.num_layers, m.num_heads, m.d_ff, m.dropout, m.classifier_dropout, m.interaction_dropout, m.leaky_slope,
+            m.evidence_temperature, m.evidence_clamp, m.train_cross_attention_ratio, m.fuse_ratio,
+        )
 
 
 @dataclass
-class CoLeaFLossConfig:
-    """Weights, warm-ups and thresholds of the main and auxiliary losses."""
+class CoLeaFLossConfig(CoLeaFLossSettings):
+    """Section ``coleaf`` of the config plus the modality targets' smoothing (section ``loss``)."""
 
-    clamp: float = 1e-7  # option.py --clamp: probabilities clamped to [clamp, 1 - clamp] before BCE
     # Modality targets: s * y + (1 - s) / 2 (dataloader.py); as ecma's eps = 1 - s: audio 0, visual 0.1.
-    audio_smoothing: float = 0.0  # option.py --a_smooth 1.0
-    visual_smoothing: float = 0.1  # option.py --v_smooth 0.9
-    w_audio: float = 2.0  # option.py --audio_weight
-    w_visual: float = 1.0  # option.py --visual_weight
-    w_video: float = 2.0  # option.py --video_weight
-    w_nce: float = 1.0  # option.py --nce_weight
-    w_mutual: float = 1.0  # option.py --mutual-weight
-    w_cooccurrence_audio: float = 1e-4  # main.py train(): 0.0001 * loss_cc_a
-    w_cooccurrence_visual: float = 1e-4  # main.py train(): 0.0001 * loss_cc_v
-    w_aux_nce_audio: float = 0.009  # main.py train(): 0.009 * loss_a_4
-    w_aux_nce_visual: float = 1.0  # main.py train(): 1 * loss_v_4
-    # The collaborative terms (co-occurrence, aux-main contrastive) join after the first epoch.
-    collaborative_start_epoch: int = 1  # main.py train(): `if epoch > 1` (1-based): 0-based epoch >= 1 here
-    nce_temperature: float = 0.2  # main.py: criterion_nce(0.2, ...) (= option.py --temperature)
-    nce_smoothing: float = 0.1  # main.py: criterion_nce(0.2, 0.1, ...) (= option.py --nce_smooth)
-    mutual_lambda: float = 1.0  # MutualLearningLoss(lamb=1.0): weight of the negative-class term
-    mutual_uncertainty_floor: float = 0.9  # mutual_loss.py: torch.clamp(global_uct, min=0.9)
-    # Label denoising (JoMoLD): per-class noise ratios, warm-up in epochs (its odd schedule: coleaf_losses).
-    denoise: bool = True
-    noise_ratios: Optional[str] = "han"  # 'han': the ratios shipped for HAN's features; or a .json/.npz path
-    denoise_warmup_epochs: float = 0.9  # option.py --warm_up_epoch 0.9
-    # Auxiliary networks: targets from the main network, confident predictions for the co-occurrence loss.
-    aux_warmup_epochs: int = 3  # option.py --second_warm_up_epoch 3 (`epoch > 3`, 1-based): epochs 0-2 here
-    aux_target_threshold_audio: float = 0.5  # main.py: (a_prob >= 0.5).float() * Pa
-    aux_target_threshold_visual: float = 0.6  # main.py: (v_prob >= 0.6).float() * Pv
-    confident_high_audio: float = 0.8  # main.py: s_a_prob >= 0.8
-    confident_low_audio: float = 0.1  # main.py: s_a_prob <= 0.1
-    confident_high_visual: float = 0.6  # main.py: s_v_prob >= 0.6
-    confident_low_visual: float = 0.4  # main.py: s_v_prob <= 0.4
-    modality_only_threshold: float = 0.5  # main.py: s_a_prob >= 0.5, s_v_prob >= 0.5 (aux contrastive weights)
-    # Auxiliary losses (main.py train()): L = w_label ASL(p, P) + w_tokens ASL(p_tokens, P) + w_main ASL(p, P_main);
-    # during the warm-up (0-based epoch < aux_warmup_epochs) the _warmup weights, and no w_main term.
-    aux_audio_w_label_warmup: float = 1.0  # main.py: 1 * criterion_bce_2(s_a_prob, Pa)
-    aux_audio_w_tokens_warmup: float = 1.2  # main.py: 1.2 * criterion_bce_2(cls_a, Pa)
-    aux_audio_w_label: float = 0.5  # main.py: 0.5 * criterion_bce_2(s_a_prob, Pa)
-    aux_audio_w_tokens: float = 0.001  # main.py: 0.001 * criterion_bce_2(cls_a, Pa)
-    aux_audio_w_main: float = 0.5  # main.py: 0.5 * criterion_bce_2(s_a_prob, a_prob)
-    aux_visual_w_label_warmup: float = 1.0  # main.py: 1 * criterion_bce_2(s_v_prob, Pv)
-    aux_visual_w_tokens_warmup: float = 1.0  # main.py: 1 * criterion_bce_2(cls_v, Pv)
-    aux_visual_w_label: float = 0.5  # main.py: 0.5 * criterion_bce_2(s_v_prob, Pv)
-    aux_visual_w_tokens: float = 0.0  # main.py: 0.000 * criterion_bce_2(cls_v, Pv)
-    aux_visual_w_main: float = 0.5  # main.py: 0.5 * criterion_bce_2(s_v_prob, v_prob)
-    asl_gamma_pos: float = 1.0  # utils/eval_metrics.py AsymmetricLoss(gamma_neg=1, gamma_pos=1, clip=0.05)
-    asl_gamma_neg: float = 1.0
-    asl_clip: float = 0.05
-    asl_eps: float = 1e-8
+    audio_smoothing: float = LossConfig().audio_smoothing  # option.py --a_smooth 1.0
+    visual_smoothing: float = LossConfig().visual_smoothing  # option.py --v_smooth 0.9
 
 
 @dataclass
 class CoLeaFTrainConfig:
     """Optimiser and schedule: the main and both auxiliary networks each get their own Adam and StepLR."""
 
-    epochs: int = 10  # option.py --epochs
-    batch_size: int = 128  # option.py --batch_size
-    lr: float = 5e-4  # option.py --lr (Adam, option.py --optimizer adam)
-    weight_decay: float = 0.0  # option.py --weight_decay
-    lr_step_epochs: int = 6  # option.py --lr_step_size
-    lr_gamma: float = 0.25  # option.py --lr_gamma
+    epochs: int = _TRAIN.epochs
+    batch_size: int = _TRAIN.batch_size
+    lr: float = _TRAIN.lr
+    weight_decay: float = _TRAIN.weight_decay
+    lr_step_epochs: int = _TRAIN.lr_step_epochs
+    lr_gamma: float = _TRAIN.lr_gamma
     seed: int = 1  # option.py --seed
 
 
@@ -110,9 +80,9 @@ class CoLeaFTrainConfig:
 class CoLeaFEvalConfig:
     """CoLeaF's own evaluation (main.py eval()): modality-level gating and its segment threshold."""
 
-    audio_threshold: float = 0.52  # oa = a_prob >= 0.52
-    visual_threshold: float = 0.52  # v_thres_list = np.full((1, 25), 0.52)
-    segment_threshold: float = 0.25  # Pa = (frame_prob >= 0.25) * oa
+    audio_threshold: float = _EVAL.coleaf_audio_threshold
+    visual_threshold: float = _EVAL.coleaf_visual_threshold
+    segment_threshold: float = _EVAL.coleaf_segment_threshold
 
 
 @dataclass
@@ -121,6 +91,18 @@ class CoLeaFConfig:
     loss: CoLeaFLossConfig = field(default_factory=CoLeaFLossConfig)
     train: CoLeaFTrainConfig = field(default_factory=CoLeaFTrainConfig)
     eval: CoLeaFEvalConfig = field(default_factory=CoLeaFEvalConfig)
+
+
+def coleaf_config(cfg: EcmaConfig) -> CoLeaFConfig:
+    """The CoLeaF backbone's view of the package config."""
+    t, e = cfg.train, cfg.eval
+    return CoLeaFConfig(
+        CoLeaFModelConfig.from_config(cfg.model),
+        CoLeaFLossConfig(**dataclasses.asdict(cfg.coleaf), audio_smoothing=cfg.loss.audio_smoothing,
+                         visual_smoothing=cfg.loss.visual_smoothing),
+        CoLeaFTrainConfig(t.epochs, t.batch_size, t.lr, t.weight_decay, t.lr_step_epochs, t.lr_gamma, t.seed),
+        CoLeaFEvalConfig(e.coleaf_audio_threshold, e.coleaf_visual_threshold, e.coleaf_segment_threshold),
+    )
 
 
 def validate_coleaf_config(cfg: CoLeaFConfig, section: str = "coleaf") -> None:

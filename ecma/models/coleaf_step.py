@@ -56,7 +56,7 @@ class CoLeaFOptimizers:
     def adam(cls, nets: CoLeaFNets, cfg: CoLeaFTrainConfig) -> "CoLeaFOptimizers":
         """Each network its own Adam, as CoLeaF trains them (lr 5e-4, no weight decay)."""
         def adam(net: torch.nn.Module) -> torch.optim.Optimizer:
-            return torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            return torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)  # one fused call per op
         return cls(adam(nets.main), adam(nets.audio_only), adam(nets.visual_only))
 
     def step_lr(self, cfg: CoLeaFTrainConfig) -> list[torch.optim.lr_scheduler.StepLR]:

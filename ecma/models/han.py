@@ -1,4 +1,4 @@
-"""E-CMA's network: the Hybrid Attention Network (HAN) encoder with an MMIL pooling head.
+"""The HAN backbone: the Hybrid Attention Network (HAN) encoder with an MMIL pooling head.
 
 HAN (Tian, Li and Xu, ECCV 2020): both modalities are projected to ``d_model`` (for frame-level visual
 features, ``model.visual_frames_per_segment`` = k > 1, HAN's own input stage: every frame is projected, the
@@ -11,64 +11,42 @@ serve both modalities, and both are updated from the layer's inputs (a simultane
 MMIL head: per segment and modality, class probabilities P = sigmoid(W x), shape (B, T, 2, C); attention
 over time (softmax over T) and over modality (softmax over the two modalities), both per class:
   video_prob  = sum_{t,m} att_time * att_mod * P
-  audio_prob  = sum_t att_time[:, :, 0] * P[:, :, 0]   (and visual_prob with m = 1)
+  a_prob      = sum_t att_time[:, :, 0] * P[:, :, 0]   (and v_prob with m = 1)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
 
-from ecma.config import ModelConfig
+from ecma.config import EcmaConfig, ModelConfig
+from ecma.device import autocast
+from ecma.models.backbone import Backbone, Batch, ExtraLoss, finish_step
+from ecma.models.layers import Dropout, wide
 
 
 @dataclass
 class ModelOutput:
+    """What every backbone's forward gives (CoLeaF's output has these fields and more): modality-level
+    ``a_prob``/``v_prob`` (B, C), segment-level ``audio_prob``/``visual_prob`` (B, T, C)."""
+
     video_prob: torch.Tensor  # (B, C)
-    audio_prob: torch.Tensor  # (B, C) audio video-level probability
-    visual_prob: torch.Tensor  # (B, C)
+    a_prob: torch.Tensor  # (B, C) audio modality-level (video-level) probability
+    v_prob: torch.Tensor  # (B, C)
     segment_prob: torch.Tensor  # (B, T, 2, C): [..., 0, :] audio, [..., 1, :] visual
     audio_emb: torch.Tensor  # (B, T, d_model) encoder output, the space L_CMA aligns
     visual_emb: torch.Tensor  # (B, T, d_model)
 
+    @property
+    def audio_prob(self) -> torch.Tensor:  # (B, T, C) segment-level
+        return self.segment_prob[:, :, 0]
 
-def _wide(dtype: torch.dtype) -> torch.dtype:
-    """float32 for the half-precision outputs of autocast's matmuls; float32 and float64 stay."""
-    return torch.promote_types(dtype, torch.float32)
-
-
-class Dropout(nn.Module):
-    """Dropout whose mask on the CPU costs a quarter of torch's.
-
-    torch's CPU dropout draws one random number per element (a bernoulli draw), which took ~18% of a
-    training step on two cores. Here one 64-bit draw gives four 16-bit uniforms, each compared with
-    round(p * 65536): the drop probability is p to within 1/65536. Kept values are scaled by 1/(1-p) as
-    usual. On other devices torch's own (fused) dropout runs; in eval mode x passes through.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {p}")
-        self.p = p
-        self.threshold = int(round(p * 65536)) - 32768  # int16 values below this are dropped
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if x.device.type != "cpu":
-            return nn.functional.dropout(x, self.p, True)
-        n = x.numel()
-        # the full 64-bit range: random_() alone leaves the top bit, so a whole lane, at zero
-        draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
-        bits = draws.view(torch.int16)[:n].view(x.shape)
-        keep_scaled = (bits >= self.threshold).to(x.dtype).mul_(1.0 / (1.0 - self.p))
-        return x * keep_scaled
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+    @property
+    def visual_prob(self) -> torch.Tensor:  # (B, T, C)
+        return self.segment_prob[:, :, 1]
 
 
 class HybridAttentionLayer(nn.Module):
@@ -117,7 +95,7 @@ class HybridAttentionLayer(nn.Module):
         k = split_heads(torch.cat([k_s, other(k_c)], dim=-1))
         v = split_heads(torch.cat([v_s, other(v_c)], dim=-1))
         scores = q @ k.transpose(-2, -1) * (d // self.num_heads) ** -0.5
-        weights = torch.softmax(scores, dim=-1, dtype=_wide(scores.dtype))  # float32 under autocast too
+        weights = torch.softmax(scores, dim=-1, dtype=wide(scores.dtype))  # float32 under autocast too
         attended = (self.drop_weights(weights) @ v).transpose(1, 2).reshape(n2, t, 2, d)
         attended_self = self.self_attn.out_proj(attended[:, :, 0])
         attended_cross = self.cross_attn.out_proj(attended[:, :, 1])
@@ -162,7 +140,7 @@ class HAN(nn.Module):
         # Both modalities through each layer in one call: half the ops, larger matmuls. Under autocast the
         # residual stream stays float32 (as CUDA's autocast keeps LayerNorm's output); matmuls run in bf16.
         x = torch.cat([a, v])
-        x = x.to(_wide(x.dtype))
+        x = x.to(wide(x.dtype))
         for layer in self.layers:
             x = layer(x)
         return x[: len(a)], x[len(a) :]
@@ -179,7 +157,7 @@ class MMILHead(nn.Module):
         # float32 even under autocast: bf16 cannot tell 0.997 from 1, and the losses take logs of these
         with torch.autocast(a.device.type, enabled=False):
             x = torch.stack([a, v], dim=2)  # (B, T, 2, d)
-            return self._pool(x.to(_wide(x.dtype)))
+            return self._pool(x.to(wide(x.dtype)))
 
     def _pool(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         segment_prob = torch.sigmoid(self.classifier(x))  # (B, T, 2, C)
@@ -187,13 +165,13 @@ class MMILHead(nn.Module):
         att_mod = torch.softmax(self.modality_attention(x), dim=2)
         temporal = att_time * segment_prob
         video_prob = (temporal * att_mod).sum(dim=(1, 2))
-        audio_prob = temporal[:, :, 0].sum(dim=1)
-        visual_prob = temporal[:, :, 1].sum(dim=1)
-        return video_prob, audio_prob, visual_prob, segment_prob
+        a_prob = temporal[:, :, 0].sum(dim=1)
+        v_prob = temporal[:, :, 1].sum(dim=1)
+        return video_prob, a_prob, v_prob, segment_prob
 
 
-class ECMANet(nn.Module):
-    """HAN encoder + MMIL head; student and EMA teacher share this architecture."""
+class HANNet(nn.Module):
+    """HAN encoder + MMIL head: the HAN backbone's network (student and EMA teacher alike)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -204,8 +182,58 @@ class ECMANet(nn.Module):
     def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: torch.Tensor | None = None) -> ModelOutput:
         """audio (B, T, Da), visual (B, T * k, Dv), visual_3d (B, T, D3) where the model has that stream."""
         a, v = self.encoder(audio, visual, visual_3d)
-        video_prob, audio_prob, visual_prob, segment_prob = self.head(a, v)
+        video_prob, a_prob, v_prob, segment_prob = self.head(a, v)
         # Sums of attention-weighted probabilities can exceed 1 by rounding; BCE needs [0, 1].
-        return ModelOutput(
-            video_prob.clamp(0.0, 1.0), audio_prob.clamp(0.0, 1.0), visual_prob.clamp(0.0, 1.0), segment_prob, a, v
-        )
+        return ModelOutput(video_prob.clamp(0.0, 1.0), a_prob.clamp(0.0, 1.0), v_prob.clamp(0.0, 1.0), segment_prob, a, v)
+
+
+class HANBackbone(Backbone):
+    """HAN + MMIL head, trained with L_AVVP (BCE of the video- and modality-level probabilities), one Adam
+    with StepLR, and the gradient clipped to train.grad_clip."""
+
+    name = "han"
+    loss_terms = ("avvp",)
+
+    def __init__(self, net: HANNet, cfg: EcmaConfig, device: torch.device, precision: Optional[torch.dtype]):
+        tc = cfg.train
+        self.cfg, self.net, self.device, self.precision = cfg, net, device, precision
+        # foreach: one fused call per update step over all parameters (torch picks it on CUDA only by default).
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=tc.lr_step_epochs, gamma=tc.lr_gamma)
+
+    @classmethod
+    def network(cls, cfg: EcmaConfig) -> HANNet:
+        return HANNet(cfg.model)
+
+    @classmethod
+    def build(cls, cfg: EcmaConfig, *, steps_per_epoch: int, device: torch.device, precision: Optional[torch.dtype]) -> "HANBackbone":
+        return cls(HANNet(cfg.model).to(device), cfg, device, precision)
+
+    def train_step(self, batch: Batch, *, epoch: int, step: int, extra_loss: Optional[ExtraLoss] = None) -> dict[str, torch.Tensor]:
+        from ecma.losses import avvp_loss
+
+        lc = self.cfg.loss
+        with autocast(self.device, self.precision):
+            out = self.net(batch.audio, batch.visual, batch.visual_3d)
+        avvp = avvp_loss(out, batch.labels, lc.audio_smoothing, lc.visual_smoothing)
+        total, terms = finish_step(lc.w_avvp * avvp, {"avvp": avvp}, extra_loss(out) if extra_loss else None)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.train.grad_clip)
+        self.optimizer.step()
+        return terms
+
+    def end_epoch(self) -> None:
+        self.scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def training_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_training_state(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
