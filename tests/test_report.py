@@ -334,7 +334,7 @@ def test_front_page_says_what_was_run(workflow_config):
     snakemake_object = type("Snakemake", (), {"config": workflow_config})
     rst, html = render_rst(REPORT_DIR / "workflow.rst", snakemake_object, files)
     assert_clean_rst(rst, "workflow.rst")
-    assert "ecma, no_ema, no_cma, han" in html and "0, 1, 2" in html
+    assert "coleaf, no_cma, no_ema, ecma" in html and "0, 1, 2" in html
     assert "ViT-B-32" in html and "HTSAT-tiny" in html and "randomly initialised" in html
     assert "48 training" in html
     assert "llp" not in html.replace("LLP", "")  # only the datasets in the report
