@@ -112,6 +112,22 @@ def encode_batch(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig) -
     return out
 
 
+def encode_each(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig,
+                failed: list[tuple[str, str, str]]) -> list[tuple[DecodedVideo, tuple[np.ndarray, np.ndarray]]]:
+    """(video, (audio, visual)) of a batch; if the batch fails as a whole (it should not), each video is tried
+    alone, so that one video never costs the others, and those that still fail go to ``failed``."""
+    try:
+        return list(zip(batch, encode_batch(batch, enc, cfg)))
+    except Exception:
+        done = []
+        for d in batch:
+            try:
+                done.append((d, encode_batch([d], enc, cfg)[0]))
+            except Exception as e:
+                failed.append((d.name, "encode", f"{type(e).__name__}: {e}"))
+        return done
+
+
 def _check_inputs(videos: Sequence, names: Optional[Sequence[str]]) -> tuple[list[Path], list[str]]:
     paths = [Path(v) for v in videos]
     if names is None:
@@ -173,15 +189,7 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
     def flush() -> None:
         if not batch:
             return
-        try:
-            done = list(zip(batch, encode_batch(batch, enc, cfg)))
-        except Exception:  # should not happen; if it does, one video must not cost the batch
-            done = []
-            for d in batch:
-                try:
-                    done.append((d, encode_batch([d], enc, cfg)[0]))
-                except Exception as e:
-                    report.failed.append((d.name, "encode", f"{type(e).__name__}: {e}"))
+        done = encode_each(batch, enc, cfg, report.failed)
         stamp = now_iso()
         store.write_part([(d.name, a, v, {"extracted_at": stamp, "content_id": ids[d.name] or "", **d.flags})
                           for d, (a, v) in done], cfg.dtype)

@@ -25,7 +25,7 @@ from ecma.device import amp_dtype, precision_name
 from ecma.errors import EcmaError
 from ecma.extract.decode import DecodedVideo, DecodeSpec
 from ecma.extract.fingerprint import file_sha256
-from ecma.extract.pipeline import _check_inputs, encode_batch, write_failures
+from ecma.extract.pipeline import _check_inputs, encode_each, write_failures
 from ecma.extract.workers import decode_stream
 from ecma.inference import run_model
 from ecma.io import write_json
@@ -147,16 +147,7 @@ def _run_pipeline(paths, names, ex: CheckpointExtractor, cfg, finish, report: Pa
     def flush() -> None:
         if not batch:
             return
-        try:
-            done = list(zip(batch, encode_batch(batch, enc, cfg)))
-        except Exception:  # as in extraction: one video must not cost the batch
-            done = []
-            for d in batch:
-                try:
-                    done.append((d, encode_batch([d], enc, cfg)[0]))
-                except Exception as e:
-                    report.failed.append((d.name, "encode", f"{type(e).__name__}: {e}"))
-        for d, (a, v) in done:
+        for d, (a, v) in encode_each(batch, enc, cfg, report.failed):
             finish(d, a, v)
         if bar is not None:
             bar.update(len(batch))
