@@ -34,6 +34,7 @@ from ecma.ema import ema_decay, ema_update_, make_teacher
 from ecma.errors import EcmaError
 from ecma.inference import run_model
 from ecma.io import atomic_path, write_json
+from ecma.progress import format_seconds, log
 from ecma.losses import ecma_loss
 from ecma.models.backbone import Batch, backbone_class
 from ecma.protocols import score_outputs, selection_score
@@ -127,7 +128,7 @@ def train(
         keep_freed_memory()
     v = variant(tc.variant)
     precision = amp_dtype(device, tc.amp)
-    print(f"training {tc.variant} ({cfg.model.backbone} backbone) on {device} ({precision_name(precision)})", file=sys.stderr)
+    log.info("training %s (%s backbone) on %s (%s)", tc.variant, cfg.model.backbone, device, precision_name(precision))
 
     n = len(train_data)
     steps_per_epoch = math.ceil(n / tc.batch_size)
@@ -145,7 +146,7 @@ def train(
     if last_path.exists():
         state = read_checkpoint(last_path)
         if state.get("resume_config") == resume_key and state["epoch"] + 1 >= tc.epochs:
-            print(f"{last_path}: that run is complete; training afresh", file=sys.stderr)
+            log.info("%s: that run is complete; training afresh", last_path)
         elif state.get("resume_config") == resume_key:
             student.load_state_dict(state["state_dict"])
             if teacher is not None:
@@ -156,9 +157,9 @@ def train(
             start_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
             best = state["best"]
             resumed_from = state["epoch"]
-            print(f"resuming after epoch {resumed_from + 1} from {last_path}", file=sys.stderr)
+            log.info("resuming after epoch %d from %s", resumed_from + 1, last_path)
         else:
-            print(f"{last_path}: written with other settings or data; training afresh", file=sys.stderr)
+            log.info("%s: written with other settings or data; training afresh", last_path)
 
     audio = torch.from_numpy(train_data.features.audio)
     visual = torch.from_numpy(train_data.features.visual)
@@ -233,11 +234,11 @@ def train(
             best = {"state_dict": {k: t.detach().cpu().clone() for k, t in student.state_dict().items()},
                     "epoch": epoch + 1, "val_metrics": metrics}
             _save_best(out_dir / "model.pt", best, cfg, classes, fingerprint, precision)
-        print(
+        # one timestamped line per epoch (through logging): the progress of a quiet workflow job
+        log.info(
             f"epoch {epoch + 1}/{tc.epochs}: loss {row['loss']:.4f} ({cfg.model.backbone} {row['loss_backbone']:.4f}, pseudo "
             f"{row['loss_pseudo']:.4f}, cma {row['loss_cma']:.4f}) val seg Type@AV {row['val_segment_type_av']:.2f}"
-            f"{' *' if improved else ''} [{row['seconds']:.1f}s]",
-            file=sys.stderr,
+            f"{' *' if improved else ''} [{row['seconds']:.1f}s, about {format_seconds(row['seconds'] * (tc.epochs - epoch - 1))} left]"
         )
         _write_history(out_dir, history)
         save_checkpoint(
