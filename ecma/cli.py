@@ -470,16 +470,20 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_fetch_weights)
 
     i = _subcommand(
-        sub, "import", "published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D) into a shard",
+        sub, "import", "published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D, UnAV-100's I3D/VGGish) into a shard",
         "Turn a folder of published <YouTube id>.npy features into a shard, named by the annotation "
-        "filenames; no video needed. Bad files (missing, wrong shape, NaN, pickled objects, never "
-        "unpickled) are listed in OUTPUT.failures.tsv; exit status 3 when some failed, 2 when all did.",
+        "filenames; no video needed. unav100: one folder of <id>_rgb/_flow/_vggish.npy on the 0.32-s grid and "
+        "its unav100_annotations.json, resampled to one-second segments (each video its own length). Bad files "
+        "(missing, wrong shape, NaN, pickled objects, never unpickled) are listed in OUTPUT.failures.tsv; exit "
+        "status 3 when some failed, 2 when all did.",
         example="ecma import --format valor --root data/llp/valor --annotations data/llp/AVVP_train.csv "
         "--output valor.h5 --shard 0/16",
     )
-    i.add_argument("--format", required=True, choices=("valor", "han"), help="the publisher's folder layout")
-    i.add_argument("--root", required=True, help="the feature folder (valor: CLIP/, CLAP/; han: vggish/, res152/, r2plus1d_18/)")
-    i.add_argument("--annotations", nargs="+", help="LLP split csvs naming the videos to import")
+    i.add_argument("--format", required=True, choices=("valor", "han", "unav100"), help="the publisher's folder layout")
+    i.add_argument("--root", required=True, help="the feature folder (valor: CLIP/, CLAP/; han: vggish/, res152/, "
+                   "r2plus1d_18/; unav100: the av_features folder itself)")
+    i.add_argument("--annotations", nargs="+", help="LLP split csvs naming the videos to import (unav100: the one "
+                   "annotation JSON; every subset of it is imported, and --names still needs it for durations)")
     i.add_argument("--names", nargs="*", help="the annotation filenames to import, instead of --annotations (workflow use)")
     i.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
     i.add_argument("--shard", help="I/N: only the videos of shard I of N (0-based; the stable hash extraction uses)")

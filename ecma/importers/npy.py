@@ -35,8 +35,19 @@ def _read_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
         raise BadFeatureFile(f"unreadable .npy header ({str(e).splitlines()[0][:120]})") from None
 
 
-def read_feature_file(path: str | os.PathLike, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+def _shape_fits(found: tuple[int, ...], shape: tuple) -> bool:
+    """``None`` in ``shape`` is a length published per video (at least 1)."""
+    return len(found) == len(shape) and all(n >= 1 if want is None else n == want for n, want in zip(found, shape))
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join("T" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def read_feature_file(path: str | os.PathLike, shape: tuple) -> tuple[np.ndarray, int]:
     """The array in ``path`` as native float32, checked to have ``shape``; and the file's size in bytes.
+
+    A ``None`` in ``shape`` (e.g. ``(None, 1024)``) accepts any length of at least 1 along that axis.
 
     Raises :class:`BadFeatureFile` naming the problem (missing, not .npy, object or non-float dtype, wrong
     shape, truncated, NaN/inf).
@@ -55,8 +66,8 @@ def read_feature_file(path: str | os.PathLike, shape: tuple[int, ...]) -> tuple[
             raise BadFeatureFile("holds Python objects (a pickled object array); refused, never loaded")
         if dtype.kind != "f" or dtype.fields is not None:
             raise BadFeatureFile(f"dtype {dtype} is not floating point")
-        if tuple(file_shape) != tuple(shape):
-            raise BadFeatureFile(f"shape {tuple(file_shape)}, expected {tuple(shape)}")
+        if not _shape_fits(tuple(file_shape), tuple(shape)):
+            raise BadFeatureFile(f"shape {tuple(file_shape)}, expected {_shape_text(shape)}")
         nbytes = int(np.prod(file_shape)) * dtype.itemsize
         data = f.read(nbytes)
     if len(data) != nbytes:

@@ -17,20 +17,18 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 
-from ecma.annotations import read_split
-from ecma.classes import LLP_CLASSES
-from ecma.datasets import shard_of, youtube_id
+from ecma.datasets import shard_of
 from ecma.errors import EcmaError
 from ecma.failures import failures_path_for, write_failures
 from ecma.importers.han import HAN
-from ecma.importers.npy import BadFeatureFile, read_feature_file
-from ecma.importers.spec import FeatureFormat
+from ecma.importers.spec import ImportFormat
+from ecma.importers.unav100 import UNAV100
 from ecma.importers.valor import VALOR
 from ecma.io import atomic_path
 from ecma.progress import Progress
 from ecma.shards import FeatureShard, now_iso
 
-FORMATS: dict[str, FeatureFormat] = {f.name: f for f in (VALOR, HAN)}
+FORMATS: dict[str, ImportFormat] = {f.name: f for f in (VALOR, HAN, UNAV100)}
 
 
 @dataclass
@@ -41,49 +39,30 @@ class ImportReport:
     manifest: dict = field(default_factory=dict)
 
 
-def feature_format(name: str) -> FeatureFormat:
+def feature_format(name: str) -> ImportFormat:
     if name not in FORMATS:
         raise EcmaError(f"unknown feature format {name!r} (known: {', '.join(FORMATS)})")
     return FORMATS[name]
 
 
-def check_root(fmt: FeatureFormat, root: str | os.PathLike) -> Path:
-    """The root folder, after checking that it holds every sub-folder of the format."""
-    root = Path(root)
-    if not root.is_dir():
-        raise EcmaError(f"{root}: feature root of format {fmt.name!r} not found")
-    for s in fmt.streams:
-        if not (root / s.folder).is_dir():
-            raise EcmaError(f"{root / s.folder}: folder of the {s.role} features of format {fmt.name!r} not found")
-    return root
+def check_root(fmt: ImportFormat, root: str | os.PathLike) -> Path:
+    """The root folder, after checking that it holds what the format needs."""
+    return fmt.check_root(Path(root))
 
 
-def annotated_videos(annotation_csvs: Sequence[str | os.PathLike], shard: Optional[tuple[int, int]] = None) -> list[str]:
-    """The filenames of the annotation files, each once, in file order; only shard i of n where given."""
+def annotated_videos(
+    annotation_csvs: Sequence[str | os.PathLike], shard: Optional[tuple[int, int]] = None, fmt: Optional[ImportFormat] = None
+) -> list[str]:
+    """The videos the annotation files name (LLP split csvs unless ``fmt`` reads others), each once, in the
+    format's order; only shard i of n where given."""
     if not annotation_csvs:
         raise EcmaError("no annotation files given")
     if shard is not None:
         i, n = shard
         if n < 1 or not 0 <= i < n:
             raise EcmaError(f"shard {i}/{n} does not exist (0 <= I < N)")
-    names = dict.fromkeys(f for csv in annotation_csvs for f in read_split(csv, LLP_CLASSES).filenames)
+    names = (fmt or VALOR).annotated_names(annotation_csvs)
     return [f for f in names if shard is None or shard_of(f, shard[1]) == shard[0]]
-
-
-def _load_video(fmt: FeatureFormat, root: Path, name: str) -> tuple[dict, dict, list[tuple[str, str]]]:
-    """(stored arrays by role, {relative path: size}, [(folder, reason)]) of one video."""
-    arrays, files, problems = {}, {}, []
-    vid = youtube_id(name)
-    for s in fmt.streams:
-        rel = f"{s.folder}/{vid}.npy"
-        try:
-            array, size = read_feature_file(root / rel, s.shape)
-        except BadFeatureFile as e:
-            problems.append((s.folder, f"{rel}: {e}"))
-            continue
-        arrays[s.role] = s.convert(array) if s.convert else array
-        files[rel] = size
-    return arrays, files, problems
 
 
 def _manifest(files: dict[str, int]) -> dict:
@@ -114,7 +93,8 @@ def import_features(
     fmt = feature_format(format_name)
     root = check_root(fmt, root)
     output = Path(output)
-    names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard)
+    names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard, fmt)
+    read_video = fmt.video_reader(root, annotation_csvs)
     report = ImportReport(failures_path=failures_path_for(output))
     files: dict[str, int] = {}
     bar = Progress(len(names), f"import {output.name}", "video", bar=progress)
@@ -124,13 +104,15 @@ def import_features(
                 out.fingerprint = fmt.fingerprint()
                 stamp = now_iso()
                 for name in names:
-                    arrays, used, problems = _load_video(fmt, root, name)
-                    if problems:
-                        report.failed.append((name, problems[0][0], "; ".join(p[1] for p in problems)))
+                    video = read_video(name)
+                    if video.problems:
+                        report.failed.append((name, video.problems[0][0], "; ".join(p[1] for p in video.problems)))
                     else:
+                        arrays = video.arrays
                         out.write(name, arrays["audio"], arrays["visual"], visual_3d=arrays.get("visual_3d"),
-                                  frames_per_segment=fmt.frames_per_segment, dtype="float32", extracted_at=stamp)
-                        files.update(used)
+                                  frames_per_segment=fmt.frames_per_segment, dtype="float32", extracted_at=stamp,
+                                  **video.attrs)
+                        files.update(video.files)
                         report.imported += 1
                     bar.update(1)
                 report.manifest = _manifest(files)

@@ -1,11 +1,22 @@
-"""What a published feature format is: its streams (folder, shape, conversion) and its fingerprint."""
+"""What a published feature format is: its streams (folder, shape, conversion), its fingerprint, which videos
+its annotation files name and how one video's files are read.
+
+The import driver (:mod:`ecma.importers.run`) sees a format only through :class:`ImportFormat`: LLP's
+per-stream folders of ``<YouTube id>.npy`` (:class:`FeatureFormat`: VALOR's, HAN's) and UnAV-100's one folder
+of ``<id>_rgb/_flow/_vggish.npy`` with a JSON file (:mod:`ecma.importers.unav100`) both implement it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Optional
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
+
+from ecma.errors import EcmaError
+from ecma.importers.npy import BadFeatureFile, read_feature_file
 
 IMPORTER_VERSION = 1  # bump when the numbers an import writes change: shards of another version never mix
 
@@ -18,6 +29,30 @@ class Stream:
     what: str  # the features, for the fingerprint
     convert: Optional[Callable[[np.ndarray], np.ndarray]] = None  # published array -> stored array
     conversion: Optional[str] = None  # what ``convert`` does, for the fingerprint
+
+
+@dataclass
+class LoadedVideo:
+    """One video's stored arrays by role, the files read ({relative path: size}), [(stage, reason)] problems
+    (the video fails when there is any) and extra per-video shard attributes."""
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class ImportFormat(Protocol):
+    name: str
+    frames_per_segment: int
+
+    def fingerprint(self) -> dict: ...
+
+    def check_root(self, root: Path) -> Path: ...
+
+    def annotated_names(self, annotation_files: Sequence[str | os.PathLike]) -> list[str]: ...
+
+    def video_reader(self, root: Path, annotation_files: Sequence[str | os.PathLike]) -> Callable[[str], LoadedVideo]: ...
 
 
 @dataclass(frozen=True)
@@ -44,3 +79,40 @@ class FeatureFormat:
             "frames_per_segment": self.frames_per_segment,
             "dtype": "float32",
         }
+
+    def check_root(self, root: Path) -> Path:
+        """The root folder, after checking that it holds every sub-folder of the format."""
+        root = Path(root)
+        if not root.is_dir():
+            raise EcmaError(f"{root}: feature root of format {self.name!r} not found")
+        for s in self.streams:
+            if not (root / s.folder).is_dir():
+                raise EcmaError(f"{root / s.folder}: folder of the {s.role} features of format {self.name!r} not found")
+        return root
+
+    def annotated_names(self, annotation_files: Sequence[str | os.PathLike]) -> list[str]:
+        """The filenames of LLP split csvs, each once, in file order."""
+        from ecma.annotations import read_split
+        from ecma.classes import LLP_CLASSES
+
+        return list(dict.fromkeys(f for csv in annotation_files for f in read_split(csv, LLP_CLASSES).filenames))
+
+    def video_reader(self, root: Path, annotation_files: Sequence[str | os.PathLike] = ()) -> Callable[[str], LoadedVideo]:
+        """name -> its streams, read from ``<folder>/<YouTube id>.npy`` and converted."""
+        from ecma.datasets import youtube_id
+
+        def read(name: str) -> LoadedVideo:
+            video = LoadedVideo()
+            vid = youtube_id(name)
+            for s in self.streams:
+                rel = f"{s.folder}/{vid}.npy"
+                try:
+                    array, size = read_feature_file(root / rel, s.shape)
+                except BadFeatureFile as e:
+                    video.problems.append((s.folder, f"{rel}: {e}"))
+                    continue
+                video.arrays[s.role] = s.convert(array) if s.convert else array
+                video.files[rel] = size
+            return video
+
+        return read
