@@ -71,6 +71,12 @@ def cmd_demo(args) -> int:
     demo = DemoConfig()
     if args.config:
         demo = load_workflow_config(args.config).dataset(args.dataset).demo or demo
+    if args.format == "unav100":
+        from ecma.unav_demo import make_unav_demo
+
+        given = {k: getattr(args, k) for k in ("n_train", "n_val", "n_test", "seed") if getattr(args, k) is not None}
+        make_unav_demo(args.output, **given)
+        return 0
     for key in ("n_train", "n_val", "n_test", "seed"):
         if getattr(args, key) is not None:
             setattr(demo, key, getattr(args, key))
@@ -428,7 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
         example="ecma demo --output data/demo --n-train 48 --n-val 16 --n-test 16",
     )
     d.add_argument("--output", required=True, help="folder to write videos/ and the csv files into")
-    d.add_argument("--config", help="workflow config whose datasets.<NAME>.demo settings to use")
+    d.add_argument("--format", choices=("llp", "unav100"), default="llp",
+                   help="llp: mp4 videos and LLP's csvs (default); unav100: UnAV-100-style I3D/VGGish-shaped features "
+                        "(av_features/) and unav100_annotations.json, no video (default sizes 60/20/20)")
+    d.add_argument("--config", help="workflow config whose datasets.<NAME>.demo settings to use (llp format only)")
     d.add_argument("--dataset", default="demo", help="the dataset of --config whose demo settings to use")
     for key, what in (("n_train", "training videos"), ("n_val", "validation videos"), ("n_test", "test videos"),
                       ("seed", "the generator's seed")):

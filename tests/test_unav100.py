@@ -159,3 +159,179 @@ def test_segments_to_events_inverse():
     # whole-second events survive the round trip exactly
     back = events_to_segments(segments_to_events(truth), 3, 5)
     np.testing.assert_array_equal(back, truth)
+
+
+# ---------------------------------------------------------------- demo data and the importer
+
+import csv  # noqa: E402
+
+from ecma.cli import main  # noqa: E402
+from ecma.importers import import_features  # noqa: E402
+from ecma.importers.unav100 import grid_centres, resample_to_segments  # noqa: E402
+from ecma.shards import FeatureShard  # noqa: E402
+from ecma.unav_demo import UNAV_DEMO_CLASSES, class_directions, grid_length, make_unav_demo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return make_unav_demo(tmp_path_factory.mktemp("unav") / "demo", n_train=4, n_val=2, n_test=2, seed=3,
+                          min_duration=10.0, max_duration=24.0)
+
+
+def read_failures(output):
+    with open(f"{output}.failures.tsv", newline="") as f:
+        return list(csv.reader(f, delimiter="\t"))
+
+
+def test_resampling_by_hand():
+    # grid centres 0.48, 0.80, 1.12, 1.44, 1.76, 2.08, ... s
+    np.testing.assert_allclose(grid_centres(4), [0.48, 0.80, 1.12, 1.44])
+    x = np.arange(7, dtype=np.float32)[:, None] * [1.0, 10.0]  # centres up to 2.40 s
+    out = resample_to_segments(x, duration=4.5)
+    # s0: rows 0, 1 (0.48, 0.80); s1: rows 2..4 (1.12, 1.44, 1.76); s2: rows 5, 6 (2.08, 2.40);
+    # s3 [3, 4) and s4 [4, 4.5): empty, the nearest centre to 3.5 and 4.25 is row 6 (2.40)
+    np.testing.assert_allclose(out[:, 0], [0.5, 3.0, 5.5, 6.0, 6.0])
+    np.testing.assert_allclose(out[:, 1], [5.0, 30.0, 55.0, 60.0, 60.0])
+    assert out.dtype == np.float32 and out.shape == (5, 2)
+    # features past the video's end are dropped: duration 1.0 keeps rows 0, 1 only
+    np.testing.assert_allclose(resample_to_segments(x, duration=1.0)[:, 0], [0.5])
+
+
+def test_demo_annotations_are_the_planted_events(demo):
+    ann = read_unav100(demo.annotations)
+    assert ann.label_ids == tuple(sorted({c for v in demo.videos for _, _, c in v.events}))
+    assert set(ann.label_ids) <= set(UNAV_DEMO_CLASSES)
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        assert len(ann.split(split)) == n
+    for v in demo.videos:
+        got = ann.videos[v.video_id]
+        assert got.duration == v.duration and 10.0 <= v.duration <= 24.0
+        assert [(e.onset, e.offset, e.label) for e in got.events] == [(a, b, UNAV_DEMO_CLASSES[c]) for a, b, c in v.events]
+        for a, b, _ in v.events:
+            assert 0 <= a < b <= v.duration
+    # the segment truth, recomputed here from the plan with the stated rule (at least half of a segment)
+    truth, lengths = ann.split("train").segment_truth()
+    for n, v in enumerate(ann.split("train").videos):
+        plan = next(p for p in demo.videos if p.video_id == v.video_id)
+        expected = np.zeros((len(ann.classes), int(np.ceil(v.duration))), np.uint8)
+        for a, b, c in plan.events:
+            k = ann.classes.index(UNAV_DEMO_CLASSES[c])
+            for s in range(expected.shape[1]):
+                seg_end = min(s + 1.0, v.duration)
+                if max(0.0, min(seg_end, b) - max(s, a)) >= 0.5 * (seg_end - s) - 1e-9:
+                    expected[k, s] = 1
+        assert lengths[n] == expected.shape[1]
+        np.testing.assert_array_equal(truth[n, :, : lengths[n]], expected)
+
+
+def test_demo_imports_cleanly_and_carries_the_events(demo, tmp_path):
+    out = tmp_path / "unav.h5"
+    assert main(["import", "--format", "unav100", "--root", str(demo.features), "--annotations", str(demo.annotations),
+                 "--output", str(out), "--quiet"]) == 0
+    assert read_failures(out) == [["filename", "stage", "reason"]]
+    ann = read_unav100(demo.annotations)
+    directions = class_directions(3)
+    row_of = {c: k for k, c in enumerate(UNAV_DEMO_CLASSES)}
+    with FeatureShard(out) as s:
+        assert sorted(s.videos()) == sorted(v.video_id for v in demo.videos)
+        fp = s.fingerprint
+        for v in demo.videos:
+            video = s.read_video(v.video_id)
+            t = int(np.ceil(v.duration))
+            assert video.audio.shape == (t, 128) and video.visual.shape == (t, 2048)
+            assert s.attrs(v.video_id)["duration"] == v.duration and s.attrs(v.video_id)["n_segments"] == t
+            # segment 0 is the mean of the rgb|flow rows centred in [0, 1): rows 0 and 1 (0.48 s, 0.80 s)
+            rgb = np.load(demo.features / f"{v.video_id}_rgb.npy")
+            flow = np.load(demo.features / f"{v.video_id}_flow.npy")
+            np.testing.assert_allclose(video.visual[0], np.concatenate([rgb[:2], flow[:2]], 1).mean(0), rtol=1e-5, atol=1e-6)
+            assert len(rgb) == grid_length(v.duration)
+            # the planted class's direction is there in truth segments, in both streams
+            truth, _ = ann.split(v.split).segment_truth()
+            n = ann.split(v.split).filenames.index(v.video_id)
+            for _, _, c in v.events:
+                k = ann.classes.index(UNAV_DEMO_CLASSES[c])
+                on = truth[n, k, :t].astype(bool)
+                proj_a = video.audio @ directions["vggish"][row_of[c]]
+                proj_v = video.visual[:, :1024] @ directions["rgb"][row_of[c]]
+                assert proj_a[on].mean() > 2.0 and proj_v[on].mean() > 2.0
+                if (~on).any():
+                    assert proj_a[~on].mean() < proj_a[on].mean() - 1.0
+    assert fp["format"] == "unav100" and fp["segment_seconds"] == 1.0 and "window centre" in fp["resampling"]
+    assert fp["grid"] == {"fps": 25, "stride_frames": 8, "window_frames": 24}
+
+
+def test_unav_bad_files_are_reported_and_never_loaded(demo, tmp_path):
+    import shutil
+
+    root = tmp_path / "feats"
+    shutil.copytree(demo.features, root)
+    ids = sorted(v.video_id for v in demo.videos)
+    (root / f"{ids[0]}_rgb.npy").unlink()
+    np.save(root / f"{ids[1]}_flow.npy", np.zeros((30, 1000), np.float32))
+    bad = np.load(root / f"{ids[2]}_vggish.npy")
+    bad[1, 2] = np.nan
+    np.save(root / f"{ids[2]}_vggish.npy", bad)
+    full = (root / f"{ids[3]}_rgb.npy").read_bytes()
+    (root / f"{ids[3]}_rgb.npy").write_bytes(full[: len(full) // 2])
+    np.save(root / f"{ids[4]}_vggish.npy", np.array([[object()]], dtype=object), allow_pickle=True)
+    rgb = np.load(root / f"{ids[5]}_rgb.npy")
+    np.save(root / f"{ids[5]}_rgb.npy", rgb[:-2])  # rgb and flow disagree
+    np.save(root / f"{ids[6]}_vggish.npy", np.zeros((0, 128), np.float32))
+    out = tmp_path / "s.h5"
+    assert main(["import", "--format", "unav100", "--root", str(root), "--annotations", str(demo.annotations),
+                 "--output", str(out), "--quiet"]) == 3
+    rows = {r[0]: (r[1], r[2]) for r in read_failures(out)[1:]}
+    assert set(rows) == set(ids[:7])
+    assert rows[ids[0]] == ("rgb", f"{ids[0]}_rgb.npy: missing")
+    assert rows[ids[1]] == ("flow", f"{ids[1]}_flow.npy: shape (30, 1000), expected (T, 1024)")
+    assert rows[ids[2]] == ("vggish", f"{ids[2]}_vggish.npy: contains NaN or infinite values")
+    assert rows[ids[3]][1].startswith(f"{ids[3]}_rgb.npy: truncated")
+    assert rows[ids[4]][1] == f"{ids[4]}_vggish.npy: holds Python objects (a pickled object array); refused, never loaded"
+    assert rows[ids[5]] == ("flow", f"{ids[5]}_rgb.npy has {len(rgb) - 2} rows, {ids[5]}_flow.npy {len(rgb)}: "
+                                    "they are concatenated, so they must agree")
+    assert rows[ids[6]] == ("vggish", f"{ids[6]}_vggish.npy: shape (0, 128), expected (T, 128)")
+    with FeatureShard(out) as s:
+        assert s.videos() == [ids[7]]
+
+
+def test_unav_import_errors(demo, tmp_path, capsys):
+    out = tmp_path / "s.h5"
+    # every video failing: exit 2, no shard
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["import", "--format", "unav100", "--root", str(empty), "--annotations", str(demo.annotations),
+                 "--output", str(out), "--quiet"]) == 2
+    assert "none of the 8 videos could be imported" in capsys.readouterr().err and not out.exists()
+    # two annotation files, or none with --names
+    assert main(["import", "--format", "unav100", "--root", str(demo.features), "--annotations", str(demo.annotations),
+                 str(demo.annotations), "--output", str(out), "--quiet"]) == 2
+    assert "reads one annotation file" in capsys.readouterr().err
+    # a name the file does not know is a failure row; the others import
+    name = demo.videos[0].video_id
+    report = import_features("unav100", demo.features, [demo.annotations], out, names=[name, "nosuchvideo"], progress=False)
+    assert report.imported == 1 and report.failed == [
+        ("nosuchvideo", "annotations", "nosuchvideo: not in the annotation file (its duration is needed)")]
+
+
+def test_unav_shards_partition_the_videos(demo, tmp_path):
+    seen = []
+    for i in range(2):
+        out = tmp_path / f"s{i}.h5"
+        import_features("unav100", demo.features, [demo.annotations], out, shard=(i, 2), progress=False)
+        with FeatureShard(out) as s:
+            seen += s.videos()
+    assert sorted(seen) == sorted(v.video_id for v in demo.videos)
+
+
+def test_demo_is_deterministic_and_cli(tmp_path):
+    a = make_unav_demo(tmp_path / "a", n_train=2, n_val=1, n_test=1, seed=5, max_duration=15.0)
+    assert main(["demo", "--format", "unav100", "--output", str(tmp_path / "b"), "--n-train", "2", "--n-val", "1",
+                 "--n-test", "1", "--seed", "5"]) == 0
+    b = read_unav100(tmp_path / "b" / "unav100_annotations.json")
+    assert sorted(b.videos) == sorted(v.video_id for v in a.videos)
+    a2 = make_unav_demo(tmp_path / "a2", n_train=2, n_val=1, n_test=1, seed=5, max_duration=15.0)
+    assert a2.videos == a.videos
+    for v in a.videos:
+        assert (a.features / f"{v.video_id}_rgb.npy").read_bytes() == (a2.features / f"{v.video_id}_rgb.npy").read_bytes()
+    with pytest.raises(EcmaError, match="1 to 99999 videos per split"):
+        make_unav_demo(tmp_path / "c", n_train=0)
