@@ -335,3 +335,57 @@ def test_demo_is_deterministic_and_cli(tmp_path):
         assert (a.features / f"{v.video_id}_rgb.npy").read_bytes() == (a2.features / f"{v.video_id}_rgb.npy").read_bytes()
     with pytest.raises(EcmaError, match="1 to 99999 videos per split"):
         make_unav_demo(tmp_path / "c", n_train=0)
+
+
+# ---------------------------------------------------------------- AV-only F1 (protocol unav100-av)
+
+from ecma.metrics_av import score_av_only  # noqa: E402
+
+
+def av_case():
+    """3 videos padded to T = 8 (lengths 6, 8, 3), 2 classes; worked by hand in the test below."""
+    n, t, c = 3, 8, 2
+    a = np.zeros((n, t, c))
+    v = np.zeros((n, t, c))
+    gt = np.zeros((n, c, t), np.uint8)
+    video = np.array([[0.9, 0.9], [0.2, 0.9], [0.9, 0.9]])
+    # video 0: truth class 0 on [1, 4); AV prediction class 0 on [2, 6); class 1 only heard at 0 (not AV)
+    gt[0, 0, 1:4] = 1
+    a[0, 2:6, 0] = v[0, 2:6, 0] = 0.8
+    a[0, 0, 1] = 0.9
+    # padding of video 0 (segments 6, 7): predicted and "true" garbage that lengths must hide
+    a[0, 6:, 0] = v[0, 6:, 0] = 0.9
+    gt[0, 0, 6:] = 1
+    # video 1: truth class 1 on [0, 2) and [5, 8); AV prediction on [0, 2) and [4, 8); class 0 gated off
+    gt[1, 1, 0:2] = gt[1, 1, 5:8] = 1
+    a[1, 0:2, 1] = v[1, 0:2, 1] = 0.7
+    a[1, 4:8, 1] = v[1, 4:8, 1] = 0.6
+    a[1, 3, 0] = v[1, 3, 0] = 0.9
+    return video, a, v, gt, np.array([6, 8, 3])
+
+
+def test_av_only_scores_by_hand():
+    video, a, v, gt, lengths = av_case()
+    s = score_av_only(video, a, v, gt, lengths=lengths, classes=["dog", "piano"])
+    assert s["protocol"] == "unav100-av" and s["num_videos"] == 3
+    assert set(s["segment"]) == {"audio_visual"} and set(s["event"]) == {"audio_visual"}
+    # segment: v0 class 0 TP 2 (2, 3), FP 2 (4, 5), FN 1 (1): 4/7; v1 class 1 TP 5, FP 1 (4): 10/11; v2 nothing: 1
+    assert s["segment"]["audio_visual"] == pytest.approx(100 * (4 / 7 + 10 / 11 + 1) / 3)
+    # event: v0 [2, 6) vs [1, 4): IoU 2/5 < 0.5, an FP and an FN: 0; v1 [0,2)~[0,2) and [4,8)~[5,8) (3/4): 1; v2: 1
+    assert s["event"]["audio_visual"] == pytest.approx(100 * 2 / 3)
+    assert s["per_class"]["segment"]["audio_visual"] == pytest.approx({"dog": 100 * 4 / 7, "piano": 100 * 10 / 11})
+    assert s["per_class"]["event"]["audio_visual"] == pytest.approx({"dog": 0.0, "piano": 100.0})
+
+
+def test_av_only_padding_matters_only_without_lengths():
+    video, a, v, gt, lengths = av_case()
+    with_lengths = score_av_only(video, a, v, gt, lengths=lengths)
+    # the same videos cut to their lengths, scored one by one, give the same per-video F1s
+    per_video = [score_av_only(video[i:i + 1], a[i:i + 1, :n], v[i:i + 1, :n], gt[i:i + 1, :, :n]) for i, n in enumerate(lengths)]
+    for level in ("segment", "event"):
+        assert with_lengths[level]["audio_visual"] == pytest.approx(np.mean([p[level]["audio_visual"] for p in per_video]))
+    # without lengths video 0's padding counts: class 0 then has prediction [2, 8) and truth [1, 4) + [6, 8)
+    without = score_av_only(video, a, v, gt)
+    assert without["segment"]["audio_visual"] == pytest.approx(100 * (2 * 4 / (2 * 4 + 2 + 1) + 10 / 11 + 1) / 3)
+    with pytest.raises(ValueError, match="lengths must be"):
+        score_av_only(video, a, v, gt, lengths=np.array([6, 9, 3]))
