@@ -389,3 +389,98 @@ def test_av_only_padding_matters_only_without_lengths():
     assert without["segment"]["audio_visual"] == pytest.approx(100 * (2 * 4 / (2 * 4 + 2 + 1) + 10 / 11 + 1) / 3)
     with pytest.raises(ValueError, match="lengths must be"):
         score_av_only(video, a, v, gt, lengths=np.array([6, 9, 3]))
+
+
+# ---------------------------------------------------------------- mAP (UnAV-100's dense-localisation metric)
+
+from ecma.metrics_map import (  # noqa: E402
+    class_average_precision, detections_from_segments, mean_average_precision, score_av_map)
+
+
+def test_class_ap_by_hand():
+    truth = [("vA", 0, 0.0, 10.0), ("vA", 0, 20.0, 30.0), ("vB", 0, 5.0, 15.0)]
+    dets = [("vA", 0, 0.0, 9.0, 0.9),  # tIoU 0.9 with [0, 10): TP
+            ("vA", 0, 1.0, 10.0, 0.8),  # [0, 10) taken; next is [20, 30), tIoU 0: FP
+            ("vB", 0, 30.0, 40.0, 0.7),  # no overlap: FP
+            ("vC", 0, 0.0, 5.0, 0.6),  # a video without truth: FP
+            ("vB", 0, 6.0, 15.0, 0.5)]  # tIoU 0.9: TP
+    # precision 1, 1/2, 1/3, 1/4, 2/5 at recall 1/3 x 4, 2/3; made monotone: 1 up to 1/3, 0.4 up to 2/3, 0 after
+    ap = class_average_precision(truth, dets[::-1], thresholds=(0.5, 0.9, 0.95))  # input order does not matter
+    np.testing.assert_allclose(ap, [(1 + 0.4) / 3, (1 + 0.4) / 3, 0.0])
+    assert class_average_precision(truth, [], thresholds=(0.5,)).tolist() == [0.0]
+
+
+def brute_force_ap(truth, dets, thr):
+    """Independent: greedy by score, each prediction takes the unmatched true event of its video with the
+    largest tIoU >= thr; AP = sum over each recall step of the best precision at that recall or beyond."""
+    dets = sorted(dets, key=lambda d: -d[4])
+    used, hits = set(), []
+    for vid, _, on, off, _ in dets:
+        best, best_iou = None, -1.0
+        for j, (tv, _, ton, toff) in enumerate(truth):
+            if tv != vid or j in used:
+                continue
+            inter = max(0.0, min(off, toff) - max(on, ton))
+            iou = inter / ((off - on) + (toff - ton) - inter)
+            if iou >= thr and iou > best_iou:
+                best, best_iou = j, iou
+        hits.append(best is not None)
+        if best is not None:
+            used.add(best)
+    points = []  # (recall, precision) at each rank
+    tp = 0
+    for rank, hit in enumerate(hits, start=1):
+        tp += hit
+        points.append((tp / len(truth), tp / rank))
+    ap, previous = 0.0, 0.0
+    for r in sorted({r for r, _ in points if r > 0}):
+        ap += (r - previous) * max(p for rr, p in points if rr >= r)
+        previous = r
+    return ap
+
+
+def test_class_ap_matches_a_brute_force_computation():
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        truth, dets = [], []
+        for vid in ("a", "b", "c"):
+            for _ in range(int(rng.integers(0, 4))):
+                on = float(rng.uniform(0, 50))
+                truth.append((vid, 0, on, on + float(rng.uniform(1, 15))))
+            for _ in range(int(rng.integers(0, 6))):
+                on = float(rng.uniform(0, 50))
+                dets.append((vid, 0, on, on + float(rng.uniform(1, 15)), float(rng.uniform())))
+        if not truth:
+            continue
+        thresholds = (0.1, 0.3, 0.5, 0.7, 0.9)
+        got = class_average_precision(truth, dets, thresholds)
+        np.testing.assert_allclose(got, [brute_force_ap(truth, dets, t) for t in thresholds], atol=1e-12, err_msg=str(trial))
+
+
+def test_map_classes_duplicates_and_averages():
+    truth = [("v", 0, 0.0, 4.0), ("v", 0, 0.0005, 4.0), ("v", 2, 1.0, 3.0)]  # the second is a duplicate
+    dets = [("v", 0, 0.0, 4.0, 0.9), ("v", 1, 0.0, 4.0, 0.9)]  # class 1 has no truth: ignored; class 2 none: AP 0
+    m = mean_average_precision(truth, dets, classes=["dog", "cat", "piano"])
+    assert m["num_classes"] == 2 and set(m["per_class"]) == {"dog", "piano"}
+    assert m["per_class"]["dog"] == [100.0] * 9 and m["per_class"]["piano"] == [0.0] * 9
+    assert list(m["map"]) == ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
+    assert m["map"]["0.5"] == 50.0 and m["average"] == 50.0 and m["protocol"] == "unav100-map"
+
+
+def test_detections_from_segments_and_av_map():
+    pred = np.zeros((2, 2, 6), bool)
+    pred[0, 0, 1:3] = pred[0, 0, 4:6] = True
+    pred[1, 1, 0:6] = True  # the video is 4 long: segments 4, 5 are padding
+    prob = np.zeros((2, 6, 2))
+    prob[0, :, 0] = [0, 0.6, 0.8, 0, 0.5, 0.7]
+    prob[1, :, 1] = [0.9, 0.9, 0.6, 0.6, 1.0, 1.0]
+    dets = detections_from_segments(["x", "y"], pred, prob, lengths=[6, 4], durations=[5.5, 3.2])
+    assert dets == [("x", 0, 1.0, 3.0, pytest.approx(0.7)), ("x", 0, 4.0, 5.5, pytest.approx(0.6)),
+                    ("y", 1, 0.0, 3.2, pytest.approx(0.75))]
+    # through the AV path: audio = visual = sqrt(prob) gives audio x visual = prob; everything on at video level
+    root = np.sqrt(prob)
+    truth = [("x", 0, 1.0, 3.0), ("y", 1, 0.0, 3.0)]
+    m = score_av_map(["x", "y"], np.ones((2, 2)), root, root, truth, lengths=[6, 4], durations=[5.5, 3.2],
+                     segment_threshold=0.5 ** 0.5 - 1e-9, thresholds=(0.5, 0.95))
+    # class 0: [1, 3) (0.7) TP, [4, 5.5) (0.6) FP: AP 1; class 1: [0, 3.2) vs [0, 3): tIoU 3/3.2 = 0.9375
+    assert m["per_class"] == {"0": [100.0, 100.0], "1": [100.0, 0.0]}
