@@ -1,6 +1,7 @@
 """The import driver: annotated videos -> their published feature files -> one HDF5 shard.
 
-Every video named in the annotation files (deduplicated, in file order; with ``shard=(i, n)`` only those
+Every video named in the annotation files (deduplicated, in the format's order: LLP csvs' file order, UnAV-100's
+sorted ids; the format reads its own annotation files and video files, :class:`~ecma.importers.spec.ImportFormat`; with ``shard=(i, n)`` only those
 with :func:`ecma.datasets.shard_of` ``== i``, the hash extraction uses) whose files are all good goes into
 the shard under its annotation filename. A video with a bad file goes to ``SHARD.h5.failures.tsv`` instead.
 The shard is written to a temporary name and renamed when complete; when every video failed, no shard is
