@@ -1,13 +1,22 @@
 """UnAV-100: the annotation reader, the segment-label rule, the importer, the AV-only metrics and the mAP."""
 
+import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from ecma.cli import main
 from ecma.errors import EcmaError
+from ecma.importers import import_features
+from ecma.importers.unav100 import grid_centres, resample_to_segments
+from ecma.metrics_av import score_av_only
+from ecma.metrics_map import class_average_precision, detections_from_segments, mean_average_precision, score_av_map
 from ecma.segments import events_to_segments, n_segments, segment_runs, segments_to_events
+from ecma.shards import FeatureShard
 from ecma.unav100 import read_unav100
+from ecma.unav_demo import UNAV_DEMO_CLASSES, class_directions, grid_length, make_unav_demo
 
 
 def write_json(path, database):
@@ -163,15 +172,6 @@ def test_segments_to_events_inverse():
 
 # ---------------------------------------------------------------- demo data and the importer
 
-import csv  # noqa: E402
-
-from ecma.cli import main  # noqa: E402
-from ecma.importers import import_features  # noqa: E402
-from ecma.importers.unav100 import grid_centres, resample_to_segments  # noqa: E402
-from ecma.shards import FeatureShard  # noqa: E402
-from ecma.unav_demo import UNAV_DEMO_CLASSES, class_directions, grid_length, make_unav_demo  # noqa: E402
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     return make_unav_demo(tmp_path_factory.mktemp("unav") / "demo", n_train=4, n_val=2, n_test=2, seed=3,
@@ -261,8 +261,6 @@ def test_demo_imports_cleanly_and_carries_the_events(demo, tmp_path):
 
 
 def test_unav_bad_files_are_reported_and_never_loaded(demo, tmp_path):
-    import shutil
-
     root = tmp_path / "feats"
     shutil.copytree(demo.features, root)
     ids = sorted(v.video_id for v in demo.videos)
@@ -339,9 +337,6 @@ def test_demo_is_deterministic_and_cli(tmp_path):
 
 # ---------------------------------------------------------------- AV-only F1 (protocol unav100-av)
 
-from ecma.metrics_av import score_av_only  # noqa: E402
-
-
 def av_case():
     """3 videos padded to T = 8 (lengths 6, 8, 3), 2 classes; worked by hand in the test below."""
     n, t, c = 3, 8, 2
@@ -392,10 +387,6 @@ def test_av_only_padding_matters_only_without_lengths():
 
 
 # ---------------------------------------------------------------- mAP (UnAV-100's dense-localisation metric)
-
-from ecma.metrics_map import (  # noqa: E402
-    class_average_precision, detections_from_segments, mean_average_precision, score_av_map)
-
 
 def test_class_ap_by_hand():
     truth = [("vA", 0, 0.0, 10.0), ("vA", 0, 20.0, 30.0), ("vB", 0, 5.0, 15.0)]
