@@ -244,3 +244,66 @@ def test_crop_windows_take_a_window_of_each_long_video():
     assert a[0, :, 0].tolist() == [start, start + 1, start + 2] and 0 <= start <= 3
     assert v[0, :, 0].tolist() == list(range(2 * start, 2 * start + 6))  # the same segments' frames
     assert a[1, :, 0].tolist() == [6, 7, 8] and lb.tolist() == [3, 2] and v3 is None and m is None
+
+
+def _varlen_split(n, lengths, rng, truth):
+    from ecma.data import SplitData
+    from ecma.shards import FeatureSet
+
+    t = int(max(lengths))
+    audio = np.zeros((n, t, DA), np.float32)
+    visual = np.zeros((n, t * K, DV), np.float32)
+    for i, length in enumerate(lengths):
+        audio[i, :length] = rng.standard_normal((length, DA))
+        visual[i, : length * K] = rng.standard_normal((length * K, DV))
+    labels = (rng.random((n, C)) < 0.5).astype(np.float32)
+    data = SplitData(FeatureSet([f"v{i}" for i in range(n)], audio, visual, {}, [], None, K, np.array(lengths)), labels)
+    if truth:
+        data.gt_audio = mask_beyond_lengths((rng.random((n, C, t)) < 0.3).astype(np.uint8), np.array(lengths), 2)
+        data.gt_visual = mask_beyond_lengths((rng.random((n, C, t)) < 0.3).astype(np.uint8), np.array(lengths), 2)
+    return data
+
+
+@pytest.mark.parametrize("backbone", ["han", "coleaf"])
+def test_training_on_variable_length_videos(tmp_path, backbone):
+    from ecma.checkpoint import load_model
+    from ecma.train import train
+
+    rng = np.random.default_rng(0)
+    train_data = _varlen_split(12, rng.integers(1, 9, 12).tolist(), rng, False)
+    val_data = _varlen_split(5, [2, 8, 3, 5, 1], rng, True)
+    raw = small_cfg(backbone).to_dict()
+    raw["train"].update(epochs=2, batch_size=4, bucket_batches=2, max_segments=6, threads=1)
+    raw["pseudo"] = {"warmup_epochs": 0}
+    raw["coleaf"] = {"denoise": False}  # the shipped noise ratios are for 25 classes
+    cfg = config_from_dict(raw)
+    classes = ["a", "b", "c", "d"]
+    result = train(cfg, train_data, val_data, tmp_path / "run", classes=classes, fingerprint={}, progress=False)
+    assert len(result.history) == 2 and all(math.isfinite(h["loss"]) for h in result.history)
+    assert result.history[-1]["mask_density"] > 0
+    model, _, payload = load_model(tmp_path / "run" / "model.pt")
+    assert payload["classes"] == classes
+    with pytest.raises(EcmaError, match="the dataset has 3 classes but model.num_classes is 4"):
+        train(cfg, train_data, val_data, tmp_path / "bad", classes=classes[:3], fingerprint={}, progress=False)
+
+
+def test_predictions_keep_lengths_and_evaluation_ignores_the_padding(tmp_path):
+    from ecma.evaluate import evaluate_predictions
+    from ecma.predictions import Predictions, read_predictions, write_predictions
+
+    prob = np.zeros((2, 5, 1), np.float32)
+    prob[0, 0:2] = prob[1, 2:5] = prob[0, 4] = 0.9  # the short video's prediction at 4 is in its padding
+    preds = Predictions(["short", "long"], ["x"], np.ones((2, 1), np.float32), prob, prob, lengths=np.array([3, 5]))
+    write_predictions(tmp_path / "p.h5", preds)
+    back = read_predictions(tmp_path / "p.h5")
+    assert back.lengths.tolist() == [3, 5]
+    gt = np.zeros((2, 1, 5), np.uint8)
+    gt[0, 0, 0:2] = gt[1, 0, 2:5] = 1
+    r = evaluate_predictions(back, ["long", "short"], gt[::-1], gt[::-1], split="test")
+    assert r["segment"]["audio"] == pytest.approx(100.0) and r["split"] == "test"
+    old = Predictions(["a"], ["x"], np.ones((1, 1), np.float32), prob[:1], prob[:1])
+    write_predictions(tmp_path / "old.h5", old)
+    assert read_predictions(tmp_path / "old.h5").lengths is None  # files without lengths: all T
+    bad = Predictions(["a"], ["x"], np.ones((1, 1), np.float32), prob[:1], prob[:1], lengths=np.array([6]))
+    with pytest.raises(EcmaError, match="lengths must be"):
+        write_predictions(tmp_path / "bad.h5", bad)

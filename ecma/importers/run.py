@@ -58,15 +58,17 @@ def check_root(fmt: FeatureFormat, root: str | os.PathLike) -> Path:
     return root
 
 
-def annotated_videos(annotation_csvs: Sequence[str | os.PathLike], shard: Optional[tuple[int, int]] = None) -> list[str]:
-    """The filenames of the annotation files, each once, in file order; only shard i of n where given."""
+def annotated_videos(annotation_csvs: Sequence[str | os.PathLike], shard: Optional[tuple[int, int]] = None,
+                     classes: Sequence[str] = LLP_CLASSES) -> list[str]:
+    """The filenames of the annotation files, each once, in file order; only shard i of n where given.
+    ``classes``: those the csvs may name (LLP-format csvs: LLP's)."""
     if not annotation_csvs:
         raise EcmaError("no annotation files given")
     if shard is not None:
         i, n = shard
         if n < 1 or not 0 <= i < n:
             raise EcmaError(f"shard {i}/{n} does not exist (0 <= I < N)")
-    names = dict.fromkeys(f for csv in annotation_csvs for f in read_split(csv, LLP_CLASSES).filenames)
+    names = dict.fromkeys(f for csv in annotation_csvs for f in read_split(csv, classes).filenames)
     return [f for f in names if shard is None or shard_of(f, shard[1]) == shard[0]]
 
 
