@@ -190,7 +190,8 @@ def cmd_import(args) -> int:
 
 
 def _train_inputs(args):
-    """(config, classes, train csv, val csv, eval audio csv, eval visual csv) from a dataset or from flags."""
+    """(config, classes, train csv, val csv, eval audio csv, eval visual csv) from a dataset or from flags;
+    the classes are the dataset's (flags name LLP-format csvs: LLP's classes)."""
     from ecma.classes import LLP_CLASSES
     from ecma.config import load_workflow_config
 
@@ -202,7 +203,7 @@ def _train_inputs(args):
         wcfg = load_workflow_config(args.config)
         cfg = wcfg.for_dataset(args.dataset, args.variant)
         f = dataset_files(wcfg, args.dataset)
-        return cfg, LLP_CLASSES, f.train_csv, f.val_csv, f.eval_audio_csv, f.eval_visual_csv
+        return cfg, f.classes, f.train_csv, f.val_csv, f.eval_audio_csv, f.eval_visual_csv
     missing = [flag for flag, v in (("--train", args.train), ("--val", args.val), ("--eval-audio", args.eval_audio), ("--eval-visual", args.eval_visual)) if v is None]
     if missing:
         raise EcmaError(f"without --dataset, give {', '.join(missing)}")
@@ -335,7 +336,11 @@ def cmd_baseline(args) -> int:
     from ecma.io import write_json
     from ecma.report.baseline import nothing_predicted
 
-    write_json(args.output, nothing_predicted(args.split, args.eval_audio, args.eval_visual, n_segments=args.segments))
+    from ecma.classes import LLP_CLASSES
+
+    # the flags name LLP-format csvs, whose classes are LLP's
+    write_json(args.output, nothing_predicted(args.split, args.eval_audio, args.eval_visual, classes=LLP_CLASSES,
+                                              n_segments=args.segments))
     return 0
 
 

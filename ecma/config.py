@@ -186,6 +186,12 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX); false: float32
     missing_videos: Literal["error", "skip"] = "error"
+    # Variable-length videos (UnAV-100); equal-length data (LLP) ignores both. Batches are sorted by length
+    # within chunks of this many batches, then the batches shuffled: less padding (0: no bucketing).
+    bucket_batches: int = bounded(32, ge=0)
+    # Videos longer than this train on a random window of this many segments (per epoch); validation and
+    # prediction always see whole videos. 0: no cap (cutting a weakly labelled video can cut out its event).
+    max_segments: int = bounded(0, ge=0)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.batching import mask_beyond_lengths
 from ecma.config import ModelConfig
 from ecma.errors import EcmaError
 from ecma.shards import FeatureSet, load_features
@@ -45,8 +46,9 @@ def load_split(
     data = SplitData(features, labels)
     if eval_audio_csv is not None and eval_visual_csv is not None:
         t = features.audio.shape[1]
-        data.gt_audio = segment_truth(read_eval(eval_audio_csv, classes), features.filenames, classes, t)
-        data.gt_visual = segment_truth(read_eval(eval_visual_csv, classes), features.filenames, classes, t)
+        lengths = features.lengths if features.variable_length else None  # events end with their video
+        data.gt_audio = mask_beyond_lengths(segment_truth(read_eval(eval_audio_csv, classes), features.filenames, classes, t), lengths, 2)
+        data.gt_visual = mask_beyond_lengths(segment_truth(read_eval(eval_visual_csv, classes), features.filenames, classes, t), lengths, 2)
     return data
 
 

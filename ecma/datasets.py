@@ -71,6 +71,9 @@ class DatasetFiles:
     allow_split_overlap: bool = False
     features_format: Optional[str] = None  # source: features
     features_root: Optional[Path] = None
+    # The dataset's event classes, in label-matrix order: what train, predict and evaluate use. Datasets with
+    # LLP-format csv annotations (LLP itself, the demo) have LLP's 25; a reader of another format sets its own.
+    classes: tuple[str, ...] = LLP_CLASSES
 
     def split_csv(self, split: str) -> Path:
         try:
@@ -82,7 +85,7 @@ class DatasetFiles:
         """Every video of the train, val and test splits, in file order."""
         names: list[str] = []
         for split in ("train", "val", "test"):
-            names.extend(read_split(self.split_csv(split), LLP_CLASSES).filenames)
+            names.extend(read_split(self.split_csv(split), self.classes).filenames)
         return list(dict.fromkeys(names))  # a video in two splits (where allowed) is one video
 
 
@@ -119,7 +122,7 @@ def _annotated_names(files: DatasetFiles) -> list[str]:
             raise EcmaError(f"{p}: annotation file of dataset {files.name!r} not found")
     if not files.allow_split_overlap:
         try:
-            check_splits_disjoint({s: files.split_csv(s) for s in ("train", "val", "test")}, LLP_CLASSES)
+            check_splits_disjoint({s: files.split_csv(s) for s in ("train", "val", "test")}, files.classes)
         except EcmaError as e:
             raise EcmaError(f"{e} (set datasets.{files.name}.allow_split_overlap: true if intended)") from None
     return files.filenames()
@@ -194,5 +197,5 @@ def folder_videos(folder: str | os.PathLike) -> list[Path]:
 
 def first_test_videos(files: DatasetFiles, videos: dict[str, Path], n: int) -> list[Path]:
     """The videos of the first ``n`` test-split rows that have a video (the demo parses these)."""
-    names = read_split(files.test_csv, LLP_CLASSES).filenames
+    names = read_split(files.test_csv, files.classes).filenames
     return [videos[name] for name in names if name in videos][:n]

@@ -10,11 +10,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from types import SimpleNamespace
+from typing import Sequence
+
+import numpy as np
 
 from ecma.annotations import read_eval, read_split, segment_truth
 from ecma.config import EvalConfig
 from ecma.errors import EcmaError
-from ecma.predictions import read_predictions
+from ecma.predictions import Predictions, read_predictions
 from ecma.protocols import score_outputs
 
 
@@ -57,28 +60,52 @@ def evaluate_files(
         raise EcmaError(f"{split_csv}: the split lists no videos")
     rows_a = _with_classes_of(predictions_path, read_eval, eval_audio_csv, classes)
     rows_v = _with_classes_of(predictions_path, read_eval, eval_visual_csv, classes)
-
-    index = {name: i for i, name in enumerate(preds.filenames)}
-    absent = [name for name in split.filenames if name not in index]
-    if absent and (missing != "skip" or len(absent) == len(split.filenames)):
-        shown = ", ".join(absent[:5]) + (f", ... ({len(absent)} in all)" if len(absent) > 5 else "")
-        raise EcmaError(f"{predictions_path}: no predictions for {len(absent)} video(s) of split {split_csv}: {shown}")
-    filenames = [name for name in split.filenames if name in index]
-    order = [index[name] for name in filenames]
-
     n_segments = preds.audio_prob.shape[1]
+    gt_audio = segment_truth(rows_a, split.filenames, classes, n_segments)
+    gt_visual = segment_truth(rows_v, split.filenames, classes, n_segments)
+    result = evaluate_predictions(preds, split.filenames, gt_audio, gt_visual, video_threshold=video_threshold,
+                                  segment_threshold=segment_threshold, missing=missing, eval_config=eval_config,
+                                  source=f"{predictions_path}", split=str(split_csv))
+    return result
+
+
+def evaluate_predictions(
+    preds: Predictions,
+    filenames: Sequence[str],
+    gt_audio: np.ndarray,
+    gt_visual: np.ndarray,
+    *,
+    video_threshold: float = 0.5,
+    segment_threshold: float = 0.5,
+    missing: str = "error",
+    eval_config: EvalConfig | None = None,
+    source: str = "predictions",
+    split: str = "",
+) -> dict:
+    """Score ``preds`` on the videos ``filenames`` whose truth is ``gt_audio``/``gt_visual`` (N, C, T) with
+    T = the predictions' T, in ``filenames`` order, classes those of ``preds``: the part of
+    :func:`evaluate_files` any annotation format can use. ``missing``, ``eval_config`` and the thresholds as
+    there; the predictions' ``lengths`` (variable-length videos) keep their padding out of the counts."""
+    index = {name: i for i, name in enumerate(preds.filenames)}
+    absent = [name for name in filenames if name not in index]
+    if absent and (missing != "skip" or len(absent) == len(filenames)):
+        shown = ", ".join(absent[:5]) + (f", ... ({len(absent)} in all)" if len(absent) > 5 else "")
+        raise EcmaError(f"{source}: no predictions for {len(absent)} video(s) of split {split}: {shown}")
+    kept = [i for i, name in enumerate(filenames) if name in index]
+    order = [index[filenames[i]] for i in kept]
+
     cfg = dataclasses.replace(eval_config or EvalConfig(), video_threshold=video_threshold, segment_threshold=segment_threshold)
     if cfg.protocol == "coleaf" and (preds.a_prob is None or preds.v_prob is None):
-        raise EcmaError(f"{predictions_path}: the coleaf protocol needs modality-level a_prob/v_prob, which these predictions lack")
+        raise EcmaError(f"{source}: the coleaf protocol needs modality-level a_prob/v_prob, which these predictions lack")
 
     def rows(x):  # the split's videos, in split order
         return None if x is None else x[order]
 
     selected = SimpleNamespace(video_prob=rows(preds.video_prob), audio_prob=rows(preds.audio_prob), visual_prob=rows(preds.visual_prob),
                                a_prob=rows(preds.a_prob), v_prob=rows(preds.v_prob))
-    result = score_outputs(selected, segment_truth(rows_a, filenames, classes, n_segments),
-                           segment_truth(rows_v, filenames, classes, n_segments), cfg, classes)
-    result["split"] = str(split_csv)
+    result = score_outputs(selected, np.asarray(gt_audio)[kept], np.asarray(gt_visual)[kept], cfg, preds.classes,
+                           lengths=rows(preds.lengths))
+    result["split"] = split  # what the videos are (the split's csv, or the caller's name for them)
     result["skipped"] = absent
     result["thresholds"] = ({"video": float(video_threshold), "segment": float(segment_threshold)} if cfg.protocol == "benchmark" else
                             {"audio": cfg.coleaf_audio_threshold, "visual": cfg.coleaf_visual_threshold, "segment": cfg.coleaf_segment_threshold})

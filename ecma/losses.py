@@ -1,7 +1,9 @@
 """E-CMA's losses on any backbone's output: L = L_backbone + w_pseudo L_pseudo + w_cma L_CMA, and the HAN
 backbone's L_AVVP (CoLeaF's terms are in ecma.models.coleaf_losses).
 
-All take probabilities (not logits) in float32; call them outside autocast.
+All take probabilities (not logits) in float32; call them outside autocast. On variable-length batches
+(``out.mask``, (B, T) True on real segments) padded segments are in no pseudo mask and no CMA pair, so they
+change no number.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def avvp_loss(out: ModelOutput, y: torch.Tensor, audio_smoothing: float = 0.0, v
 
 
 def pseudo_loss(segment_prob: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(1/||M||_1) sum_(t,c) M_(t,c) BCE(P^_(t,c), 1) on the fused student probability; 0 when M is empty."""
+    """(1/||M||_1) sum_(t,c) M_(t,c) BCE(P^_(t,c), 1) on the fused student probability; 0 when M is empty.
+    Padded segments of variable-length batches have M = 0 (:func:`ecma.pseudo_masks.pseudo_masks`)."""
     fused = fused_segment_prob(segment_prob.float())
     total = masks.sum()
     if total == 0:
@@ -38,15 +41,18 @@ def pseudo_loss(segment_prob: torch.Tensor, masks: torch.Tensor) -> torch.Tensor
     return (masks * bce).sum() / total
 
 
-def cma_pairs(segment_prob: torch.Tensor, y: torch.Tensor, tau_a: float, tau_v: float) -> torch.Tensor:
-    """Omega as a (B, T, C) bool mask: P^a_(t,c) > tau_a, P^v_(t,c) > tau_v and y_c = 1."""
+def cma_pairs(segment_prob: torch.Tensor, y: torch.Tensor, tau_a: float, tau_v: float,
+              mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Omega as a (B, T, C) bool mask: P^a_(t,c) > tau_a, P^v_(t,c) > tau_v and y_c = 1, on real segments
+    (``mask`` (B, T), None: all)."""
     pa, pv = segment_prob[:, :, 0, :], segment_prob[:, :, 1, :]
-    return (pa > tau_a) & (pv > tau_v) & (y[:, None, :] > 0)
+    omega = (pa > tau_a) & (pv > tau_v) & (y[:, None, :] > 0)
+    return omega if mask is None else omega & mask[:, :, None]
 
 
 def cma_loss(out: ModelOutput, y: torch.Tensor, tau_a: float = 0.5, tau_v: float = 0.5) -> torch.Tensor:
     """Mean over Omega of 1 - cos(x^a_t, x^v_t); 0 when Omega is empty."""
-    omega = cma_pairs(out.segment_prob.detach(), y, tau_a, tau_v).float()
+    omega = cma_pairs(out.segment_prob.detach(), y, tau_a, tau_v, getattr(out, "mask", None)).float()
     cos = F.cosine_similarity(out.audio_emb.float(), out.visual_emb.float(), dim=-1)  # (B, T)
     n = omega.sum()
     if n == 0:

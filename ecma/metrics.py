@@ -17,6 +17,9 @@ with ``segment_level``, ``event_level``, ``extract_event`` and ``event_wise_metr
   over those classes; a video where no class has any is scored 1.0 (all true negatives).
   ``event_av`` (the benchmark's "Event@AV", its ``f``) pools audio and visual TP/FP/FN per class
   before the F1.
+- Variable-length videos (``lengths``): arrays are padded to the longest video's T, and segments at or
+  beyond a video's own length are neither predicted nor true (zeroed before counting), so a prediction in
+  the padding counts for nothing and events never run into it.
 - Result: 100 x the mean over videos, for ``audio``, ``visual``, ``audio_visual`` and ``event_av``;
   ``type_av`` ("Type@AV") is the mean of the audio, visual and audio_visual results.
 
@@ -43,9 +46,27 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.classes import LLP_CLASSES
+from ecma.batching import mask_beyond_lengths
 
 MODALITIES = ("audio", "visual", "audio_visual", "type_av", "event_av")
+
+
+def default_classes(classes: Sequence[str] | None, c: int) -> Sequence[str]:
+    """The class names for ``per_class``: those given (as many as C), else "0", "1", ... (the names belong to
+    the dataset: pass them; no dataset's list is assumed)."""
+    if classes is None:
+        return [str(i) for i in range(c)]
+    if len(classes) != c:
+        raise ValueError(f"{len(classes)} class names for {c} classes")
+    return classes
+
+
+def check_lengths(lengths: np.ndarray | None, n: int, t: int) -> None:
+    if lengths is None:
+        return
+    lengths = np.asarray(lengths)
+    if lengths.shape != (n,) or (n and (lengths.min() < 1 or lengths.max() > t)):
+        raise ValueError(f"lengths must be (N,) = ({n},) with values in [1, {t}], got shape {lengths.shape}")
 
 
 def binarize(
@@ -157,12 +178,13 @@ def score(
     video_threshold: float = 0.5,
     segment_threshold: float = 0.5,
     classes: Sequence[str] | None = None,
+    lengths: np.ndarray | None = None,
 ) -> dict:
     """Benchmark scores of N videos.
 
     Shapes: ``video_prob`` (N, C); ``audio_prob``/``visual_prob`` (N, T, C); ``gt_audio``/``gt_visual``
-    (N, C, T), 0/1. ``classes`` names the C classes for ``per_class`` (default: the LLP classes when
-    C = 25, else "0", "1", ...).
+    (N, C, T), 0/1. ``classes`` names the C classes for ``per_class`` (default: "0", "1", ...).
+    ``lengths`` (N,): each video's own number of segments where videos differ (None: all T).
 
     Returns ``{"segment": {...}, "event": {...}, "per_class": {...}, "num_videos": N}`` where the
     segment and event dicts hold ``audio``, ``visual``, ``audio_visual``, ``type_av`` and ``event_av``
@@ -191,16 +213,14 @@ def score(
             raise ValueError(f"{name} must be (N, C, T) = ({n}, {c}, {t}), got {gt.shape}")
         if gt.size and not np.isin(gt, (0, 1)).all():
             raise ValueError(f"{name} must hold only 0 and 1")
-    if classes is None:
-        classes = LLP_CLASSES if c == len(LLP_CLASSES) else [str(i) for i in range(c)]
-    if len(classes) != c:
-        raise ValueError(f"{len(classes)} class names for {c} classes")
+    classes = default_classes(classes, c)
+    check_lengths(lengths, n, t)
 
     thresholds = dict(video_threshold=video_threshold, segment_threshold=segment_threshold)
-    pred_a = binarize(video_prob, audio_prob, **thresholds)
-    pred_v = binarize(video_prob, visual_prob, **thresholds)
-    gt_a = gt_audio.astype(bool)
-    gt_v = gt_visual.astype(bool)
+    pred_a = mask_beyond_lengths(binarize(video_prob, audio_prob, **thresholds), lengths, 2)
+    pred_v = mask_beyond_lengths(binarize(video_prob, visual_prob, **thresholds), lengths, 2)
+    gt_a = mask_beyond_lengths(gt_audio.astype(bool), lengths, 2)
+    gt_v = mask_beyond_lengths(gt_visual.astype(bool), lengths, 2)
     args = (pred_a, pred_v, pred_a & pred_v, gt_a, gt_v, gt_a & gt_v, classes)
     seg, seg_class = _level(segment_counts, *args)
     ev, ev_class = _level(event_counts, *args)

@@ -5,40 +5,50 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from ecma.annotations import read_split
 from ecma.checkpoint import load_model
-from ecma.data import check_feature_dims, load_split
+from ecma.data import check_feature_dims
 from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.errors import EcmaError
 from ecma.inference import run_model
 from ecma.predictions import Predictions
-from ecma.shards import fingerprint_diff
+from ecma.shards import fingerprint_diff, load_features
 
 
 def predict(
     checkpoint: str | os.PathLike,
     feature_paths: Sequence[str | os.PathLike],
-    split_csv: str | os.PathLike,
+    split_csv: str | os.PathLike | None = None,
     *,
+    filenames: Sequence[str] | None = None,
     batch_size: int = 256,
     device: str = "auto",
     missing: str = "error",
 ) -> Predictions:
+    """Predict the videos of ``split_csv`` (an LLP-format csv, checked against the checkpoint's classes) or,
+    for any other annotation format, the given ``filenames``. Videos of different lengths are predicted
+    whole, and the predictions carry their ``lengths``."""
     model, cfg, payload = load_model(checkpoint)
-    classes = payload["classes"]
-    data = load_split(feature_paths, split_csv, classes, missing=missing)
-    fp = data.features.fingerprint
+    classes = payload["classes"]  # the dataset's, stored at training; load_model checked them against the model
+    if filenames is None:
+        if split_csv is None:
+            raise EcmaError("predict needs a split csv or a list of filenames")
+        filenames = read_split(split_csv, classes).filenames
+    features = load_features(feature_paths, filenames, missing=missing)
+    fp = features.fingerprint
     if payload["fingerprint"] and fp != payload["fingerprint"]:
         keys = ", ".join(fingerprint_diff(payload["fingerprint"], fp))
         raise EcmaError(
             f"{checkpoint}: trained on features of another extractor than the given shards (differ in {keys})"
         )
-    check_feature_dims(cfg.model, data.features, str(checkpoint))
+    check_feature_dims(cfg.model, features, str(checkpoint))
     dev = resolve_device(device)
     precision = amp_dtype(dev, cfg.train.amp)
-    out = run_model(model.to(dev), data.features.audio, data.features.visual, batch_size=batch_size, device=dev, precision=precision,
-                    visual_3d=data.features.visual_3d)
+    lengths = features.lengths if features.variable_length else None
+    out = run_model(model.to(dev), features.audio, features.visual, batch_size=batch_size, device=dev, precision=precision,
+                    visual_3d=features.visual_3d, lengths=lengths)
     return Predictions(
-        filenames=data.filenames,
+        filenames=features.filenames,
         classes=list(classes),
         video_prob=out.video_prob,
         audio_prob=out.audio_prob,
@@ -46,5 +56,6 @@ def predict(
         a_prob=out.a_prob,
         v_prob=out.v_prob,
         provenance={"checkpoint": str(checkpoint), "variant": cfg.train.variant, "fingerprint": fp,
-                    "precision": precision_name(precision), "skipped": data.features.skipped},
+                    "precision": precision_name(precision), "skipped": features.skipped},
+        lengths=lengths,
     )

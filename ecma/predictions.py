@@ -2,8 +2,10 @@
 
 HDF5 with datasets ``filename`` (N strings), ``classes`` (C strings), ``video_prob`` (N, C),
 ``audio_prob`` (N, T, C), ``visual_prob`` (N, T, C) segment-level, and optionally ``a_prob``/``v_prob`` (N, C)
-modality-level (what CoLeaF's evaluation protocol gates with); probabilities in [0, 1]. Any model's
-predictions in this format can be scored, not only ours.
+modality-level (what CoLeaF's evaluation protocol gates with); probabilities in [0, 1]. Where videos differ
+in length, ``lengths`` (N,) int64 gives each one's real segments (T is then the longest; segments beyond a
+video's length are padding and are not scored); absent, every video has all T (older files read the same).
+Any model's predictions in this format can be scored, not only ours.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Predictions:
     provenance: dict = field(default_factory=dict)
     a_prob: Optional[np.ndarray] = None  # (N, C) modality-level; needed by eval.protocol coleaf
     v_prob: Optional[np.ndarray] = None  # (N, C)
+    lengths: Optional[np.ndarray] = None  # (N,) real segments per video where they differ; None: all T
 
     def _present(self) -> tuple[str, ...]:
         return ("video_prob", "audio_prob", "visual_prob") + tuple(n for n in ("a_prob", "v_prob") if getattr(self, n) is not None)
@@ -49,6 +52,10 @@ class Predictions:
                 raise EcmaError(f"{source}: {name} has shape {arr.shape}, expected ({n}, {c})")
         if self.audio_prob.shape != self.visual_prob.shape:
             raise EcmaError(f"{source}: audio_prob {self.audio_prob.shape} and visual_prob {self.visual_prob.shape} differ")
+        if self.lengths is not None:
+            t = self.audio_prob.shape[1]
+            if self.lengths.shape != (n,) or (n and (self.lengths.min() < 1 or self.lengths.max() > t)):
+                raise EcmaError(f"{source}: lengths must be ({n},) with values in [1, {t}], got shape {self.lengths.shape}")
         for name in self._present():
             arr = getattr(self, name)
             if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0.0 and arr.max() <= 1.0):
@@ -66,6 +73,8 @@ def write_predictions(path: str | os.PathLike, preds: Predictions) -> None:
             f.create_dataset("classes", data=np.array(preds.classes, dtype=object), dtype=str_dtype)
             for name in preds._present():
                 f.create_dataset(name, data=np.asarray(getattr(preds, name), dtype=np.float32))
+            if preds.lengths is not None:
+                f.create_dataset("lengths", data=np.asarray(preds.lengths, dtype=np.int64))
             f.attrs["provenance"] = json.dumps(preds.provenance, sort_keys=True)
 
 
@@ -87,6 +96,7 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
                 provenance=json.loads(f.attrs.get("provenance", "{}")),
                 a_prob=np.asarray(f["a_prob"][()], dtype=np.float32) if "a_prob" in f else None,
                 v_prob=np.asarray(f["v_prob"][()], dtype=np.float32) if "v_prob" in f else None,
+                lengths=np.asarray(f["lengths"][()], dtype=np.int64) if "lengths" in f else None,
             )
     except OSError as e:
         raise EcmaError(f"{path}: not a readable HDF5 predictions file ({e})") from None

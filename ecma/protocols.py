@@ -20,9 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.classes import LLP_CLASSES
+from ecma.batching import mask_beyond_lengths
 from ecma.config import EvalConfig
-from ecma.metrics import _level, binarize, event_counts, segment_counts
+from ecma.metrics import _level, binarize, check_lengths, default_classes, event_counts, segment_counts
 
 SELECT_KEYS = ("audio", "visual", "audio_visual", "type_av", "event_av")
 
@@ -33,12 +33,15 @@ def coleaf_binarize(modality_prob: np.ndarray, prob: np.ndarray, *, modality_thr
 
 
 def score_predictions(pred_a: np.ndarray, pred_v: np.ndarray, gt_audio: np.ndarray, gt_visual: np.ndarray,
-                      classes: Sequence[str] | None = None) -> dict:
-    """The benchmark's F1s of binary (N, C, T) predictions, plus CoLeaF's audible-only/visible-only ones."""
-    c = pred_a.shape[1]
-    if classes is None:
-        classes = LLP_CLASSES if c == len(LLP_CLASSES) else [str(i) for i in range(c)]
-    ga, gv = np.asarray(gt_audio).astype(bool), np.asarray(gt_visual).astype(bool)
+                      classes: Sequence[str] | None = None, lengths: np.ndarray | None = None) -> dict:
+    """The benchmark's F1s of binary (N, C, T) predictions, plus CoLeaF's audible-only/visible-only ones;
+    ``lengths`` (N,): segments at or beyond a video's length are neither predicted nor true."""
+    n, c, t = pred_a.shape
+    classes = default_classes(classes, c)
+    check_lengths(lengths, n, t)
+    pred_a, pred_v = mask_beyond_lengths(pred_a, lengths, 2), mask_beyond_lengths(pred_v, lengths, 2)
+    ga = mask_beyond_lengths(np.asarray(gt_audio).astype(bool), lengths, 2)
+    gv = mask_beyond_lengths(np.asarray(gt_visual).astype(bool), lengths, 2)
     args = (pred_a, pred_v, pred_a & pred_v, ga, gv, ga & gv, classes)
     seg, seg_class = _level(segment_counts, *args)
     ev, ev_class = _level(event_counts, *args)
@@ -65,11 +68,13 @@ def binarize_outputs(video_prob, a_prob, v_prob, audio_prob, visual_prob, cfg: E
     return binarize(video_prob, audio_prob, **th), binarize(video_prob, visual_prob, **th)
 
 
-def score_outputs(out, gt_audio: np.ndarray, gt_visual: np.ndarray, cfg: EvalConfig, classes: Sequence[str] | None = None) -> dict:
-    """Scores of a model's split outputs (:class:`ecma.inference.SplitOutputs` or predictions) under cfg.protocol."""
+def score_outputs(out, gt_audio: np.ndarray, gt_visual: np.ndarray, cfg: EvalConfig, classes: Sequence[str] | None = None,
+                  lengths: np.ndarray | None = None) -> dict:
+    """Scores of a model's split outputs (:class:`ecma.inference.SplitOutputs` or predictions) under cfg.protocol;
+    ``lengths`` (N,) where videos differ in length."""
     pred_a, pred_v = binarize_outputs(out.video_prob, getattr(out, "a_prob", None), getattr(out, "v_prob", None),
                                       out.audio_prob, out.visual_prob, cfg)
-    result = score_predictions(pred_a, pred_v, gt_audio, gt_visual, classes)
+    result = score_predictions(pred_a, pred_v, gt_audio, gt_visual, classes, lengths)
     result["protocol"] = cfg.protocol
     return result
 

@@ -10,6 +10,9 @@ One shard is one ``.h5`` file holding many videos:
   the attribute ``frames_per_segment`` = k, the number of consecutive ``visual`` rows per segment (absent
   means 1, so ``visual`` is (T, Dv)), and the dataset ``visual_3d`` (T, D3), a second per-segment visual
   stream (R(2+1)D clip features). Every video of a split must agree on k and on having ``visual_3d``;
+- videos may differ in T (untrimmed datasets such as UnAV-100: 10 s to minutes at one segment a second),
+  but not in Da, Dv, D3 or k. :func:`load_features` pads them with zero segments to the longest and reports
+  each video's T in ``FeatureSet.lengths``; models and losses ignore the padding through a mask;
 - a file attribute ``fingerprint``: JSON describing where the numbers came from. Extracted shards describe
   the extractor (encoders, checkpoints and their sha256, segment length, sample rate, ...); imported
   shards (``ecma import``) say ``"source": "import"``, the format, its conversions and the importer's
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -190,8 +193,9 @@ class VideoFeatures:
     visual_3d: np.ndarray | None  # (T, D3) or None
     frames_per_segment: int
 
-    def shapes(self) -> tuple:
-        return (self.audio.shape, self.visual.shape, None if self.visual_3d is None else self.visual_3d.shape,
+    def sizes(self) -> tuple:
+        """What every video of a split must share: the feature sizes, k, and whether there is a 3-D stream (not T)."""
+        return (self.audio.shape[1:], self.visual.shape[1:], None if self.visual_3d is None else self.visual_3d.shape[1:],
                 self.frames_per_segment)
 
     def describe(self, names: bool = True) -> str:
@@ -213,6 +217,19 @@ class FeatureSet:
     skipped: list[str]
     visual_3d: np.ndarray | None = None  # (N, T, D3) float32: a second visual stream (HAN's R(2+1)D), or None
     frames_per_segment: int = 1  # visual rows per segment (8 for HAN's ResNet-152 frames)
+    # (N,) int64: each video's own T; segments at and beyond it are zero padding. Default: all T.
+    lengths: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.lengths is None:
+            self.lengths = np.full(len(self.filenames), self.audio.shape[1], dtype=np.int64)
+        else:
+            self.lengths = np.asarray(self.lengths, dtype=np.int64)
+
+    @property
+    def variable_length(self) -> bool:
+        """Whether any video is shorter than the arrays' T (then batches need a mask)."""
+        return bool(len(self.lengths)) and int(self.lengths.min()) < self.audio.shape[1]
 
     def __len__(self) -> int:
         return len(self.filenames)
@@ -247,9 +264,10 @@ def load_features(
     """Load the videos ``filenames`` from any number of shards into memory.
 
     ``missing``: 'error' stops with a message naming the absent videos; 'skip' warns and leaves them out.
-    Every video must have the same shapes, (T, Da), (T * k, Dv) and, where present, (T, D3) (T =
-    ``n_segments`` where given), the same k and finite values; a video that breaks this is an error naming
-    it and its shard.
+    Every video must have the same feature sizes, (T, Da), (T * k, Dv) and, where present, (T, D3), the
+    same k and finite values; a video that breaks this is an error naming it and its shard. T may differ
+    between videos (where ``n_segments`` is given, every video must have that T): shorter videos are padded
+    with zero segments to the longest, and ``lengths`` gives each video's own T.
     """
     if missing not in ("error", "skip"):
         raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
@@ -271,7 +289,7 @@ def load_features(
                     raise EcmaError(f"{p}: video {name!r} has {a.shape[0]} segments; the dataset has {n_segments}")
                 if first is None:
                     first = (video, Path(p))
-                elif video.shapes() != first[0].shapes():
+                elif video.sizes() != first[0].sizes():
                     raise EcmaError(f"{p}: video {name!r} has {video.describe()}, but videos in {first[1]} have {first[0].describe(names=False)}")
                 if not all(np.isfinite(x).all() for x in (a, v, v3) if x is not None):
                     raise EcmaError(f"{p}: video {name!r} has NaN or infinite features")
@@ -286,17 +304,21 @@ def load_features(
     if not kept:
         raise EcmaError("none of the requested videos has features in the given shards")
     k, has_3d = found[kept[0]].frames_per_segment, found[kept[0]].visual_3d is not None
+    lengths = np.array([found[f].audio.shape[0] for f in kept], dtype=np.int64)
     audio, visual = _stack_float32(found, kept, "audio"), _stack_float32(found, kept, "visual")
     visual_3d = _stack_float32(found, kept, "visual_3d") if has_3d else None
-    return FeatureSet(kept, audio, visual, fingerprint, absent, visual_3d, k)
+    return FeatureSet(kept, audio, visual, fingerprint, absent, visual_3d, k, lengths)
 
 
 def _stack_float32(found: dict[str, VideoFeatures], kept: list[str], stream: str) -> np.ndarray:
-    """One stream of all videos as one float32 array; each video's copy is dropped once stacked, so that
-    frame-level features (HAN's are 650 KB a video) are not held twice."""
+    """One stream of all videos as one float32 array, shorter videos padded with zero rows to the longest;
+    each video's copy is dropped once stacked, so that frame-level features (HAN's are 650 KB a video) are
+    not held twice. np.zeros pages in lazily, so the padding costs only what is written."""
     first = getattr(found[kept[0]], stream)
-    out = np.empty((len(kept), *first.shape), dtype=np.float32)
+    rows = max(getattr(found[f], stream).shape[0] for f in kept)
+    out = np.zeros((len(kept), rows, *first.shape[1:]), dtype=np.float32)
     for i, f in enumerate(kept):
-        out[i] = getattr(found[f], stream)
+        x = getattr(found[f], stream)
+        out[i, : len(x)] = x
         setattr(found[f], stream, None)
     return out

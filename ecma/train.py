@@ -8,6 +8,10 @@ that a resumed run always ends with ``model.pt``), ``history.csv``/``history.jso
 epoch: loss terms, mask density, validation metrics, time) and ``curves.png``.
 Runs are reproducible for a fixed seed on the CPU: batches come from a per-epoch seeded permutation and the
 global RNG state (dropout) is saved with ``last.pt``.
+Variable-length videos (``FeatureSet.lengths``): each batch is cut to its own longest video and carries a
+mask (:mod:`ecma.batching`); batches are bucketed by length (``train.bucket_batches``) and videos longer than
+``train.max_segments`` are trained on a random window of that many segments. Equal-length data (LLP) takes
+none of these paths.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ecma.batching import bucketed_order, crop_windows, segment_mask
 from ecma.checkpoint import read_checkpoint, save_checkpoint
 from ecma.config import EcmaConfig
 from ecma.data import SplitData, check_feature_dims
@@ -57,24 +62,37 @@ class TrainResult:
     resumed_from: int | None
 
 
+def check_classes(cfg: EcmaConfig, classes: Sequence[str]) -> None:
+    """The dataset's class list must be as long as the model's output."""
+    if len(classes) != cfg.model.num_classes:
+        raise EcmaError(f"the dataset has {len(classes)} classes but model.num_classes is {cfg.model.num_classes}")
+
+
 def _check_data(cfg: EcmaConfig, data: SplitData, what: str) -> None:
     check_feature_dims(cfg.model, data.features, what)
     if data.labels.shape[1] != cfg.model.num_classes:
         raise EcmaError(f"{what}: {data.labels.shape[1]} classes but model.num_classes is {cfg.model.num_classes}")
 
 
-def validate(model: torch.nn.Module, data: SplitData, cfg: EcmaConfig, device: torch.device) -> dict:
+def validate(model: torch.nn.Module, data: SplitData, cfg: EcmaConfig, device: torch.device, classes: Sequence[str] | None = None) -> dict:
     out = run_model(model, data.features.audio, data.features.visual, batch_size=cfg.eval.batch_size, device=device,
-                    precision=amp_dtype(device, cfg.train.amp), visual_3d=data.features.visual_3d)
-    return score_outputs(out, data.gt_audio, data.gt_visual, cfg.eval)
+                    precision=amp_dtype(device, cfg.train.amp), visual_3d=data.features.visual_3d, lengths=_lengths(data))
+    return score_outputs(out, data.gt_audio, data.gt_visual, cfg.eval, classes, lengths=_lengths(data))
+
+
+def _lengths(data: SplitData):
+    """The split's per-video lengths where videos differ in length, else None (the equal-length fast path)."""
+    return data.features.lengths if data.features.variable_length else None
 
 
 def _teacher_masks(teacher, train: SplitData, cfg: EcmaConfig, device) -> torch.Tensor:
+    lengths = _lengths(train)
     out = run_model(teacher, train.features.audio, train.features.visual, batch_size=max(cfg.eval.batch_size, cfg.train.batch_size),
-                    device=device, precision=amp_dtype(device, cfg.train.amp), visual_3d=train.features.visual_3d)
+                    device=device, precision=amp_dtype(device, cfg.train.amp), visual_3d=train.features.visual_3d, lengths=lengths)
     seg = torch.from_numpy(np.stack([out.audio_prob, out.visual_prob], axis=2))
     p = cfg.pseudo
-    return pseudo_masks(seg, torch.from_numpy(train.labels), rule=p.rule, gamma=p.gamma, k=p.k, restrict_to_labels=p.restrict_to_labels)
+    return pseudo_masks(seg, torch.from_numpy(train.labels), rule=p.rule, gamma=p.gamma, k=p.k, restrict_to_labels=p.restrict_to_labels,
+                        lengths=None if lengths is None else torch.from_numpy(lengths))
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:
@@ -98,6 +116,8 @@ def _resume_key(cfg: EcmaConfig, train_data: SplitData, val_data: SplitData) -> 
         # the values too: a video re-extracted under the same name must not resume the old run
         for array in (split.features.audio, split.features.visual, split.labels):
             digest.update(np.ascontiguousarray(array).data)
+        if split.features.variable_length:  # (equal-length data digests as before)
+            digest.update(np.ascontiguousarray(split.features.lengths).data)
     d["data"] = {"fingerprint": train_data.features.fingerprint, "videos_sha256": digest.hexdigest()}
     return d
 
@@ -114,6 +134,7 @@ def train(
     stop_after_epochs: int | None = None,
 ) -> TrainResult:
     """Train the configured variant; ``stop_after_epochs`` ends early (to test resumption)."""
+    check_classes(cfg, classes)
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_data(cfg, train_data, "training")
@@ -165,6 +186,8 @@ def train(
     visual = torch.from_numpy(train_data.features.visual)
     visual_3d = None if train_data.features.visual_3d is None else torch.from_numpy(train_data.features.visual_3d)
     labels = torch.from_numpy(train_data.labels)
+    varying = train_data.features.variable_length or (tc.max_segments and audio.shape[1] > tc.max_segments)
+    lengths = torch.from_numpy(train_data.features.lengths)
     end_epoch = tc.epochs if stop_after_epochs is None else min(tc.epochs, stop_after_epochs)
     alpha = tc.ema_alpha
 
@@ -174,7 +197,10 @@ def train(
         pseudo_on = v.teacher and epoch >= cfg.pseudo.warmup_epochs
         if pseudo_on and cfg.pseudo.update_every_steps is None:
             masks = _teacher_masks(teacher, train_data, cfg, device)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100003 + epoch))
+        shuffle = torch.Generator().manual_seed(tc.seed * 100003 + epoch)
+        order = torch.randperm(n, generator=shuffle)
+        if varying:
+            order = bucketed_order(order, lengths, tc.batch_size, tc.bucket_batches, shuffle)
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
         mask_density = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{tc.epochs}", unit="batch", disable=not progress, leave=False, file=sys.stderr)
@@ -183,8 +209,12 @@ def train(
             if pseudo_on and cfg.pseudo.update_every_steps is not None and (masks is None or step % cfg.pseudo.update_every_steps == 0):
                 masks = _teacher_masks(teacher, train_data, cfg, device)
             y = labels[idx].to(device)
-            batch = Batch(audio[idx].to(device), visual[idx].to(device), None if visual_3d is None else visual_3d[idx].to(device), y)
-            batch_masks = masks[idx].to(device) if pseudo_on else None
+            if varying:
+                batch, batch_masks = _variable_length_batch(idx, audio, visual, visual_3d, y, lengths, masks if pseudo_on else None,
+                                                            tc.max_segments, shuffle, device)
+            else:
+                batch = Batch(audio[idx].to(device), visual[idx].to(device), None if visual_3d is None else visual_3d[idx].to(device), y)
+                batch_masks = masks[idx].to(device) if pseudo_on else None
             extra = None
             if v.teacher or v.cma:
                 def extra(out, y=y, batch_masks=batch_masks):
@@ -206,7 +236,7 @@ def train(
         backbone.end_epoch()
         means = {name: float(total) / n for name, total in sums.items()}
 
-        metrics = validate(student, val_data, cfg, device)
+        metrics = validate(student, val_data, cfg, device, classes)
         row = {
             "epoch": epoch + 1,
             "lr": lr,
@@ -252,6 +282,23 @@ def train(
         # Also after a resume past the best epoch, when Snakemake has deleted the model.pt written then.
         _save_best(out_dir / "model.pt", best, cfg, classes, fingerprint, precision)
     return TrainResult(best_epoch + 1, best_score, history, resumed_from)
+
+
+def _variable_length_batch(idx, audio, visual, visual_3d, y, lengths, masks, max_segments: int, generator, device):
+    """A batch cut to its longest video (or to a random window of ``max_segments`` of longer videos), with its
+    segment mask and the matching rows of the pseudo masks."""
+    lb = lengths[idx]
+    tb = int(lb.max())
+    k = visual.shape[1] // audio.shape[1]
+    a, v = audio[idx, :tb], visual[idx, : tb * k]
+    v3 = None if visual_3d is None else visual_3d[idx, :tb]
+    m = None if masks is None else masks[idx, :tb]
+    if max_segments and tb > max_segments:
+        a, v, v3, m, lb = crop_windows(a, v, v3, m, lb, max_segments, generator)
+        tb = max_segments
+    mask = segment_mask(lb, tb)
+    to = (lambda x: None if x is None else x.to(device))
+    return Batch(to(a), to(v), to(v3), y, to(mask)), to(m)
 
 
 def _save_best(path: Path, best: dict, cfg: EcmaConfig, classes, fingerprint: dict, precision) -> None:

@@ -178,7 +178,8 @@ def test_llp_perfect_predictions_score_100(llp_dir):
     filenames, ga, gv = llp_truth(llp_dir)
     assert len(filenames) == 1200
     video = (ga | gv).any(axis=2).astype(np.float32)
-    r = score(video, ga.transpose(0, 2, 1).astype(np.float32), gv.transpose(0, 2, 1).astype(np.float32), ga, gv)
+    r = score(video, ga.transpose(0, 2, 1).astype(np.float32), gv.transpose(0, 2, 1).astype(np.float32), ga, gv,
+              classes=LLP_CLASSES)  # the names come from the dataset, never from a default
     for level in ("segment", "event"):
         assert r[level] == {k: pytest.approx(100.0, abs=1e-9) for k in LEVEL_KEYS}
     present = ga.any(axis=(0, 2))

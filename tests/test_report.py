@@ -152,7 +152,7 @@ def split(tmp_path):
 
 def test_nothing_predicted_scores_the_videos_without_events(split):
     """All-zero predictions: a video scores 1 in a modality without any true event there, else 0."""
-    base = nothing_predicted(*split["csv"])
+    base = nothing_predicted(*split["csv"], classes=LLP_CLASSES)
     a, v = split["gt"]["audio"].any(axis=(1, 2)), split["gt"]["visual"].any(axis=(1, 2))
     av = (split["gt"]["audio"] & split["gt"]["visual"]).any(axis=(1, 2))
     expected = {"audio": 100 * np.mean(~a), "visual": 100 * np.mean(~v), "audio_visual": 100 * np.mean(~av),

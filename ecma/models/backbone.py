@@ -2,11 +2,14 @@
 
 A backbone owns its network (``net``, the student; the EMA teacher is a copy of it), its own loss terms,
 optimisers and schedulers (CoLeaF's auxiliary networks and their Adams among them), and how one batch
-trains. Its network's forward(audio, visual, visual_3d) returns an output with at least the fields of
+trains. Its network's forward(audio, visual, visual_3d, mask=None) returns an output with at least the fields of
 :class:`~ecma.models.han.ModelOutput`:
   video_prob (B, C), a_prob / v_prob (B, C) modality-level, segment_prob (B, T, 2, C) (audio_prob /
   visual_prob (B, T, C) are its two halves), audio_emb / visual_emb (B, T, d) the encoder's segment embeddings,
-in training mode the training pass and in eval mode the inference pass. E-CMA's additions (pseudo masks from
+in training mode the training pass and in eval mode the inference pass, and ``mask`` (B, T) or None. With a
+mask (variable-length videos), padded segments are keys of no attention, weigh nothing in any pooling or mean
+over time, and their segment outputs (probabilities, embeddings) are 0: a video's numbers do not depend on
+how far its batch is padded. E-CMA's additions (pseudo masks from
 the teacher's ``segment_prob``, L_pseudo on the student's, L_CMA on the embeddings) need nothing more, so they
 apply to any backbone through ``train_step``'s ``extra_loss``.
 """
@@ -29,6 +32,9 @@ class Batch:
     visual: torch.Tensor  # (B, T * k, Dv)
     visual_3d: Optional[torch.Tensor]  # (B, T, D3) or None
     labels: torch.Tensor  # (B, C) weak labels
+    # (B, T) bool, True on a video's real segments, False on the zero padding of shorter videos
+    # (ecma.batching); None: every segment is real (equal-length data such as LLP: the unmasked fast path).
+    mask: Optional[torch.Tensor] = None
 
 
 # What E-CMA adds to a backbone's loss: the student's output and the batch in, named unweighted terms and

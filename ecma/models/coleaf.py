@@ -21,6 +21,10 @@ optional per-segment second visual stream (B, T, D3):
 The auxiliary networks (CoLeaF's "reference" branch) see one modality: C learnable class tokens are
 prepended to its segments, self-attention layers run over them, and give a video-level probability by
 attentive MMIL pooling, plus one from the class tokens (sigmoid of their mean feature).
+
+Variable-length videos: every forward takes ``mask`` (B, T) bool, True on real segments (None: all real).
+Padded segments are no attention's keys, get no weight in the attentive poolings, are left out of the
+global branch's means over time, and their segment probabilities, uncertainties and embeddings are 0.
 """
 
 from __future__ import annotations
@@ -74,6 +78,26 @@ def segment_average(x: torch.Tensor, frames_per_segment: int) -> torch.Tensor:
     return x.view(b, n // frames_per_segment, frames_per_segment, d).mean(dim=2)
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, ...) -> (B, ...): the mean over each video's real segments (``mask`` (B, T) bool)."""
+    weights = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
+    return (x * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def masked_time_softmax(logits: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """Softmax over dim 1 (time) of (B, T, ...) logits, padded segments (``mask`` False) given no weight."""
+    if mask is not None:
+        logits = logits.masked_fill(~mask.view(*mask.shape, *([1] * (logits.dim() - 2))), float("-inf"))
+    return torch.softmax(logits, dim=1)
+
+
+def zero_padding(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """(B, T, ...) with the padded segments' entries set to 0."""
+    if mask is None:
+        return x
+    return x.masked_fill(~mask.view(*mask.shape, *([1] * (x.dim() - 2))), 0.0)
+
+
 class VisualInput(nn.Module):
     """Frame-level visual features projected and averaged to segments, fused with an optional 3-D stream."""
 
@@ -116,12 +140,13 @@ class CoLeaFEncoderLayer(nn.Module):
         self.drop_cross = Dropout(dropout)
         self.drop_ff = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, other: Optional[torch.Tensor] = None) -> torch.Tensor:
-        attended_self = self.drop_self(self.self_attn(x, x, x, need_weights=False)[0])
+    def forward(self, x: torch.Tensor, other: Optional[torch.Tensor] = None, padding: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``padding`` (B, T) bool, True on keys to ignore (torch's key_padding_mask), for both attentions."""
+        attended_self = self.drop_self(self.self_attn(x, x, x, key_padding_mask=padding, need_weights=False)[0])
         if other is None:
             x = self.norm_attn(x + attended_self)
         else:
-            attended_cross = self.drop_cross(self.cross_attn(x, other, other, need_weights=False)[0])
+            attended_cross = self.drop_cross(self.cross_attn(x, other, other, key_padding_mask=padding, need_weights=False)[0])
             x = self.norm_attn(x + attended_cross + attended_self)
         return self.norm_ff(x + self.drop_ff(self.feed_forward(x)))
 
@@ -135,11 +160,13 @@ class CoLeaFEncoder(nn.Module):
             CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.attention_dropout) for _ in range(cfg.num_layers)
         )
 
-    def forward(self, a: torch.Tensor, v: torch.Tensor, cross_attention: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, a: torch.Tensor, v: torch.Tensor, cross_attention: bool,
+                mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(a)
         x = torch.cat([a, v])  # both modalities through a layer in one call: the layer's weights serve both
+        padding = None if mask is None else ~torch.cat([mask, mask])  # cross keys: the same video's segments
         for layer in self.layers:
-            x = layer(x, torch.cat([x[n:], x[:n]]) if cross_attention else None)
+            x = layer(x, torch.cat([x[n:], x[:n]]) if cross_attention else None, padding)
         return x[:n], x[n:]
 
 
@@ -151,10 +178,14 @@ class GlobalBranch(nn.Module):
         self.embed = nn.Sequential(nn.Linear(d_model, d_model), nn.LeakyReLU(leaky_slope))
         self.classifier = nn.Linear(d_model, num_classes)
 
-    def forward(self, a: torch.Tensor, v: torch.Tensor, temperature: float, clamp: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, a: torch.Tensor, v: torch.Tensor, temperature: float, clamp: float,
+                mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.classifier(self.embed(a) + self.embed(v))  # (B, T, C)
-        prob = torch.sigmoid(logits).mean(dim=1)
-        return prob, class_dirichlet_uncertainty(logits.mean(dim=1), temperature, clamp)
+        if mask is None:
+            prob, mean_logits = torch.sigmoid(logits).mean(dim=1), logits.mean(dim=1)
+        else:  # means over each video's real segments
+            prob, mean_logits = masked_mean(torch.sigmoid(logits), mask), masked_mean(logits, mask)
+        return prob, class_dirichlet_uncertainty(mean_logits, temperature, clamp)
 
 
 class EvidentialHead(nn.Module):
@@ -170,14 +201,14 @@ class EvidentialHead(nn.Module):
         self.to_visual = nn.Sequential(nn.Linear(d_model, d_model), Dropout(dropout), nn.LeakyReLU(leaky_slope))
         self.attention = nn.Linear(d_model, 2 * num_classes)  # output index 2c + k: class c, channel k
 
-    def forward(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, a: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Segment logits (B, T, 2, C, 2) and modality-level pooled logits (B, 2, C, 2)."""
         x = torch.stack([a, v], dim=2)  # (B, T, 2, d)
         b, t = a.shape[:2]
         joint = a + v
         interacting = torch.stack([a + self.to_audio(joint), v + self.to_visual(joint)], dim=2)
         segment_logits = torch.stack([self.own(x), self.interaction(interacting)], dim=-1)
-        attention = torch.softmax(self.attention(x).view(b, t, 2, self.num_classes, 2), dim=1)
+        attention = masked_time_softmax(self.attention(x).view(b, t, 2, self.num_classes, 2), mask)
         return segment_logits, (attention * segment_logits).sum(dim=1)
 
 
@@ -196,6 +227,7 @@ class CoLeaFOutput:
     segment_uncertainty: torch.Tensor  # (B, T, 2, C)
     audio_emb: torch.Tensor  # (B, T, d_model) encoder output (mixed pass): CMA's and the NCE loss's space
     visual_emb: torch.Tensor  # (B, T, d_model), before the classifier dropout
+    mask: Optional[torch.Tensor] = None  # (B, T) bool, True on real segments; None: all real
 
     @property
     def audio_prob(self) -> torch.Tensor:  # (B, T, C)
@@ -219,7 +251,7 @@ def fuse_outputs(with_ca: CoLeaFOutput, without_ca: CoLeaFOutput, ratio: float) 
         mix(with_ca.a_prob, without_ca.a_prob), mix(with_ca.v_prob, without_ca.v_prob),
         mix(with_ca.a_uncertainty, without_ca.a_uncertainty), mix(with_ca.v_uncertainty, without_ca.v_uncertainty),
         mix(with_ca.segment_prob, without_ca.segment_prob), mix(with_ca.segment_uncertainty, without_ca.segment_uncertainty),
-        with_ca.audio_emb, with_ca.visual_emb,
+        with_ca.audio_emb, with_ca.visual_emb, with_ca.mask,
     )
 
 
@@ -231,9 +263,11 @@ class CoLeaFInputs:
     visual: torch.Tensor  # (B, T, d_model), segments (frames averaged, streams fused)
     video_prob: torch.Tensor  # (B, C)
     video_uncertainty: torch.Tensor  # (B,)
+    mask: Optional[torch.Tensor] = None  # (B, T) bool, True on real segments; None: all real
 
     def detach(self) -> "CoLeaFInputs":
-        return CoLeaFInputs(self.audio.detach(), self.visual.detach(), self.video_prob.detach(), self.video_uncertainty.detach())
+        return CoLeaFInputs(self.audio.detach(), self.visual.detach(), self.video_prob.detach(), self.video_uncertainty.detach(),
+                            self.mask)
 
 
 class CoLeaFNet(nn.Module):
@@ -249,13 +283,15 @@ class CoLeaFNet(nn.Module):
         self.visual_dropout = Dropout(cfg.classifier_dropout)  # CoLeaF drops the visual embedding only
         self.head = EvidentialHead(cfg.d_model, cfg.num_classes, cfg.interaction_dropout, cfg.leaky_slope)
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None, *,
-                passes: Optional[Passes] = None) -> CoLeaFOutput:
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None,
+                mask: Optional[torch.Tensor] = None, *, passes: Optional[Passes] = None) -> CoLeaFOutput:
         """``passes``: 'mixed' (training: one output from r x_on + (1 - r) x_off), 'off' (no cross-attention),
-        'fused' (inference: f P(mixed) + (1 - f) P(off)); None: 'mixed' in training, 'fused' in eval mode."""
-        return self.from_inputs(self.embed_inputs(audio, visual, visual_3d), passes=passes)
+        'fused' (inference: f P(mixed) + (1 - f) P(off)); None: 'mixed' in training, 'fused' in eval mode.
+        ``mask`` (B, T) bool, True on real segments (None: all are)."""
+        return self.from_inputs(self.embed_inputs(audio, visual, visual_3d, mask), passes=passes)
 
-    def embed_inputs(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None) -> "CoLeaFInputs":
+    def embed_inputs(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None,
+                     mask: Optional[torch.Tensor] = None) -> "CoLeaFInputs":
         """The input stage and the global branch: deterministic (no dropout), so one computation can serve
         several passes of a training step (the denoising pass takes it detached)."""
         c = self.cfg
@@ -265,8 +301,8 @@ class CoLeaFNet(nn.Module):
             raise ValueError(f"audio has {a.shape[1]} segments, visual {v.shape[1]}")
         # Heads and probabilities in float32 even under autocast: evidence is an exponential of the logits.
         with torch.autocast(a.device.type, enabled=False):
-            video_prob, video_uncertainty = self.global_branch(a.float(), v.float(), c.evidence_temperature, c.evidence_clamp)
-        return CoLeaFInputs(a, v, video_prob, video_uncertainty)
+            video_prob, video_uncertainty = self.global_branch(a.float(), v.float(), c.evidence_temperature, c.evidence_clamp, mask)
+        return CoLeaFInputs(a, v, video_prob, video_uncertainty, mask)
 
     def from_inputs(self, inputs: "CoLeaFInputs", *, passes: Optional[Passes] = None) -> CoLeaFOutput:
         """The encoder passes and the heads on embedded inputs (``forward`` = ``from_inputs(embed_inputs())``)."""
@@ -274,28 +310,32 @@ class CoLeaFNet(nn.Module):
         if passes not in ("mixed", "off", "fused"):
             raise ValueError(f"passes must be 'mixed', 'off' or 'fused', got {passes!r}")
         c = self.cfg
-        a, v, video = inputs.audio, inputs.visual, (inputs.video_prob, inputs.video_uncertainty)
-        a_off, v_off = self.encoder(a, v, cross_attention=False)
+        a, v, mask, video = inputs.audio, inputs.visual, inputs.mask, (inputs.video_prob, inputs.video_uncertainty)
+        a_off, v_off = self.encoder(a, v, cross_attention=False, mask=mask)
         if passes == "off":
-            return self._heads(a_off, v_off, *video)
-        a_on, v_on = self.encoder(a, v, cross_attention=True)
+            return self._heads(a_off, v_off, *video, mask)
+        a_on, v_on = self.encoder(a, v, cross_attention=True, mask=mask)
         r = c.train_cross_attention_ratio
-        mixed = self._heads(a_on * r + a_off * (1.0 - r), v_on * r + v_off * (1.0 - r), *video)
+        mixed = self._heads(a_on * r + a_off * (1.0 - r), v_on * r + v_off * (1.0 - r), *video, mask)
         if passes == "mixed":
             return mixed
-        return fuse_outputs(mixed, self._heads(a_off, v_off, *video), c.fuse_ratio)
+        return fuse_outputs(mixed, self._heads(a_off, v_off, *video, mask), c.fuse_ratio)
 
-    def _heads(self, a: torch.Tensor, v: torch.Tensor, video_prob: torch.Tensor, video_uncertainty: torch.Tensor) -> CoLeaFOutput:
+    def _heads(self, a: torch.Tensor, v: torch.Tensor, video_prob: torch.Tensor, video_uncertainty: torch.Tensor,
+               mask: Optional[torch.Tensor] = None) -> CoLeaFOutput:
         c = self.cfg
         with torch.autocast(a.device.type, enabled=False):
             a, v = a.float(), v.float()
-            segment_logits, modality_logits = self.head(a, self.visual_dropout(v))
+            segment_logits, modality_logits = self.head(a, self.visual_dropout(v), mask)
             segment_prob, segment_uncertainty = two_channel_dirichlet(segment_logits, c.evidence_temperature, c.evidence_clamp)
             modality_prob, modality_uncertainty = two_channel_dirichlet(modality_logits, c.evidence_temperature, c.evidence_clamp)
+        if mask is not None:  # padded segments: no prediction, no embedding
+            segment_prob, segment_uncertainty = zero_padding(segment_prob, mask), zero_padding(segment_uncertainty, mask)
+            a, v = zero_padding(a, mask), zero_padding(v, mask)
         return CoLeaFOutput(
             video_prob, video_uncertainty,
             modality_prob[:, 0], modality_prob[:, 1], modality_uncertainty[:, 0], modality_uncertainty[:, 1],
-            segment_prob, segment_uncertainty, a, v,
+            segment_prob, segment_uncertainty, a, v, mask,
         )
 
 
@@ -327,19 +367,23 @@ class UnimodalNet(nn.Module):
         self.classifier = nn.Linear(cfg.d_model, cfg.num_classes)
         self.attention = nn.Linear(cfg.d_model, cfg.num_classes)
 
-    def _classify(self, x: torch.Tensor) -> UnimodalOutput:
+    def _classify(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> UnimodalOutput:
         h = torch.cat([self.class_tokens.expand(len(x), -1, -1), x], dim=1)
+        padding = None  # keys to ignore: the padded segments (never the class tokens)
+        if mask is not None:
+            padding = torch.cat([mask.new_zeros(len(x), self.num_classes), ~mask], dim=1)
         for layer in self.layers:
-            h = layer(h)
+            h = layer(h, None, padding)
         h = h.float()
         tokens, emb = h[:, : self.num_classes], h[:, self.num_classes :]
         # The head in float32 even under autocast, as the main network's: the losses take logs of these.
         with torch.autocast(h.device.type, enabled=False):
             dropped = self.dropout(emb)
             segment_prob = torch.sigmoid(self.classifier(dropped))
-            attention = torch.softmax(self.attention(dropped if self.attend_after_dropout else emb), dim=1)
+            attention = masked_time_softmax(self.attention(dropped if self.attend_after_dropout else emb), mask)
+            segment_prob = zero_padding(segment_prob, mask)
             prob = (attention * segment_prob).sum(dim=1)
-            return UnimodalOutput(prob, segment_prob, torch.sigmoid(tokens.mean(dim=-1)), emb)
+            return UnimodalOutput(prob, segment_prob, torch.sigmoid(tokens.mean(dim=-1)), zero_padding(emb, mask))
 
 
 class AudioOnlyNet(UnimodalNet):
@@ -347,8 +391,8 @@ class AudioOnlyNet(UnimodalNet):
         super().__init__(cfg, attend_after_dropout=False)
         self.audio_input = projection(cfg.audio_dim, cfg.d_model, activation=False)
 
-    def forward(self, audio: torch.Tensor) -> UnimodalOutput:
-        return self._classify(self.audio_input(audio))
+    def forward(self, audio: torch.Tensor, mask: Optional[torch.Tensor] = None) -> UnimodalOutput:
+        return self._classify(self.audio_input(audio), mask)
 
 
 class VisualOnlyNet(UnimodalNet):
@@ -356,5 +400,6 @@ class VisualOnlyNet(UnimodalNet):
         super().__init__(cfg, attend_after_dropout=True)
         self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.frames_per_segment, cfg.visual_3d_dim, activation=False)
 
-    def forward(self, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None) -> UnimodalOutput:
-        return self._classify(self.visual_input(visual, visual_3d))
+    def forward(self, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None,
+                mask: Optional[torch.Tensor] = None) -> UnimodalOutput:
+        return self._classify(self.visual_input(visual, visual_3d), mask)

@@ -59,7 +59,7 @@ class CoLeaFBackbone(Backbone):
             result = coleaf_train_step(
                 self.nets, self.optimizers, batch.audio, batch.visual, batch.visual_3d, batch.labels, self.coleaf,
                 epoch=epoch, step=step, steps_per_epoch=self.steps_per_epoch, noise_ratios=self.noise_ratios,
-                extra_loss=main_extra if extra_loss else None, clip_grad=self.cfg.train.grad_clip,
+                extra_loss=main_extra if extra_loss else None, clip_grad=self.cfg.train.grad_clip, mask=batch.mask,
             )
         terms = {name: getattr(result.main, name) for name in MAIN_TERMS}
         terms.update(aux_audio=result.aux_audio, aux_visual=result.aux_visual)

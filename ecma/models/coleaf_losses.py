@@ -125,7 +125,7 @@ def clamped_bce(prob: torch.Tensor, target: torch.Tensor, clamp: float = 1e-7) -
 
 
 def segment_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.2, smoothing: float = 0.1,
-                     weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+                     weights: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Noise-contrastive loss between two sequences of segment embeddings of the same videos, (B, T, d).
 
     With q^, k^ L2-normalised, s_bts = <q^_bt, k^_bs> / tau, pi_bts = softmax_s(s_bt.), the smoothed target
@@ -134,9 +134,15 @@ def segment_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float 
     (the log of the target-weighted probability, as CoLeaF's LabelSmoothingNCELoss computes it, not the
     cross-entropy sum_s m_ts log pi_bts). Segment t of one modality is the positive of segment t of the
     other; the other segments of the same video are the negatives.
+
+    With ``mask`` (B, T) bool (variable-length videos, True on real segments), a padded segment is neither
+    a positive nor a negative nor a query: T above is each video's own length T_b, and the mean is over the
+    sum_b T_b real segments.
     """
     q = F.normalize(query.float(), p=2, dim=-1)
     k = F.normalize(key.float(), p=2, dim=-1)
+    if mask is not None:
+        return _masked_segment_nce(q, k, temperature, smoothing, weights, mask)
     t = q.shape[1]
     prob = torch.softmax(q @ k.transpose(1, 2) / temperature, dim=-1)  # (B, T, T)
     eye = torch.eye(t, device=prob.device, dtype=prob.dtype)
@@ -145,6 +151,23 @@ def segment_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float 
     if weights is not None:
         log_mass = log_mass * weights.float()[:, None]
     return -log_mass.mean()
+
+
+def _masked_segment_nce(q: torch.Tensor, k: torch.Tensor, temperature: float, smoothing: float,
+                        weights: Optional[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """segment_nce_loss on normalised q, k of videos padded to a common T (``mask`` True on real segments)."""
+    t = q.shape[1]
+    logits = (q @ k.transpose(1, 2) / temperature).masked_fill(~mask[:, None, :], float("-inf"))
+    prob = torch.softmax(logits, dim=-1)  # (B, T, T), 0 on padded keys
+    length = mask.sum(dim=1).to(prob.dtype)  # (B,) each video's T_b
+    eye = torch.eye(t, device=prob.device, dtype=prob.dtype)
+    # a one-segment video has no negatives: its off-diagonal share is 0 (and is not divided by 0)
+    off = (smoothing / (length - 1).clamp(min=1.0))[:, None, None]
+    target = eye * (1.0 - smoothing) + (1.0 - eye) * off
+    log_mass = torch.log((prob * target).sum(dim=-1))  # (B, T); padded queries are dropped below
+    if weights is not None:
+        log_mass = log_mass * weights.float()[:, None]
+    return -(log_mass.masked_fill(~mask, 0.0)).sum() / length.sum()
 
 
 def modality_only_weights(aux_a_prob: torch.Tensor, aux_v_prob: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,7 +317,8 @@ def coleaf_main_loss(
     audio = F.binary_cross_entropy(a, audio_target)
     visual = F.binary_cross_entropy(v, visual_target)
     video_term = F.binary_cross_entropy(video, y)
-    nce = segment_nce_loss(out.audio_emb, out.visual_emb, cfg.nce_temperature, cfg.nce_smoothing)
+    mask = getattr(out, "mask", None)  # (B, T) on variable-length batches: padded segments take no part
+    nce = segment_nce_loss(out.audio_emb, out.visual_emb, cfg.nce_temperature, cfg.nce_smoothing, mask=mask)
     mutual = mutual_learning_loss(
         y, video, a, v, out.a_uncertainty, out.v_uncertainty, out.video_uncertainty, step,
         uncertainty_floor=cfg.mutual_uncertainty_floor, lamb=cfg.mutual_lambda,
@@ -309,8 +333,8 @@ def coleaf_main_loss(
         q_v = cooccurrence_target(v, s_v, visual_target, cfg.confident_high_visual, cfg.confident_low_visual)
         cc_a, cc_v = cooccurrence_loss(a, q_a), cooccurrence_loss(v, q_v)
         w_a, w_v = modality_only_weights(s_a, s_v, cfg.modality_only_threshold)
-        aux_a = segment_nce_loss(aux_audio.emb.detach(), out.audio_emb, cfg.nce_temperature, cfg.nce_smoothing, w_a)
-        aux_v = segment_nce_loss(aux_visual.emb.detach(), out.visual_emb, cfg.nce_temperature, cfg.nce_smoothing, w_v)
+        aux_a = segment_nce_loss(aux_audio.emb.detach(), out.audio_emb, cfg.nce_temperature, cfg.nce_smoothing, w_a, mask)
+        aux_v = segment_nce_loss(aux_visual.emb.detach(), out.visual_emb, cfg.nce_temperature, cfg.nce_smoothing, w_v, mask)
         total = (total + cfg.w_cooccurrence_audio * cc_a + cfg.w_cooccurrence_visual * cc_v
                  + cfg.w_aux_nce_audio * aux_a + cfg.w_aux_nce_visual * aux_v)
     return CoLeaFLossTerms(total, audio, visual, video_term, nce, mutual, cc_a, cc_v, aux_a, aux_v)

@@ -96,27 +96,28 @@ def coleaf_train_step(
     visual_3d: Optional[torch.Tensor], y: torch.Tensor, cfg: CoLeaFConfig, *, epoch: int, step: int,
     steps_per_epoch: int, noise_ratios: Optional[tuple[torch.Tensor, torch.Tensor]],
     extra_loss: Optional[Callable[[CoLeaFOutput], torch.Tensor]] = None,
-    clip_grad: Optional[float] = None,
+    clip_grad: Optional[float] = None, mask: Optional[torch.Tensor] = None,
 ) -> CoLeaFStepResult:
-    """Steps 1-5 of the module docstring on one batch; ``epoch`` 0-based, ``step`` the batch index in it."""
+    """Steps 1-5 of the module docstring on one batch; ``epoch`` 0-based, ``step`` the batch index in it;
+    ``mask`` (B, T) bool, True on real segments (None: all are), for every network."""
     lc = cfg.loss
     # The input stage has no dropout: computed once, it serves the denoising pass (detached) and the training pass.
-    inputs = nets.main.embed_inputs(audio, visual, visual_3d)
+    inputs = nets.main.embed_inputs(audio, visual, visual_3d, mask)
     pa, pv = coleaf_targets(nets, inputs, y, cfg, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
                             noise_ratios=noise_ratios)
     out = nets.main.from_inputs(inputs, passes="mixed")
 
     optimizers.audio_only.zero_grad(set_to_none=True)
-    loss_a = aux_audio_loss(nets.audio_only(audio), pa, out.a_prob.detach(), epoch, lc)
+    loss_a = aux_audio_loss(nets.audio_only(audio, mask), pa, out.a_prob.detach(), epoch, lc)
     loss_a.backward()
     optimizers.audio_only.step()
     optimizers.visual_only.zero_grad(set_to_none=True)
-    loss_v = aux_visual_loss(nets.visual_only(visual, visual_3d), pv, out.v_prob.detach(), epoch, lc)
+    loss_v = aux_visual_loss(nets.visual_only(visual, visual_3d, mask), pv, out.v_prob.detach(), epoch, lc)
     loss_v.backward()
     optimizers.visual_only.step()
 
     with torch.no_grad():
-        aux_a, aux_v = nets.audio_only(audio), nets.visual_only(visual, visual_3d)
+        aux_a, aux_v = nets.audio_only(audio, mask), nets.visual_only(visual, visual_3d, mask)
     terms = coleaf_main_loss(out, y, pa, pv, aux_a, aux_v, lc, epoch=epoch, step=step)
     total = terms.total + (extra_loss(out) if extra_loss is not None else 0.0)
     optimizers.main.zero_grad(set_to_none=True)

@@ -39,6 +39,7 @@ class ModelOutput:
     segment_prob: torch.Tensor  # (B, T, 2, C): [..., 0, :] audio, [..., 1, :] visual
     audio_emb: torch.Tensor  # (B, T, d_model) encoder output, the space L_CMA aligns
     visual_emb: torch.Tensor  # (B, T, d_model)
+    mask: Optional[torch.Tensor] = None  # (B, T) bool, True on real segments; None: all real
 
     @property
     def audio_prob(self) -> torch.Tensor:  # (B, T, C) segment-level
@@ -78,7 +79,8 @@ class HybridAttentionLayer(nn.Module):
         self.drop_cross = Dropout(dropout)
         self.drop_ff = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``mask`` (B, T) bool, True on real segments: padded segments are no key of either attention."""
         n2, t, d = x.shape
         n, heads = n2 // 2, 2 * self.num_heads
         w = torch.cat([self.self_attn.in_proj_weight, self.cross_attn.in_proj_weight])
@@ -95,6 +97,8 @@ class HybridAttentionLayer(nn.Module):
         k = split_heads(torch.cat([k_s, other(k_c)], dim=-1))
         v = split_heads(torch.cat([v_s, other(v_c)], dim=-1))
         scores = q @ k.transpose(-2, -1) * (d // self.num_heads) ** -0.5
+        if mask is not None:  # self and cross keys are segments of the same video: one key mask for both
+            scores = scores.masked_fill(~torch.cat([mask, mask])[:, None, None, :], float("-inf"))
         weights = torch.softmax(scores, dim=-1, dtype=wide(scores.dtype))  # float32 under autocast too
         attended = (self.drop_weights(weights) @ v).transpose(1, 2).reshape(n2, t, 2, d)
         attended_self = self.self_attn.out_proj(attended[:, :, 0])
@@ -134,7 +138,7 @@ class HAN(nn.Module):
         return v
 
     def forward(
-        self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: torch.Tensor | None = None
+        self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: torch.Tensor | None = None, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         a, v = self.audio_proj(audio), self.visual_input(visual, visual_3d, audio.shape[1])
         # Both modalities through each layer in one call: half the ops, larger matmuls. Under autocast the
@@ -142,7 +146,7 @@ class HAN(nn.Module):
         x = torch.cat([a, v])
         x = x.to(wide(x.dtype))
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, mask)
         return x[: len(a)], x[len(a) :]
 
 
@@ -153,15 +157,20 @@ class MMILHead(nn.Module):
         self.time_attention = nn.Linear(d_model, num_classes)
         self.modality_attention = nn.Linear(d_model, num_classes)
 
-    def forward(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, a: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         # float32 even under autocast: bf16 cannot tell 0.997 from 1, and the losses take logs of these
         with torch.autocast(a.device.type, enabled=False):
             x = torch.stack([a, v], dim=2)  # (B, T, 2, d)
-            return self._pool(x.to(wide(x.dtype)))
+            return self._pool(x.to(wide(x.dtype)), mask)
 
-    def _pool(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _pool(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         segment_prob = torch.sigmoid(self.classifier(x))  # (B, T, 2, C)
-        att_time = torch.softmax(self.time_attention(x), dim=1)
+        time_logits = self.time_attention(x)
+        if mask is not None:  # padded segments: no attention over time, and no segment prediction
+            padded = ~mask[:, :, None, None]
+            time_logits = time_logits.masked_fill(padded, float("-inf"))
+            segment_prob = segment_prob.masked_fill(padded, 0.0)
+        att_time = torch.softmax(time_logits, dim=1)
         att_mod = torch.softmax(self.modality_attention(x), dim=2)
         temporal = att_time * segment_prob
         video_prob = (temporal * att_mod).sum(dim=(1, 2))
@@ -179,12 +188,16 @@ class HANNet(nn.Module):
         self.encoder = HAN(cfg)
         self.head = MMILHead(cfg.d_model, cfg.num_classes)
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: torch.Tensor | None = None) -> ModelOutput:
-        """audio (B, T, Da), visual (B, T * k, Dv), visual_3d (B, T, D3) where the model has that stream."""
-        a, v = self.encoder(audio, visual, visual_3d)
-        video_prob, a_prob, v_prob, segment_prob = self.head(a, v)
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor, visual_3d: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> ModelOutput:
+        """audio (B, T, Da), visual (B, T * k, Dv), visual_3d (B, T, D3) where the model has that stream;
+        ``mask`` (B, T) bool, True on real segments (None: all are)."""
+        a, v = self.encoder(audio, visual, visual_3d, mask)
+        video_prob, a_prob, v_prob, segment_prob = self.head(a, v, mask)
+        if mask is not None:  # padded segments' embeddings: 0, as their probabilities
+            a, v = a * mask[:, :, None], v * mask[:, :, None]
         # Sums of attention-weighted probabilities can exceed 1 by rounding; BCE needs [0, 1].
-        return ModelOutput(video_prob.clamp(0.0, 1.0), a_prob.clamp(0.0, 1.0), v_prob.clamp(0.0, 1.0), segment_prob, a, v)
+        return ModelOutput(video_prob.clamp(0.0, 1.0), a_prob.clamp(0.0, 1.0), v_prob.clamp(0.0, 1.0), segment_prob, a, v, mask)
 
 
 class HANBackbone(Backbone):
@@ -214,7 +227,7 @@ class HANBackbone(Backbone):
 
         lc = self.cfg.loss
         with autocast(self.device, self.precision):
-            out = self.net(batch.audio, batch.visual, batch.visual_3d)
+            out = self.net(batch.audio, batch.visual, batch.visual_3d, batch.mask)
         avvp = avvp_loss(out, batch.labels, lc.audio_smoothing, lc.visual_smoothing)
         total, terms = finish_step(lc.w_avvp * avvp, {"avvp": avvp}, extra_loss(out) if extra_loss else None)
         self.optimizer.zero_grad(set_to_none=True)

@@ -12,7 +12,6 @@ from typing import Sequence
 import numpy as np
 
 from ecma.annotations import read_eval, read_split, segment_truth
-from ecma.classes import LLP_CLASSES
 from ecma.errors import EcmaError
 from ecma.metrics import score
 
@@ -22,7 +21,7 @@ def nothing_predicted(
     eval_audio_csv: str | os.PathLike,
     eval_visual_csv: str | os.PathLike,
     *,
-    classes: Sequence[str] = LLP_CLASSES,
+    classes: Sequence[str],
     n_segments: int = 10,
 ) -> dict:
     """metrics.json-like dict (segment, event, per_class, num_videos, split) of all-zero predictions."""
