@@ -76,6 +76,8 @@ include: "workflow/rules/parse.smk"
 rule all:
     default_target: True
     input:
-        expand(
-            "results/{dataset}/{result}", dataset=DEMO_DATASETS, result=DATASET_RESULTS
-        ),
+        [
+            f"results/{name}/{result}"
+            for name in DEMO_DATASETS
+            for result in dataset_results(name)
+        ],

@@ -10,6 +10,7 @@ import argparse
 import json
 import shutil
 import sys
+from typing import Optional
 from pathlib import Path
 
 from ecma import __version__
@@ -189,10 +190,28 @@ def cmd_import(args) -> int:
     return EXIT_SOME_VIDEOS_FAILED if report.failed and not args.partial_ok else 0
 
 
+def _cli_annotations(args, flags: dict[str, Optional[str]], classes=None):
+    """The annotations a command was given: ``--annotations JSON`` (UnAV-100) or LLP csvs by flag, all of
+    ``flags`` (option -> value) required then."""
+    from ecma.annotation_sets import LlpAnnotations, UnavAnnotationSet
+
+    if getattr(args, "annotations", None):
+        given = [opt for opt, v in flags.items() if v is not None]
+        if given:
+            raise EcmaError(f"give --annotations or {', '.join(flags)}, not both")
+        if not args.annotations.lower().endswith(".json"):
+            raise EcmaError(f"--annotations {args.annotations}: expected UnAV-100's annotation JSON")
+        return UnavAnnotationSet(Path(args.annotations), classes)
+    missing = [opt for opt, v in flags.items() if v is None]
+    if missing:
+        raise EcmaError(f"give {', '.join(missing)} (LLP csvs), or --annotations JSON (UnAV-100)")
+    splits = {opt.removeprefix("--"): Path(v) for opt, v in flags.items() if not opt.startswith("--eval")}
+    kw = {} if classes is None else {"classes": tuple(classes)}
+    return LlpAnnotations(splits, flags.get("--eval-audio"), flags.get("--eval-visual"), **kw)
+
+
 def _train_inputs(args):
-    """(config, classes, train csv, val csv, eval audio csv, eval visual csv) from a dataset or from flags;
-    the classes are the dataset's (flags name LLP-format csvs: LLP's classes)."""
-    from ecma.classes import LLP_CLASSES
+    """(config, annotations, train split name, val split name) from a workflow dataset or from options."""
     from ecma.config import load_workflow_config
 
     if args.dataset is not None:
@@ -202,11 +221,9 @@ def _train_inputs(args):
             raise EcmaError("--dataset needs --config")
         wcfg = load_workflow_config(args.config)
         cfg = wcfg.for_dataset(args.dataset, args.variant)
-        f = dataset_files(wcfg, args.dataset)
-        return cfg, f.classes, f.train_csv, f.val_csv, f.eval_audio_csv, f.eval_visual_csv
-    missing = [flag for flag, v in (("--train", args.train), ("--val", args.val), ("--eval-audio", args.eval_audio), ("--eval-visual", args.eval_visual)) if v is None]
-    if missing:
-        raise EcmaError(f"without --dataset, give {', '.join(missing)}")
+        return cfg, dataset_files(wcfg, args.dataset).annotation_set(), "train", "val"
+    flags = {"--train": args.train, "--val": args.val, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual}
+    annotations = _cli_annotations(args, flags)
     cfg = _settings(args)
     if args.variant:  # a variant names its backbone too
         from ecma.config import config_from_dict
@@ -215,28 +232,28 @@ def _train_inputs(args):
         raw = cfg.to_dict()
         raw["train"]["variant"], raw["model"]["backbone"] = args.variant, variant(args.variant).backbone
         cfg = config_from_dict(raw, "--variant")
-    return cfg, LLP_CLASSES, args.train, args.val, args.eval_audio, args.eval_visual
+    return cfg, annotations, "train", "val"
 
 
 def cmd_train(args) -> int:
-    from ecma.data import load_split
+    from ecma.annotation_sets import check_disjoint
+    from ecma.data import load_annotated_split
     from ecma.plots import plot_history
     from ecma.train import train
 
-    from ecma.annotations import check_splits_disjoint
-
-    cfg, classes, train_csv, val_csv, eval_a, eval_v = _train_inputs(args)
+    cfg, annotations, train_split, val_split = _train_inputs(args)
     if not args.allow_split_overlap:
-        check_splits_disjoint({"train": train_csv, "val": val_csv}, classes)
+        check_disjoint(annotations, (train_split, val_split))
     missing = cfg.train.missing_videos
-    train_data = load_split(args.features, train_csv, classes, missing=missing)
-    val_data = load_split(args.features, val_csv, classes, eval_audio_csv=eval_a, eval_visual_csv=eval_v, missing=missing)
+    train_data = load_annotated_split(args.features, annotations, train_split, missing=missing)
+    val_data = load_annotated_split(args.features, annotations, val_split, with_truth=True, missing=missing)
     for what, data in (("training", train_data), ("validation", val_data)):
         if data.features.skipped:
             print(f"{what}: skipped {len(data.features.skipped)} video(s) without features", file=sys.stderr)
-    result = train(cfg, train_data, val_data, args.output_dir, classes=classes, fingerprint=train_data.features.fingerprint, progress=not args.quiet)
+    result = train(cfg, train_data, val_data, args.output_dir, classes=annotations.classes,
+                   fingerprint=train_data.features.fingerprint, progress=not args.quiet)
     plot_history(result.history, Path(args.output_dir) / "curves.png", title=f"{cfg.train.variant}: training curves")
-    print(f"best validation segment Type@AV {result.best_score:.2f} at epoch {result.best_epoch}", file=sys.stderr)
+    print(f"best validation {cfg.train.select} {result.best_score:.2f} at epoch {result.best_epoch}", file=sys.stderr)
     return 0
 
 
@@ -252,18 +269,32 @@ def cmd_predict(args) -> int:
     from ecma.predict import predict
     from ecma.predictions import write_predictions
 
-    preds = predict(args.checkpoint, args.features, args.split, batch_size=args.batch_size, device=args.device, missing=args.missing)
+    if args.annotations:
+        from ecma.checkpoint import load_model
+
+        if args.split:
+            raise EcmaError("give --split (an LLP csv) or --annotations JSON --subset NAME, not both")
+        classes = load_model(args.checkpoint)[2]["classes"]
+        names = _cli_annotations(args, {}, classes).split(args.subset).filenames
+        preds = predict(args.checkpoint, args.features, filenames=names, batch_size=args.batch_size, device=args.device,
+                        missing=args.missing)
+    else:
+        if not args.split:
+            raise EcmaError("give --split CSV (LLP), or --annotations JSON --subset NAME (UnAV-100)")
+        preds = predict(args.checkpoint, args.features, args.split, batch_size=args.batch_size, device=args.device, missing=args.missing)
     write_predictions(args.output, preds)
     return 0
 
 
 def cmd_evaluate(args) -> int:
     from ecma.config import load_workflow_config
-    from ecma.evaluate import evaluate_files
     from ecma.io import write_json
     from ecma.predictions import read_predictions
     from ecma.provenance import provenance
 
+    from ecma.evaluate import evaluate_annotated
+
+    classes = read_predictions(args.predictions).classes
     if args.dataset is not None:
         from ecma.datasets import dataset_files
 
@@ -272,16 +303,23 @@ def cmd_evaluate(args) -> int:
         wcfg = load_workflow_config(args.config)
         cfg = wcfg.for_dataset(args.dataset)
         f = dataset_files(wcfg, args.dataset)
-        eval_audio, eval_visual = args.eval_audio or f.eval_audio_csv, args.eval_visual or f.eval_visual_csv
+        if f.annotation_format == "llp":
+            flags = {"--split": args.split, "--eval-audio": args.eval_audio or f.eval_audio_csv,
+                     "--eval-visual": args.eval_visual or f.eval_visual_csv}
+            annotations, split = _cli_annotations(args, flags, classes), "split"
+        else:
+            annotations, split = f.annotation_set(classes), args.subset
     else:
         cfg = _settings(args)
-        eval_audio, eval_visual = args.eval_audio, args.eval_visual
-        if eval_audio is None or eval_visual is None:
-            raise EcmaError("give --eval-audio and --eval-visual (or --config with --dataset)")
+        flags = {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual}
+        annotations = _cli_annotations(args, flags, classes)
+        split = args.subset if args.annotations else "split"
     vt = cfg.eval.video_threshold if args.video_threshold is None else args.video_threshold
     st = cfg.eval.segment_threshold if args.segment_threshold is None else args.segment_threshold
-    metrics = evaluate_files(args.predictions, args.split, eval_audio, eval_visual, video_threshold=vt, segment_threshold=st, missing=args.missing,
-                             eval_config=cfg.eval)
+    metrics = evaluate_annotated(args.predictions, annotations, split, video_threshold=vt, segment_threshold=st,
+                                 missing=args.missing, eval_config=cfg.eval)
+    if split == "split":
+        metrics["split"] = str(args.split)  # the csv, as the benchmark's runs name it
     if metrics["skipped"]:
         print(f"evaluate: {len(metrics['skipped'])} video(s) of the split have no predictions and are left out", file=sys.stderr)
     pred_prov = read_predictions(args.predictions).provenance
@@ -293,6 +331,10 @@ def cmd_evaluate(args) -> int:
     )
     write_json(args.output, metrics)
     seg, evt = metrics["segment"], metrics["event"]
+    if annotations.av_only:
+        print(f"{args.output}: {metrics['num_videos']} videos ({metrics['protocol']}); segment AV {seg['audio_visual']:.2f}, "
+              f"event AV {evt['audio_visual']:.2f}; mAP@0.5:0.9 {metrics['map']['average_0.5_0.9']:.2f}", file=sys.stderr)
+        return 0
     print(
         f"{args.output}: {metrics['num_videos']} videos; segment A {seg['audio']:.2f} V {seg['visual']:.2f} "
         f"AV {seg['audio_visual']:.2f} Type@AV {seg['type_av']:.2f} Event@AV {seg['event_av']:.2f}; "
@@ -334,13 +376,13 @@ def cmd_summarize(args) -> int:
 
 def cmd_baseline(args) -> int:
     from ecma.io import write_json
-    from ecma.report.baseline import nothing_predicted
+    from ecma.report.baseline import annotated_nothing_predicted
 
-    from ecma.classes import LLP_CLASSES
-
-    # the flags name LLP-format csvs, whose classes are LLP's
-    write_json(args.output, nothing_predicted(args.split, args.eval_audio, args.eval_visual, classes=LLP_CLASSES,
-                                              n_segments=args.segments))
+    annotations = _cli_annotations(args, {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual})
+    result = annotated_nothing_predicted(annotations, args.subset if args.annotations else "split", n_segments=args.segments)
+    if not args.annotations:
+        result["split"] = str(args.split)
+    write_json(args.output, result)
     return 0
 
 
@@ -363,10 +405,14 @@ def cmd_per_class_chart(args) -> int:
 
 
 def cmd_timelines(args) -> int:
-    from ecma.report.timelines import plot_timelines, timelines_of
+    from ecma.predictions import read_predictions
+    from ecma.report.timelines import annotated_timelines, plot_timelines
 
-    videos = timelines_of(
-        args.predictions, args.split, args.eval_audio, args.eval_visual, filenames=args.filenames,
+    classes = read_predictions(args.predictions).classes
+    annotations = _cli_annotations(args, {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual},
+                                   classes)
+    videos = annotated_timelines(
+        args.predictions, annotations, args.subset if args.annotations else "split", filenames=args.filenames,
         n_videos=args.videos, video_threshold=args.video_threshold, segment_threshold=args.segment_threshold,
     )
     plot_timelines(videos, args.output, title=args.title or f"Predicted vs true events: {Path(args.predictions).name}")
@@ -391,6 +437,15 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if "%(default)" not in text and action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
             text += " (default: %(default)s)"
         return text
+
+
+def _annotation_options(p: argparse.ArgumentParser, *, split: bool = True) -> None:
+    """UnAV-100's one JSON in place of LLP's csvs, and which of its subsets."""
+    p.add_argument("--annotations", metavar="JSON",
+                   help="UnAV-100's annotation JSON (instead of the LLP csv options): classes, splits and truth")
+    if split:
+        p.add_argument("--subset", choices=("train", "val", "test"), default="test",
+                       help="with --annotations: the split to use")
 
 
 def _subcommand(sub, name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
@@ -522,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val", help="validation split csv (without --dataset)")
     t.add_argument("--eval-audio", help="segment-level audio truth csv (without --dataset)")
     t.add_argument("--eval-visual", help="segment-level visual truth csv (without --dataset)")
+    _annotation_options(t, split=False)
     t.add_argument("--allow-split-overlap", action="store_true",
                    help="train even if a video is in both the training and the validation csv")
     t.set_defaults(func=cmd_train)
@@ -549,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--checkpoint", required=True, help="model.pt written by ecma train")
     r.add_argument("--features", nargs="+", required=True, help="feature shards (.h5) holding the split's videos")
-    r.add_argument("--split", required=True, help="split csv (filename, event_labels) naming the videos")
+    r.add_argument("--split", help="split csv (filename, event_labels) naming the videos")
+    _annotation_options(r)
     r.add_argument("--output", required=True, help="predictions (.h5)")
     r.add_argument("--batch-size", type=int, default=256, help="videos per forward pass")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -565,7 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-visual AVVP_eval_visual.csv --output metrics.json",
     )
     v.add_argument("--predictions", required=True, help="predictions (.h5) written by ecma predict")
-    v.add_argument("--split", required=True, help="split csv naming the videos to score")
+    v.add_argument("--split", help="split csv naming the videos to score")
+    _annotation_options(v)
     v.add_argument("--eval-audio", help="segment-level audio truth csv")
     v.add_argument("--eval-visual", help="segment-level visual truth csv")
     v.add_argument("--output", required=True, help="metrics.json")
@@ -633,9 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
         example="ecma baseline --split test.csv --eval-audio eval_audio.csv --eval-visual eval_visual.csv "
         "--output nothing.json",
     )
-    b.add_argument("--split", required=True, help="split csv (filename, event_labels)")
-    b.add_argument("--eval-audio", required=True, help="segment-level audio truth csv")
-    b.add_argument("--eval-visual", required=True, help="segment-level visual truth csv")
+    b.add_argument("--split", help="split csv (filename, event_labels)")
+    b.add_argument("--eval-audio", help="segment-level audio truth csv")
+    b.add_argument("--eval-visual", help="segment-level visual truth csv")
+    _annotation_options(b)
     b.add_argument("--segments", type=int, default=10, help="one-second segments per video (default: %(default)s)")
     b.add_argument("--output", required=True, help="metrics.json-like scores")
     b.set_defaults(func=cmd_baseline)
@@ -659,9 +718,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-visual eval_visual.csv --output timelines.png",
     )
     tl.add_argument("--predictions", required=True, help="predictions .h5 (`ecma predict`)")
-    tl.add_argument("--split", required=True, help="split csv the videos come from")
-    tl.add_argument("--eval-audio", required=True, help="segment-level audio truth csv")
-    tl.add_argument("--eval-visual", required=True, help="segment-level visual truth csv")
+    tl.add_argument("--split", help="split csv the videos come from")
+    tl.add_argument("--eval-audio", help="segment-level audio truth csv")
+    tl.add_argument("--eval-visual", help="segment-level visual truth csv")
+    _annotation_options(tl)
     tl.add_argument("--output", required=True, help="the picture (.png)")
     tl.add_argument("--videos", type=int, default=4,
                     help="how many videos: those with the most true event-seconds (default: %(default)s)")

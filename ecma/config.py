@@ -176,9 +176,10 @@ class TrainConfig:
     # early masks do not come from a mostly random teacher; false: the constant ema_alpha.
     ema_ramp: bool = True
     grad_clip: Optional[float] = bounded(None, gt=0.0)  # CoLeaF does not clip; null: no clipping
-    # model.pt is the epoch with the best validation segment Type@AV, or (average) with the best mean of
+    # model.pt is the epoch with the best validation segment Type@AV, segment AV F1 (audio_visual: AV-only
+    # datasets, UnAV-100), or (average) with the best mean of
     # all ten metrics (segment and event level, audio, visual, audio-visual, Type@AV, Event@AV), as CoLeaF selects.
-    select: Literal["type_av", "average"] = "type_av"
+    select: Literal["type_av", "audio_visual", "average"] = "type_av"
     seed: int = bounded(0, ge=0)  # the workflow sets it per job from `seeds`
     # The workflow trains each variant once per seed (one job each) and reports mean ± std over them.
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -254,17 +255,20 @@ class DemoConfig:
     n_test: int = bounded(16, ge=1)
     seed: int = bounded(0, ge=0)
     n_parse: int = bounded(3, ge=0)  # test videos the demo parses into timeline pages (results/<name>/parsed/)
+    # llp: mp4 videos and LLP's csvs, extracted; unav100: UnAV-100-shaped features and JSON, imported
+    format: Literal["llp", "unav100"] = "llp"
 
 
-FEATURE_FORMATS = ("valor", "han")
+FEATURE_FORMATS = ("valor", "han", "unav100")
 
 
 @dataclass
 class FeaturesConfig:
     """Published features a dataset is imported from (``source: features``)."""
 
-    format: Literal["valor", "han"] = "valor"  # valor: CLIP/ and CLAP/; han: vggish/, res152/, r2plus1d_18/
-    root: str = ""  # the folder holding the format's sub-folders of <YouTube id>.npy files
+    # valor: CLIP/ and CLAP/; han: vggish/, res152/, r2plus1d_18/; unav100: <id>_rgb/_flow/_vggish.npy in one folder
+    format: Literal["valor", "han", "unav100"] = "valor"
+    root: str = ""  # the folder holding the format's files (for valor and han: its sub-folders)
 
 
 @dataclass
@@ -276,7 +280,8 @@ class DatasetConfig:
     A dataset with ``source: features`` has no videos: its shards are imported from published features.
     """
 
-    annotations: Optional[str] = None  # folder with the LLP-format csv files below
+    # the folder of the LLP-format csv files below; for features.format unav100, UnAV-100's annotation JSON
+    annotations: Optional[str] = None
     source: Literal["videos", "features"] = "videos"  # features: import published features, no videos
     videos: Optional[str] = None  # folder with the raw videos (<filename>.mp4 or <YouTube id>.mp4)
     features: Optional[FeaturesConfig] = None  # with source: features
@@ -296,6 +301,11 @@ class DatasetConfig:
     demo: Optional[DemoConfig] = None
     # Per-dataset overrides of the top-level sections, e.g. {extract: {visual_model: ViT-B-32}}.
     overrides: Optional[dict] = None
+
+    @property
+    def imports_features(self) -> bool:
+        """Its shards come from `ecma import` (published features, or the UnAV-format demo), not from videos."""
+        return self.source == "features" or (self.demo is not None and self.demo.format == "unav100")
 
 
 @dataclass
@@ -510,7 +520,10 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
         if ds.source == "features":
             if ds.demo is not None or not ds.annotations or ds.features is None or not ds.features.root:
                 raise EcmaError(f"{source}: datasets.{name} with source: features needs 'annotations' and "
-                                "'features: {format: valor|han, root: DIR}' (and no 'demo')")
+                                "'features: {format: valor|han|unav100, root: DIR}' (and no 'demo')")
+            if ds.features.format == "unav100" and not ds.annotations.lower().endswith(".json"):
+                raise EcmaError(f"{source}: datasets.{name}.annotations must be UnAV-100's annotation JSON "
+                                f"(features format unav100), got {ds.annotations!r}")
         elif ds.demo is None and not (ds.annotations and ds.videos):
             raise EcmaError(f"{source}: datasets.{name} needs 'annotations' and 'videos' folders (or 'demo')")
     variants = raw.get("variants", list(DEFAULT_VARIANTS))
@@ -533,9 +546,13 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
         if parse.dataset is not None and parse.dataset not in datasets:
             raise EcmaError(f"{source}: parse.dataset {parse.dataset!r} is not a configured dataset ({', '.join(datasets)})")
     cfg = WorkflowConfig(settings, datasets, list(variants), main_variant, raw, parse)
-    for name in datasets:
+    for name, ds in datasets.items():
         for v in variants:
-            cfg.for_dataset(name, v)  # every merge must validate before any job runs
+            merged = cfg.for_dataset(name, v)  # every merge must validate before any job runs
+        av_only = ds.imports_features and (ds.features.format if ds.features else "unav100") == "unav100"
+        if av_only and merged.train.select != "audio_visual":
+            raise EcmaError(f"{source}: datasets.{name} annotates audio-visual events only (UnAV-100): set its "
+                            f"overrides train.select: audio_visual (Type@AV would score unannotated sounds as errors)")
     return cfg
 
 

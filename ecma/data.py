@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.annotation_sets import Annotations, LlpAnnotations
 from ecma.batching import mask_beyond_lengths
 from ecma.config import ModelConfig
 from ecma.errors import EcmaError
@@ -30,6 +31,29 @@ class SplitData:
         return len(self.features)
 
 
+def load_annotated_split(
+    feature_paths: Sequence[str | os.PathLike],
+    annotations: Annotations,
+    split: str,
+    *,
+    with_truth: bool = False,
+    missing: str = "error",
+) -> SplitData:
+    """The videos of ``split`` of any annotation source (LLP csvs, UnAV-100's JSON) with their weak labels
+    and, ``with_truth``, their segment truth (zero past each video's length)."""
+    labels_of = annotations.split(split)
+    features = load_features(feature_paths, labels_of.filenames, missing=missing)
+    keep = {f: i for i, f in enumerate(labels_of.filenames)}
+    labels = labels_of.label_matrix(annotations.classes)[[keep[f] for f in features.filenames]]
+    data = SplitData(features, labels)
+    if with_truth:
+        t = features.audio.shape[1]
+        lengths = features.lengths if features.variable_length else None  # events end with their video
+        gt_a, gt_v = annotations.truth(split, features.filenames, t)
+        data.gt_audio, data.gt_visual = mask_beyond_lengths(gt_a, lengths, 2), mask_beyond_lengths(gt_v, lengths, 2)
+    return data
+
+
 def load_split(
     feature_paths: Sequence[str | os.PathLike],
     split_csv: str | os.PathLike,
@@ -39,17 +63,10 @@ def load_split(
     eval_visual_csv: str | os.PathLike | None = None,
     missing: str = "error",
 ) -> SplitData:
-    split = read_split(split_csv, classes)
-    features = load_features(feature_paths, split.filenames, missing=missing)
-    keep = {f: i for i, f in enumerate(split.filenames)}
-    labels = split.label_matrix(classes)[[keep[f] for f in features.filenames]]
-    data = SplitData(features, labels)
-    if eval_audio_csv is not None and eval_visual_csv is not None:
-        t = features.audio.shape[1]
-        lengths = features.lengths if features.variable_length else None  # events end with their video
-        data.gt_audio = mask_beyond_lengths(segment_truth(read_eval(eval_audio_csv, classes), features.filenames, classes, t), lengths, 2)
-        data.gt_visual = mask_beyond_lengths(segment_truth(read_eval(eval_visual_csv, classes), features.filenames, classes, t), lengths, 2)
-    return data
+    """:func:`load_annotated_split` for one LLP-format split csv (and its eval csvs, where given)."""
+    annotations = LlpAnnotations({"split": Path(split_csv)}, eval_audio_csv, eval_visual_csv, classes=tuple(classes))
+    return load_annotated_split(feature_paths, annotations, "split",
+                                with_truth=eval_audio_csv is not None and eval_visual_csv is not None, missing=missing)
 
 
 def check_feature_dims(model: ModelConfig, features: FeatureSet, what: str) -> None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
+from ecma.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet
 from ecma.annotations import check_splits_disjoint, read_split
 from ecma.classes import LLP_CLASSES
 from ecma.config import WorkflowConfig
 from ecma.errors import EcmaError
+from ecma.unav_demo import ANNOTATION_FILE as UNAV_DEMO_ANNOTATIONS, FEATURES_FOLDER as UNAV_DEMO_FEATURES
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
 _CLIP_SUFFIX = re.compile(r"^(?P<id>.+)_(?P<start>\d+)_(?P<end>\d+)$")
@@ -71,9 +74,8 @@ class DatasetFiles:
     allow_split_overlap: bool = False
     features_format: Optional[str] = None  # source: features
     features_root: Optional[Path] = None
-    # The dataset's event classes, in label-matrix order: what train, predict and evaluate use. Datasets with
-    # LLP-format csv annotations (LLP itself, the demo) have LLP's 25; a reader of another format sets its own.
-    classes: tuple[str, ...] = LLP_CLASSES
+    # llp: the csv files above; unav100: ``annotations`` is UnAV-100's JSON (the csv fields are unused)
+    annotation_format: str = "llp"
 
     def split_csv(self, split: str) -> Path:
         try:
@@ -81,17 +83,63 @@ class DatasetFiles:
         except KeyError:
             raise EcmaError(f"unknown split {split!r} (train, val, test)") from None
 
+    def annotation_files(self) -> list[Path]:
+        if self.annotation_format == "unav100":
+            return [self.annotations]
+        return [self.train_csv, self.val_csv, self.test_csv, self.eval_audio_csv, self.eval_visual_csv]
+
+    def annotation_set(self, classes: Optional[Sequence[str]] = None) -> Annotations:
+        """The dataset's annotations behind :class:`ecma.annotation_sets.Annotations`."""
+        if self.annotation_format == "unav100":
+            return UnavAnnotationSet(self.annotations, classes)
+        return LlpAnnotations({s: self.split_csv(s) for s in SPLITS}, self.eval_audio_csv, self.eval_visual_csv,
+                              **({} if classes is None else {"classes": tuple(classes)}))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The dataset's event classes, in label-matrix order: LLP's 25 for LLP-format csvs (LLP, the demo),
+        the file's for UnAV-100 (by label_id)."""
+        return LLP_CLASSES if self.annotation_format == "llp" else self.annotation_set().classes
+
     def filenames(self) -> list[str]:
         """Every video of the train, val and test splits, in file order."""
-        names: list[str] = []
-        for split in ("train", "val", "test"):
-            names.extend(read_split(self.split_csv(split), self.classes).filenames)
+        ann = self.annotation_set()
+        names = [f for split in SPLITS for f in ann.split(split).filenames]
         return list(dict.fromkeys(names))  # a video in two splits (where allowed) is one video
+
+    def annotation_inputs(self, role: str) -> dict[str, str]:
+        """The annotation files a job reads, by the ``ecma`` option that takes each (dashes as underscores):
+        ``train`` (training: train and val split, segment truth), ``split`` (the videos of one split:
+        prediction) or ``truth`` (one split and its segment truth: evaluation, baseline, timelines)."""
+        if role not in ("train", "split", "truth"):
+            raise ValueError(f"unknown annotation role {role!r}")
+        if self.annotation_format == "unav100":
+            return {"annotations": str(self.annotations)}
+        truth = {"eval_audio": str(self.eval_audio_csv), "eval_visual": str(self.eval_visual_csv)}
+        if role == "train":
+            return {"train": str(self.train_csv), "val": str(self.val_csv), **truth}
+        return {"split": "SPLIT_CSV", **(truth if role == "truth" else {})}
+
+    def annotation_flags(self, role: str, split: Optional[str] = None) -> str:
+        """The command-line options naming :meth:`annotation_inputs` (and, for one split, which)."""
+        inputs = self.annotation_inputs(role)
+        if "split" in inputs:
+            inputs["split"] = str(self.split_csv(split))
+        flags = [f"--{k.replace('_', '-')} {shlex.quote(v)}" for k, v in inputs.items()]
+        if self.annotation_format == "unav100" and role != "train":
+            flags.append(f"--subset {shlex.quote(split)}")
+        return " ".join(flags)
 
 
 def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "results") -> DatasetFiles:
     ds = cfg.dataset(name)
-    if ds.demo is not None:
+    features_format = ds.features.format if ds.source == "features" else None
+    features_root = Path(ds.features.root) if ds.source == "features" else None
+    if ds.demo is not None and ds.demo.format == "unav100":  # generated features and JSON (ecma.unav_demo)
+        root = Path(results) / name / "data"
+        annotations, videos, generated = root / UNAV_DEMO_ANNOTATIONS, None, True
+        features_format, features_root = "unav100", root / UNAV_DEMO_FEATURES
+    elif ds.demo is not None:
         root = Path(results) / name / "data"
         annotations, videos, generated = root, root / "videos", True
     else:
@@ -110,19 +158,22 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
         missing_videos=ds.missing_videos,
         generated=generated,
         allow_split_overlap=ds.allow_split_overlap,
-        features_format=ds.features.format if ds.source == "features" else None,
-        features_root=Path(ds.features.root) if ds.source == "features" else None,
+        features_format=features_format,
+        features_root=features_root,
+        annotation_format="unav100" if features_format == "unav100" else "llp",
     )
 
 
 def _annotated_names(files: DatasetFiles) -> list[str]:
     """Every annotated video, after checking the annotation files exist and the splits do not overlap."""
-    for p in (files.train_csv, files.val_csv, files.test_csv, files.eval_audio_csv, files.eval_visual_csv):
+    for p in files.annotation_files():
         if not p.is_file():
             raise EcmaError(f"{p}: annotation file of dataset {files.name!r} not found")
     if not files.allow_split_overlap:
         try:
-            check_splits_disjoint({s: files.split_csv(s) for s in ("train", "val", "test")}, files.classes)
+            if files.annotation_format == "llp":
+                check_splits_disjoint({s: files.split_csv(s) for s in SPLITS}, LLP_CLASSES)
+            # UnAV-100's JSON gives each video one subset: no overlap possible
         except EcmaError as e:
             raise EcmaError(f"{e} (set datasets.{files.name}.allow_split_overlap: true if intended)") from None
     return files.filenames()
@@ -167,12 +218,7 @@ def dataset_feature_files(files: DatasetFiles) -> dict[str, list[Path]]:
     fmt = feature_format(files.features_format)
     root = check_root(fmt, files.features_root)
     names = _annotated_names(files)
-    listed = {s.folder: {p.name for p in (root / s.folder).iterdir()} for s in fmt.streams}
-    found: dict[str, list[Path]] = {}
-    for name in names:
-        stem = f"{youtube_id(name)}.npy"
-        if all(stem in listed[s.folder] for s in fmt.streams):
-            found[name] = [root / s.folder / stem for s in fmt.streams]
+    found = fmt.feature_files(root, names)
     _check_absent(files, names, found, root, f"have no {fmt.name} feature files")
     return found
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.annotation_sets import Annotations
 from ecma.config import EvalConfig
 from ecma.errors import EcmaError
 from ecma.predictions import Predictions, read_predictions
@@ -109,4 +110,56 @@ def evaluate_predictions(
     result["skipped"] = absent
     result["thresholds"] = ({"video": float(video_threshold), "segment": float(segment_threshold)} if cfg.protocol == "benchmark" else
                             {"audio": cfg.coleaf_audio_threshold, "visual": cfg.coleaf_visual_threshold, "segment": cfg.coleaf_segment_threshold})
+    return result
+
+
+def evaluate_annotated(
+    predictions_path: str | os.PathLike,
+    annotations: Annotations,
+    split: str,
+    *,
+    video_threshold: float = 0.5,
+    segment_threshold: float = 0.5,
+    missing: str = "error",
+    eval_config: EvalConfig | None = None,
+) -> dict:
+    """Score the predictions of split ``split`` of any annotation source.
+
+    LLP-like sources (audio and visual truth apart): :func:`evaluate_predictions`, the benchmark's dict.
+    AV-only sources (UnAV-100): the ``unav100-av`` F1 scores (:func:`ecma.metrics_av.score_av_only`) and, under
+    ``map``, UnAV-100's detection mAP of the events our segments form (:func:`ecma.metrics_map.score_av_map`).
+    """
+    preds = read_predictions(predictions_path)
+    if tuple(preds.classes) != tuple(annotations.classes):
+        raise EcmaError(f"{predictions_path}: predicted classes ({len(preds.classes)}) are not the annotations' "
+                        f"({len(annotations.classes)}); the model was trained on another dataset")
+    filenames = annotations.split(split).filenames
+    if not filenames:
+        raise EcmaError(f"the {split} split lists no videos")
+    gt_a, gt_v = annotations.truth(split, filenames, preds.audio_prob.shape[1])
+    if not annotations.av_only:
+        return evaluate_predictions(preds, filenames, gt_a, gt_v, video_threshold=video_threshold,
+                                    segment_threshold=segment_threshold, missing=missing, eval_config=eval_config,
+                                    source=str(predictions_path), split=split)
+    from ecma.metrics_av import score_av_only
+    from ecma.metrics_map import score_av_map
+
+    index = {name: i for i, name in enumerate(preds.filenames)}
+    absent = [f for f in filenames if f not in index]
+    if absent and (missing != "skip" or len(absent) == len(filenames)):
+        raise EcmaError(f"{predictions_path}: no predictions for {len(absent)} video(s) of the {split} split: {', '.join(absent[:5])}")
+    kept = [i for i, f in enumerate(filenames) if f in index]
+    names = [filenames[i] for i in kept]
+    order = [index[f] for f in names]
+    lengths = None if preds.lengths is None else preds.lengths[order]
+    thresholds = dict(video_threshold=video_threshold, segment_threshold=segment_threshold)
+    result = score_av_only(preds.video_prob[order], preds.audio_prob[order], preds.visual_prob[order], gt_a[kept],
+                           lengths=lengths, classes=preds.classes, **thresholds)
+    durations = annotations.durations(split, names)
+    truth = [e for e in annotations.events(split) if e[0] in set(names)]
+    result["map"] = score_av_map(names, preds.video_prob[order], preds.audio_prob[order], preds.visual_prob[order], truth,
+                                 lengths=lengths, durations=durations, classes=preds.classes, **thresholds)
+    result["split"] = split
+    result["skipped"] = absent
+    result["thresholds"] = {"video": float(video_threshold), "segment": float(segment_threshold)}
     return result

@@ -135,6 +135,8 @@ def mean_average_precision(
         "protocol": "unav100-map",
         "map": {f"{t:.1f}": float(100 * m) for t, m in zip(thresholds, per_threshold)},
         "average": float(100 * per_threshold.mean()),
+        # UnAV-100's paper reports tIoU 0.5 ... 0.9 and their mean
+        "average_0.5_0.9": float(100 * np.mean([m for t, m in zip(thresholds, per_threshold) if t >= 0.5 - 1e-9] or [0.0])),
         "per_class": {name(c): [float(100 * x) for x in ap[:, col]] for col, c in enumerate(scored)},
         "num_classes": len(scored),
     }

@@ -80,12 +80,14 @@ def score_outputs(out, gt_audio: np.ndarray, gt_visual: np.ndarray, cfg: EvalCon
 
 
 def selection_score(metrics: dict, select: str) -> float:
-    """The validation score model.pt is chosen by: segment Type@AV, or (average) the mean of the ten segment-
+    """The validation score model.pt is chosen by: segment Type@AV, segment AV F1 (audio_visual), or (average) the mean of the ten segment-
     and event-level metrics. CoLeaF selects by that average over its audible-only/visible-only metrics (its
     eval() returns those), so under the coleaf protocol the average is taken over ``modality_only``."""
     if select == "type_av":
         return float(metrics["segment"]["type_av"])
+    if select == "audio_visual":  # AV-only datasets (UnAV-100): the one score their truth supports
+        return float(metrics["segment"]["audio_visual"])
     if select == "average":
         source = metrics["modality_only"] if metrics.get("protocol") == "coleaf" else metrics
         return float(np.mean([source[level][k] for level in ("segment", "event") for k in SELECT_KEYS]))
-    raise ValueError(f"unknown selection {select!r} (type_av, average)")
+    raise ValueError(f"unknown selection {select!r} (type_av, audio_visual, average)")

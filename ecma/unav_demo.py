@@ -37,6 +37,8 @@ FPS, STRIDE, WINDOW = 25, 8, 24
 WIDTHS = {"rgb": 1024, "flow": 1024, "vggish": 128}
 SIGNAL = 4.0  # along the class direction, against unit-variance noise per dimension
 MIN_DURATION, MAX_DURATION = 10.0, 120.0
+FEATURES_FOLDER = "av_features"  # under the output folder
+ANNOTATION_FILE = "unav100_annotations.json"
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def make_unav_demo(
     if not 1.0 <= min_duration <= max_duration:
         raise EcmaError(f"UnAV demo dataset: durations must satisfy 1 <= min <= max, got {min_duration}, {max_duration}")
     root = Path(out_dir)
-    features = root / "av_features"
+    features = root / FEATURES_FOLDER
     try:
         features.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -149,7 +151,7 @@ def make_unav_demo(
             with atomic_path(features / f"{video.video_id}_{kind}.npy") as tmp:
                 with open(tmp, "wb") as f:
                     np.save(f, x)
-    annotations = root / "unav100_annotations.json"
+    annotations = root / ANNOTATION_FILE
     with atomic_path(annotations) as tmp:
         tmp.write_text(json.dumps(annotation_json(videos), indent=1))
     return UnavDemo(root, features, annotations, videos)

@@ -54,6 +54,10 @@ class ImportFormat(Protocol):
 
     def video_reader(self, root: Path, annotation_files: Sequence[str | os.PathLike]) -> Callable[[str], LoadedVideo]: ...
 
+    def feature_files(self, root: Path, names: Sequence[str]) -> dict[str, list[Path]]:
+        """name -> its files, for the names whose files all exist (each folder listed once)."""
+        ...
+
 
 @dataclass(frozen=True)
 class FeatureFormat:
@@ -96,6 +100,18 @@ class FeatureFormat:
         from ecma.classes import LLP_CLASSES
 
         return list(dict.fromkeys(f for csv in annotation_files for f in read_split(csv, LLP_CLASSES).filenames))
+
+    def feature_files(self, root: Path, names: Sequence[str]) -> dict[str, list[Path]]:
+        """name -> ``<folder>/<YouTube id>.npy`` of every stream, for the names that have them all."""
+        from ecma.datasets import youtube_id
+
+        listed = {s.folder: {p.name for p in (root / s.folder).iterdir()} for s in self.streams}
+        found: dict[str, list[Path]] = {}
+        for name in names:
+            stem = f"{youtube_id(name)}.npy"
+            if all(stem in listed[s.folder] for s in self.streams):
+                found[name] = [root / s.folder / stem for s in self.streams]
+        return found
 
     def video_reader(self, root: Path, annotation_files: Sequence[str | os.PathLike] = ()) -> Callable[[str], LoadedVideo]:
         """name -> its streams, read from ``<folder>/<YouTube id>.npy`` and converted."""

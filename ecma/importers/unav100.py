@@ -100,6 +100,12 @@ class UnavFormat:
                             f"got {len(annotation_files)}")
         return read_unav100(annotation_files[0])
 
+    def feature_files(self, root: Path, names: Sequence[str]) -> dict[str, list[Path]]:
+        """name -> its ``<id>_rgb.npy``, ``<id>_flow.npy`` and ``<id>_vggish.npy``, for the names that have all three."""
+        listed = {p.name for p in Path(root).iterdir()}
+        return {n: [Path(root) / f"{n}_{kind}.npy" for kind, _ in FILES] for n in names
+                if all(f"{n}_{kind}.npy" in listed for kind, _ in FILES)}
+
     def annotated_names(self, annotation_files: Sequence[str | os.PathLike]) -> list[str]:
         """Every video of the file (all subsets), in sorted id order."""
         return sorted(self._annotations(annotation_files).videos)

@@ -13,9 +13,8 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ecma.errors import EcmaError
-from ecma.metrics import MODALITIES
 from ecma.report.html import page
-from ecma.report.seeds import LEVELS, check_metrics, expand_seeds, mean_std
+from ecma.report.seeds import LEVELS, check_metrics, expand_seeds, mean_std, metric_keys
 
 SHORT = {"audio": "A", "visual": "V", "audio_visual": "AV", "type_av": "Type@AV", "event_av": "Event@AV"}
 LEVEL_SHORT = {"segment": "seg", "event": "evt"}
@@ -55,19 +54,32 @@ def ablation_frame(runs: Mapping[str, Sequence[Mapping]]) -> pd.DataFrame:
     ``mean``, ``std``, ``n``.
     """
     frames = []
+    names = _keys_of_runs(runs)
     for variant, seeds in variant_seeds(runs).items():
         rows = [(variant, seed, level, key, float(block[level][key]))
-                for seed, block in seeds.items() for level in LEVELS for key in MODALITIES]
+                for seed, block in seeds.items() for level in LEVELS for key in names]
         frames.append(pd.DataFrame(rows, columns=["variant", "seed", "level", "metric", "value"]))
     stats = mean_std(pd.concat(frames, ignore_index=True), ["variant", "level", "metric"])
     wide = stats.unstack(["level", "metric"]).reorder_levels([1, 2, 0], axis=1)
     columns = pd.MultiIndex.from_tuples(
-        [(level, key, stat) for level in LEVELS for key in MODALITIES for stat in ("mean", "std", "n")],
+        [(level, key, stat) for level in LEVELS for key in names for stat in ("mean", "std", "n")],
         names=["level", "metric", "stat"],
     )
     frame = wide.reindex(columns=columns)
     frame.index.name = "variant"
     return frame
+
+
+def _keys_of_runs(runs: Mapping[str, Sequence[Mapping]]) -> tuple[str, ...]:
+    """The metrics the runs carry (all alike): the benchmark's five, or AV alone for AV-only datasets."""
+    keys = {metric_keys(m) for metrics in runs.values() for m in metrics}
+    if len(keys) != 1:
+        raise EcmaError("the variants' metrics come from different protocols (AV-only and benchmark): not one table")
+    return keys.pop()
+
+
+def _keys_of(frame: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(frame.columns.get_level_values("metric")))
 
 
 def _cell(mean: float, std: float, n: int) -> str:
@@ -84,16 +96,17 @@ def _split_of(runs: Mapping[str, Sequence[Mapping]]) -> str:
 
 def ablation_markdown(frame: pd.DataFrame, baseline: Mapping | None = None, split: str = "") -> str:
     """Markdown: one row per variant (mean ± std over seeds), a last row for predicting nothing."""
-    keys = [(level, key) for level in LEVELS for key in MODALITIES]
+    names = _keys_of(frame)
+    keys = [(level, key) for level in LEVELS for key in names]
     header = "| variant | " + " | ".join(f"{LEVEL_SHORT[lv]} {SHORT[k]}" for lv, k in keys) + " | seeds |"
     lines = [header, "|" + "---|" * (len(keys) + 2)]
     for variant, row in frame.iterrows():
-        n = int(row[(LEVELS[0], MODALITIES[0], "n")])
+        n = int(row[(LEVELS[0], names[0], "n")])
         cells = [_cell(row[(lv, k, "mean")], row[(lv, k, "std")], n) for lv, k in keys]
         lines.append(f"| {variant} | " + " | ".join(cells) + f" | {n} |")
     if baseline is not None:
         lines.append(f"| *{BASELINE_NAME}* | " + " | ".join(f"{float(baseline[lv][k]):.2f}" for lv, k in keys) + " | – |")
-    seeds = sorted({int(n) for n in frame[(LEVELS[0], MODALITIES[0], "n")]})
+    seeds = sorted({int(n) for n in frame[(LEVELS[0], names[0], "n")]})
     spread = ("mean ± sample standard deviation (ddof=1) over seeds; " if max(seeds, default=1) > 1 else "")
     return (
         f"# Ablation ({split})\n\nF1 in percent, benchmark protocol; {spread}seeds per variant in the last column."
@@ -104,32 +117,33 @@ def ablation_markdown(frame: pd.DataFrame, baseline: Mapping | None = None, spli
 
 def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: str = "") -> str:
     """A self-contained, styled HTML page of the table; the best mean of each column in bold."""
-    keys = [(level, key) for level in LEVELS for key in MODALITIES]
+    names = _keys_of(frame)
+    keys = [(level, key) for level in LEVELS for key in names]
     best = {k: frame[(*k, "mean")].max() for k in keys}
     head_group = ('<tr class="group"><th rowspan="2">variant</th>'
-                  + "".join(f'<th colspan="{len(MODALITIES)}" class="sep">{level}-level F1 (%)</th>' for level in LEVELS)
+                  + "".join(f'<th colspan="{len(names)}" class="sep">{level}-level F1 (%)</th>' for level in LEVELS)
                   + '<th rowspan="2" class="sep">seeds</th></tr>')
     head_keys = "<tr>" + "".join(
-        f'<th{" class=sep" if i % len(MODALITIES) == 0 else ""}>{html.escape(SHORT[k])}</th>'
+        f'<th{" class=sep" if i % len(names) == 0 else ""}>{html.escape(SHORT[k])}</th>'
         for i, (_, k) in enumerate(keys)) + "</tr>"
     body = []
     for variant, row in frame.iterrows():
-        n = int(row[(LEVELS[0], MODALITIES[0], "n")])
+        n = int(row[(LEVELS[0], names[0], "n")])
         cells = []
         for i, k in enumerate(keys):
             mean, std = row[(*k, "mean")], row[(*k, "std")]
-            classes = ["num"] + (["sep"] if i % len(MODALITIES) == 0 else []) + (["best"] if len(frame) > 1 and mean == best[k] else [])
+            classes = ["num"] + (["sep"] if i % len(names) == 0 else []) + (["best"] if len(frame) > 1 and mean == best[k] else [])
             sd = f'<span class="sd">± {std:.2f}</span>' if n > 1 else ""  # below the mean: narrow columns
             cells.append(f'<td class="{" ".join(classes)}">{mean:.2f}{sd}</td>')
         body.append(f'<tr><td class="name">{html.escape(str(variant))}'
                     f'<span class="desc">{html.escape(DESCRIPTIONS.get(str(variant), ""))}</span></td>'
                     + "".join(cells) + f'<td class="num sep">{n}</td></tr>')
     if baseline is not None:
-        cells = "".join(f'<td class="num{" sep" if i % len(MODALITIES) == 0 else ""}">{float(baseline[lv][k]):.2f}</td>'
+        cells = "".join(f'<td class="num{" sep" if i % len(names) == 0 else ""}">{float(baseline[lv][k]):.2f}</td>'
                         for i, (lv, k) in enumerate(keys))
         body.append(f'<tr class="baseline"><td class="name">{BASELINE_NAME}'
                     f'<span class="desc">all probabilities 0, same truth</span></td>{cells}<td class="num sep">–</td></tr>')
-    n_max = int(frame[(LEVELS[0], MODALITIES[0], "n")].max()) if len(frame) else 1
+    n_max = int(frame[(LEVELS[0], names[0], "n")].max()) if len(frame) else 1
     spread = ("Mean ± sample standard deviation (ddof=1) over seeds. " if n_max > 1 else "")
     caption = (f"F1 in percent, AVVP benchmark protocol{', ' + html.escape(split) if split else ''}. {spread}"
                "Bold: the best mean of each column. A: audio, V: visual, AV: audio-visual, "
@@ -142,19 +156,21 @@ def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: s
 def ablation_json(frame: pd.DataFrame, runs: Mapping[str, Sequence[Mapping]], baseline: Mapping | None = None) -> dict:
     """ablation.json: ``variants`` -> {variant: {segment, event (means), description, num_seeds}}, ``std``,
     ``seeds`` ({variant: [seed labels]}), ``ddof`` and, if given, ``baseline`` ({segment, event})."""
+    names = _keys_of(frame)
     seeds = variant_seeds(runs)
+    keys = names
 
     def blocks(row, stat):
-        return {lv: {k: float(row[(lv, k, stat)]) for k in MODALITIES} for lv in LEVELS}
+        return {lv: {k: float(row[(lv, k, stat)]) for k in keys} for lv in LEVELS}
 
     out = {"split": _split_of(runs), "variants": {}, "std": {}, "seeds": {}, "ddof": 1}
     for variant, row in frame.iterrows():
         out["variants"][variant] = {**blocks(row, "mean"), "description": DESCRIPTIONS.get(str(variant), ""),
-                                    "num_seeds": int(row[(LEVELS[0], MODALITIES[0], "n")])}
+                                    "num_seeds": int(row[(LEVELS[0], names[0], "n")])}
         out["std"][variant] = blocks(row, "std")
         out["seeds"][variant] = list(seeds[variant])
     if baseline is not None:
-        out["baseline"] = {lv: {k: float(baseline[lv][k]) for k in MODALITIES} for lv in LEVELS}
+        out["baseline"] = {lv: {k: float(baseline[lv][k]) for k in names} for lv in LEVELS}
     return out
 
 

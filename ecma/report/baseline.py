@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.annotations import read_eval, read_split, segment_truth
+from ecma.annotation_sets import Annotations, LlpAnnotations
 from ecma.errors import EcmaError
 from ecma.metrics import score
 
@@ -25,18 +25,27 @@ def nothing_predicted(
     n_segments: int = 10,
 ) -> dict:
     """metrics.json-like dict (segment, event, per_class, num_videos, split) of all-zero predictions."""
-    split = read_split(split_csv, classes)
-    if len(split) == 0:
-        raise EcmaError(f"{split_csv}: the split lists no videos")
-    n, c = len(split), len(classes)
-    result = score(
-        np.zeros((n, c)),
-        np.zeros((n, n_segments, c)),
-        np.zeros((n, n_segments, c)),
-        segment_truth(read_eval(eval_audio_csv, classes), split.filenames, classes, n_segments),
-        segment_truth(read_eval(eval_visual_csv, classes), split.filenames, classes, n_segments),
-        classes=classes,
-    )
-    result["split"] = str(split_csv)
+    annotations = LlpAnnotations({str(split_csv): split_csv}, eval_audio_csv, eval_visual_csv, classes=tuple(classes))
+    return annotated_nothing_predicted(annotations, str(split_csv), n_segments=n_segments)
+
+
+def annotated_nothing_predicted(annotations: Annotations, split: str, *, n_segments: int = 10) -> dict:
+    """:func:`nothing_predicted` for any annotation source; AV-only ones (UnAV-100) are scored as
+    :func:`ecma.evaluate.evaluate_annotated` scores them (videos of their own lengths)."""
+    names = annotations.split(split).filenames
+    if not names:
+        raise EcmaError(f"the {split} split lists no videos")
+    lengths = annotations.lengths(split, names)
+    t = n_segments if lengths is None else int(lengths.max())
+    n, c = len(names), len(annotations.classes)
+    gt_a, gt_v = annotations.truth(split, names, t)
+    zeros = (np.zeros((n, c)), np.zeros((n, t, c)), np.zeros((n, t, c)))
+    if annotations.av_only:
+        from ecma.metrics_av import score_av_only
+
+        result = score_av_only(*zeros, gt_a, lengths=lengths, classes=annotations.classes)
+    else:
+        result = score(*zeros, gt_a, gt_v, classes=annotations.classes)
+    result["split"] = split
     result["predicted"] = "nothing (all probabilities 0)"
     return result

@@ -17,6 +17,12 @@ from ecma.metrics import MODALITIES
 
 LEVELS = ("segment", "event")
 DDOF = 1
+AV_ONLY_KEYS = ("audio_visual",)  # what an AV-only protocol (UnAV-100's unav100-av) scores
+
+
+def metric_keys(m: Mapping) -> tuple[str, ...]:
+    """The metrics a metrics dict carries per level: the benchmark's five, or AV alone (AV-only datasets)."""
+    return AV_ONLY_KEYS if isinstance(m, Mapping) and m.get("protocol") == "unav100-av" else MODALITIES
 
 
 def check_metrics(m: Mapping, source: str) -> None:
@@ -25,7 +31,7 @@ def check_metrics(m: Mapping, source: str) -> None:
         block = m.get(level) if isinstance(m, Mapping) else None
         if not isinstance(block, Mapping):
             raise EcmaError(f"{source}: no {level!r} block (not a metrics.json of `ecma evaluate`)")
-        for key in MODALITIES:
+        for key in metric_keys(m):
             if not isinstance(block.get(key), (int, float)) or isinstance(block.get(key), bool):
                 raise EcmaError(f"{source}: {level}.{key} is missing or not a number")
 
@@ -36,7 +42,7 @@ def seed_frame(per_seed: Mapping[str, Mapping]) -> pd.DataFrame:
         (str(seed), level, key, float(m[level][key]))
         for seed, m in per_seed.items()
         for level in LEVELS
-        for key in MODALITIES
+        for key in metric_keys(m)
     ]
     return pd.DataFrame(rows, columns=["seed", "level", "metric", "value"])
 
@@ -50,7 +56,8 @@ def mean_std(values: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 def _blocks(stats: pd.DataFrame, column: str) -> dict:
     """{level: {metric: value}} from a frame indexed by (level, metric)."""
-    return {level: {key: float(stats.loc[(level, key), column]) for key in MODALITIES} for level in LEVELS}
+    keys = list(dict.fromkeys(stats.index.get_level_values(-1)))
+    return {level: {key: float(stats.loc[(level, key), column]) for key in keys} for level in LEVELS}
 
 
 def _mean_per_class(per_seed: Sequence[Mapping]) -> dict | None:
@@ -84,7 +91,7 @@ def summarize_seeds(per_seed: Mapping[str, Mapping]) -> dict:
         check_metrics(m, f"seed {seed}")
     first_seed, first = next(iter(per_seed.items()))
     for seed, m in per_seed.items():
-        for key in ("num_videos", "split"):
+        for key in ("num_videos", "split", "protocol"):
             if m.get(key) != first.get(key):
                 raise EcmaError(
                     f"seed {seed}: {key} is {m.get(key)!r} but seed {first_seed} has {first.get(key)!r} "
@@ -98,6 +105,10 @@ def summarize_seeds(per_seed: Mapping[str, Mapping]) -> dict:
         out["per_class"] = per_class
     out["std"] = _blocks(stats, "std")
     out["seeds"] = {str(seed): {level: dict(m[level]) for level in LEVELS} for seed, m in per_seed.items()}
+    if "map" in first:  # UnAV-100's detection mAP: its mean over seeds (the spread stays per seed in their files)
+        out["map"]["average"] = float(np.mean([m["map"]["average"] for m in per_seed.values()]))
+        out["map"]["average_0.5_0.9"] = float(np.mean([m["map"]["average_0.5_0.9"] for m in per_seed.values()]))
+        out["map"]["map"] = {t: float(np.mean([m["map"]["map"][t] for m in per_seed.values()])) for t in first["map"]["map"]}
     out["num_seeds"] = len(per_seed)
     return out
 

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from ecma.annotations import read_eval, read_split, segment_truth  # noqa: E402
+from ecma.annotation_sets import Annotations, LlpAnnotations  # noqa: E402
 from ecma.errors import EcmaError  # noqa: E402
 from ecma.io import atomic_path  # noqa: E402
 from ecma.metrics import binarize  # noqa: E402
@@ -49,6 +49,18 @@ def timelines_of(
     split_csv: str | os.PathLike,
     eval_audio_csv: str | os.PathLike,
     eval_visual_csv: str | os.PathLike,
+    **kw,
+) -> list[VideoTimeline]:
+    """:func:`annotated_timelines` of an LLP-format split csv and its eval csvs."""
+    classes = read_predictions(predictions_path).classes
+    annotations = LlpAnnotations({str(split_csv): split_csv}, eval_audio_csv, eval_visual_csv, classes=tuple(classes))
+    return annotated_timelines(predictions_path, annotations, str(split_csv), **kw)
+
+
+def annotated_timelines(
+    predictions_path: str | os.PathLike,
+    annotations: Annotations,
+    split: str,
     *,
     filenames: Sequence[str] | None = None,
     n_videos: int = 4,
@@ -58,19 +70,20 @@ def timelines_of(
     """The given videos, or the ``n_videos`` of the split with the most true event-seconds (split order on ties)."""
     preds = read_predictions(predictions_path)
     classes = preds.classes
-    split = read_split(split_csv, classes)
+    if tuple(classes) != tuple(annotations.classes):
+        raise EcmaError(f"{predictions_path}: predicted classes are not the annotations' (another dataset's model?)")
+    names = annotations.split(split).filenames
     index = {name: i for i, name in enumerate(preds.filenames)}
-    candidates = [f for f in split.filenames if f in index]
+    candidates = [f for f in names if f in index]
     if filenames:
-        unknown = [f for f in filenames if f not in index or f not in split.filenames]
+        unknown = [f for f in filenames if f not in index or f not in names]
         if unknown:
-            raise EcmaError(f"{predictions_path}: no predictions on split {split_csv} for {', '.join(unknown)}")
+            raise EcmaError(f"{predictions_path}: no predictions on split {split} for {', '.join(unknown)}")
         candidates = list(filenames)
     if not candidates:
-        raise EcmaError(f"{predictions_path}: no predictions for any video of split {split_csv}")
+        raise EcmaError(f"{predictions_path}: no predictions for any video of split {split}")
     n_segments = preds.audio_prob.shape[1]
-    truth = {m: segment_truth(read_eval(p, classes), candidates, classes, n_segments).astype(bool)
-             for m, p in (("audio", eval_audio_csv), ("visual", eval_visual_csv))}
+    truth = dict(zip(("audio", "visual"), (t.astype(bool) for t in annotations.truth(split, candidates, n_segments))))
     if not filenames:
         busy = truth["audio"].sum(axis=(1, 2)) + truth["visual"].sum(axis=(1, 2))
         order = np.argsort(-busy, kind="stable")[:n_videos]  # stable: split order among equals

@@ -24,7 +24,7 @@ ENV = "../../envs/ecma.yaml"
 
 DEMO_DATASETS = [name for name, ds in ECMA.datasets.items() if ds.demo is not None]
 # Datasets imported from published features (no videos), and those extracted from videos.
-FEATURE_DATASETS = [n for n, ds in ECMA.datasets.items() if ds.source == "features"]
+FEATURE_DATASETS = [n for n, ds in ECMA.datasets.items() if ds.imports_features]
 VIDEO_DATASETS = [n for n in ECMA.datasets if n not in FEATURE_DATASETS]
 
 
@@ -84,6 +84,11 @@ def import_inputs(wildcards):
     return [str(p) for paths in import_shard_videos(wildcards).values() for p in paths]
 
 
+def import_annotations(wildcards):
+    files = dataset(wildcards)
+    return [str(files.annotations)] if files.annotation_format == "unav100" else []
+
+
 def import_names(wildcards):
     return list(import_shard_videos(wildcards))
 
@@ -140,13 +145,25 @@ def feature_shards(wildcards):
     )
 
 
-def split_csv(wildcards):
-    return str(dataset(wildcards).split_csv(wildcards.split))
+def annotation_inputs(role):
+    """Input function (use with unpack) for the annotation files a job of this role reads: LLP's csvs or
+    UnAV-100's JSON (ecma.datasets.DatasetFiles.annotation_inputs); a {split} wildcard picks the split."""
+
+    def inputs(wildcards):
+        files = dataset(wildcards)
+        named = files.annotation_inputs(role)
+        if "split" in named:
+            named["split"] = str(files.split_csv(wildcards.get("split", "test")))
+        return named
+
+    return inputs
 
 
-def annotation(attribute):
-    """Input function for one of the dataset's csv files (train_csv, eval_audio_csv, ...)."""
-    return lambda wildcards: str(getattr(dataset(wildcards), attribute))
+def annotation_flags(role):
+    """Param function: the options naming those files (and, for UnAV-100, --subset)."""
+    return lambda wildcards: dataset(wildcards).annotation_flags(
+        role, wildcards.get("split", "test")
+    )
 
 
 def settings(*sections):
@@ -240,6 +257,21 @@ DATASET_RESULTS = [
     "report/timelines.png",
     "report/run.html",
 ]
+
+
+# AV-only datasets (UnAV-100's format) have no videos to parse and no audio/visual split to chart.
+AV_ONLY_RESULTS = [
+    r for r in DATASET_RESULTS if r not in ("parsed/index.html", "report/per_class.png")
+]
+
+
+def dataset_results(name):
+    """The results the default target makes of a (demo) dataset."""
+    return (
+        AV_ONLY_RESULTS
+        if dataset_files(ECMA, name, "results").annotation_format == "unav100"
+        else DATASET_RESULTS
+    )
 
 
 def main_model_of(name):

@@ -23,5 +23,5 @@ checkpoint demo_dataset:
             ECMA.dataset(wildcards.dataset).demo, n_parse=0
         ),
     shell:
-        "ecma demo --quiet --n-train {params.demo.n_train} --n-val {params.demo.n_val}"
+        "ecma demo --quiet --format {params.demo.format} --n-train {params.demo.n_train} --n-val {params.demo.n_val}"
         " --n-test {params.demo.n_test} --seed {params.demo.seed} --output {output} > {log} 2>&1"

@@ -3,9 +3,9 @@
 
 rule predict_split:
     input:
+        unpack(annotation_inputs("split")),
         model="results/{dataset}/models/{variant}/seed-{seed}/model.pt",
         features=feature_shards,
-        split_csv=split_csv,
     output:
         "results/{dataset}/predictions/{variant}/seed-{seed}/{split}.h5",
     log:
@@ -19,6 +19,7 @@ rule predict_split:
         mem_mb=4000,
         runtime=60,
     params:
+        annotations=annotation_flags("split"),
         batch_size=lambda wildcards: ECMA.for_dataset(wildcards.dataset).eval.batch_size,
         device=lambda wildcards: ECMA.for_dataset(wildcards.dataset).train.device,
         missing=lambda wildcards: ECMA.for_dataset(
@@ -26,16 +27,14 @@ rule predict_split:
         ).train.missing_videos,
     shell:
         "ecma predict --quiet --checkpoint {input.model} --features {input.features}"
-        " --split {input.split_csv} --batch-size {params.batch_size} --device {params.device}"
+        " {params.annotations} --batch-size {params.batch_size} --device {params.device}"
         " --missing {params.missing} --output {output} > {log} 2>&1"
 
 
 rule evaluate_split:
     input:
+        unpack(annotation_inputs("truth")),
         predictions="results/{dataset}/predictions/{variant}/seed-{seed}/{split}.h5",
-        split_csv=split_csv,
-        eval_audio_csv=annotation("eval_audio_csv"),
-        eval_visual_csv=annotation("eval_visual_csv"),
     output:
         "results/{dataset}/metrics/{variant}/seed-{seed}/{split}.json",
     log:
@@ -50,11 +49,11 @@ rule evaluate_split:
         runtime=30,
     params:
         settings=settings("eval"),
+        annotations=annotation_flags("truth"),
         missing=lambda wildcards: ECMA.for_dataset(
             wildcards.dataset
         ).train.missing_videos,
     shell:
         "ecma evaluate --quiet --settings {params.settings:q}"
-        " --predictions {input.predictions} --split {input.split_csv}"
-        " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
+        " --predictions {input.predictions} {params.annotations}"
         " --missing {params.missing} --output {output} > {log} 2>&1"

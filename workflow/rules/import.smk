@@ -1,4 +1,4 @@
-# Published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D) imported into shards, one job per
+# Published features (VALOR's CLIP/CLAP, HAN's VGGish/ResNet-152/R(2+1)D, UnAV-100's I3D/VGGish) imported into shards, one job per
 # shard, for datasets with `source: features`: the same shards as extraction makes, by the same stable
 # hash, so everything downstream is unchanged.
 
@@ -6,6 +6,8 @@
 rule import_shard:
     input:
         features=import_inputs,
+        # UnAV-100's durations come from its JSON (LLP's formats need no annotation file with --names)
+        annotations=import_annotations,
     output:
         shard="results/{dataset}/features/shard-{shard}.h5",
         failures="results/{dataset}/features/shard-{shard}.h5.failures.tsv",
@@ -22,9 +24,12 @@ rule import_shard:
         mem_mb=2000,
         runtime=60,
     params:
-        format=lambda wildcards: ECMA.dataset(wildcards.dataset).features.format,
-        root=lambda wildcards: ECMA.dataset(wildcards.dataset).features.root,
+        format=lambda wildcards: dataset(wildcards).features_format,
+        root=lambda wildcards: str(dataset(wildcards).features_root),
         names=import_names,
+        annotations=lambda wildcards, input: (
+            f"--annotations {input.annotations}" if input.annotations else ""
+        ),
     shell:
         "ecma import --quiet --partial-ok --format {params.format} --root {params.root:q}"
-        " --names {params.names:q} --output {output.shard} > {log} 2>&1"
+        " --names {params.names:q} {params.annotations} --output {output.shard} > {log} 2>&1"

@@ -53,9 +53,7 @@ rule main_metrics:
 
 rule nothing_predicted:
     input:
-        split_csv=annotation("test_csv"),
-        eval_audio_csv=annotation("eval_audio_csv"),
-        eval_visual_csv=annotation("eval_visual_csv"),
+        unpack(annotation_inputs("truth")),
     output:
         "results/{dataset}/metrics/nothing-predicted-test.json",
     log:
@@ -68,9 +66,10 @@ rule nothing_predicted:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        annotations=annotation_flags("truth"),
     shell:
-        "ecma baseline --quiet --split {input.split_csv} --eval-audio {input.eval_audio_csv}"
-        " --eval-visual {input.eval_visual_csv} --output {output} > {log} 2>&1"
+        "ecma baseline --quiet {params.annotations} --output {output} > {log} 2>&1"
 
 
 rule ablation:
@@ -137,10 +136,8 @@ rule per_class_chart:
 
 rule timelines:
     input:
+        unpack(annotation_inputs("truth")),
         predictions=main_test_predictions,
-        split_csv=annotation("test_csv"),
-        eval_audio_csv=annotation("eval_audio_csv"),
-        eval_visual_csv=annotation("eval_visual_csv"),
     output:
         report(
             "results/{dataset}/report/timelines.png",
@@ -159,13 +156,13 @@ rule timelines:
         mem_mb=1000,
         runtime=5,
     params:
+        annotations=annotation_flags("truth"),
         thresholds=lambda wildcards: (
             f"--video-threshold {ECMA.for_dataset(wildcards.dataset).eval.video_threshold}"
             f" --segment-threshold {ECMA.for_dataset(wildcards.dataset).eval.segment_threshold}"
         ),
     shell:
-        "ecma timelines --quiet --predictions {input.predictions} --split {input.split_csv}"
-        " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
+        "ecma timelines --quiet --predictions {input.predictions} {params.annotations}"
         " {params.thresholds} --output {output} > {log} 2>&1"
 
 

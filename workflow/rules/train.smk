@@ -3,11 +3,8 @@
 
 rule train_variant:
     input:
+        unpack(annotation_inputs("train")),
         features=feature_shards,
-        train_csv=annotation("train_csv"),
-        val_csv=annotation("val_csv"),
-        eval_audio_csv=annotation("eval_audio_csv"),
-        eval_visual_csv=annotation("eval_visual_csv"),
     output:
         model="results/{dataset}/models/{variant}/seed-{seed}/model.pt",
         history_csv="results/{dataset}/models/{variant}/seed-{seed}/history.csv",
@@ -37,6 +34,7 @@ rule train_variant:
         # `ecma parse` rebuilds the extractor the model was trained on
         settings=settings("model", "loss", "pseudo", "train", "eval", "extract"),
         output_dir="results/{dataset}/models/{variant}/seed-{seed}",
+        annotations=annotation_flags("train"),
         overlap=lambda wildcards: (
             "--allow-split-overlap"
             if ECMA.dataset(wildcards.dataset).allow_split_overlap
@@ -44,6 +42,5 @@ rule train_variant:
         ),
     shell:
         "ecma train --quiet --settings {params.settings:q} --variant {wildcards.variant}"
-        " --features {input.features} --train {input.train_csv} --val {input.val_csv}"
-        " --eval-audio {input.eval_audio_csv} --eval-visual {input.eval_visual_csv}"
+        " --features {input.features} {params.annotations}"
         " --output-dir {params.output_dir} {params.overlap} > {log} 2>&1"
