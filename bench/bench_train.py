@@ -9,14 +9,28 @@ auxiliary networks included, CoLeaF's batch of 128), and validates on 649.
     python bench/bench_train.py --variant han_ecma --num-layers 4 --batch-size 64   # E-CMA on HAN
     python bench/bench_train.py --no-amp        # float32 throughout (bf16 autocast is the default where
                                                 # the hardware has it: CUDA, AVX512-BF16/AMX CPUs)
+    python bench/bench_train.py --shapes han    # HAN's feature shapes: 10 x 128 audio, 80 x 2048 frames + 10 x 512
+    python bench/bench_train.py --reference PATH_TO_COLEAF_CHECKOUT [--n-train 2048] [--reference-steps 12]
+
+``--reference``: after our epoch, the reference CoLeaF training loop (its own ``train()`` of ``main.py``, run
+from the checkout by ``coleaf_reference.py``: CPU, its batch of 128, its three Adams at lr 5e-4, all its loss
+terms, i.e. its epoch 2) on the same synthetic features in the same process. Its network's input sizes are
+fixed (``nets/net_audiovisual.py``: Linear(128, ...), Linear(2048, ...), Linear(512, ...)), so both sides then
+run on HAN's shapes. It is timed over ``--reference-steps`` batches after ``--reference-warmup`` and
+extrapolated to a 10,000-video epoch (79 batches; its train() only: no validation). When ``--n-train`` is
+below 10,000 our epoch is extrapolated too: its steps and teacher masks scale with the videos, the
+649-video validation (timed again on its own after training) does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,16 +39,23 @@ from ecma.config import config_from_dict
 from ecma.data import SplitData
 from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.shards import FeatureSet
-from ecma.train import train
+from ecma.train import train, validate
 from ecma.variants import VARIANT_TABLE
 
 
-def synthetic_split(n: int, t: int, d: int, c: int, rng, with_truth: bool) -> SplitData:
+# (audio dim, visual dim, visual rows per segment, second visual stream's dim or None)
+SHAPES = {"clip": (768, 768, 1, None), "han": (128, 2048, 8, 512)}
+HAN_MODEL = {"audio_dim": 128, "visual_dim": 2048, "visual_frames_per_segment": 8, "visual_3d_dim": 512}
+
+
+def synthetic_split(n: int, t: int, d: int, c: int, rng, with_truth: bool, shapes: str = "clip") -> SplitData:
     names = [f"v{i:011d}_0_10" for i in range(n)]
-    audio = rng.standard_normal((n, t, d), dtype=np.float32)
-    visual = rng.standard_normal((n, t, d), dtype=np.float32)
+    da, dv, k, d3 = SHAPES[shapes] if shapes else (d, d, 1, None)
+    audio = rng.standard_normal((n, t, da), dtype=np.float32)
+    visual = rng.standard_normal((n, t * k, dv), dtype=np.float32)
+    visual_3d = None if d3 is None else rng.standard_normal((n, t, d3), dtype=np.float32)
     labels = (rng.random((n, c)) < 0.08).astype(np.float32)
-    data = SplitData(FeatureSet(names, audio, visual, {"bench": True}, []), labels)
+    data = SplitData(FeatureSet(names, audio, visual, {"bench": True}, [], visual_3d, k), labels)
     if with_truth:
         data.gt_audio = (rng.random((n, c, t)) < 0.05).astype(np.uint8)
         data.gt_visual = (rng.random((n, c, t)) < 0.05).astype(np.uint8)
@@ -63,11 +84,20 @@ def main() -> None:
     ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                     help="bf16 autocast where the hardware has it (train.amp; --no-amp: float32)")
     ap.add_argument("--output-dir", default="/tmp/ecma-bench-train")
+    ap.add_argument("--shapes", choices=sorted(SHAPES), help="feature shapes (default clip; han with --reference)")
+    ap.add_argument("--reference", type=Path, help="a checkout of github.com/faeghehsardari/coleaf: time its training loop too")
+    ap.add_argument("--reference-steps", type=int, default=12, help="reference batches timed (after the warm-up)")
+    ap.add_argument("--reference-warmup", type=int, default=2, help="reference batches run before timing")
     args = ap.parse_args()
+    if args.reference and args.shapes == "clip":
+        print("note: the reference network's input sizes are fixed to HAN's features; running both sides on HAN's shapes")
+    shapes = "han" if args.reference else (args.shapes or "clip")
     rng = np.random.default_rng(0)
-    train_data = synthetic_split(args.n_train, 10, 768, 25, rng, False)
-    val_data = synthetic_split(649, 10, 768, 25, rng, True)
+    train_data = synthetic_split(args.n_train, 10, 768, 25, rng, False, shapes)
+    val_data = synthetic_split(649, 10, 768, 25, rng, True, shapes)
     model = {"backbone": VARIANT_TABLE[args.variant].backbone}
+    if shapes == "han":
+        model.update(HAN_MODEL)
     if args.num_layers:
         model["num_layers"] = args.num_layers
     train_section = {"variant": args.variant, "epochs": args.epochs, "threads": args.threads, "amp": args.amp}
@@ -80,7 +110,8 @@ def main() -> None:
     rate = gemm_rate()
     precision = precision_name(amp_dtype(resolve_device(cfg.train.device), cfg.train.amp))
     t0 = time.perf_counter()
-    result = train(cfg, train_data, val_data, f"{args.output_dir}/{args.variant}-{time.time_ns()}",
+    out_dir = f"{args.output_dir}/{args.variant}-{time.time_ns()}"
+    result = train(cfg, train_data, val_data, out_dir,
                    classes=[str(i) for i in range(25)], fingerprint={}, progress=False)
     total = time.perf_counter() - t0
     epoch_s = [h["seconds"] for h in result.history]
@@ -90,8 +121,52 @@ def main() -> None:
           f"matmul {rate:.0f} GFLOP/s (float32) before training; {precision}")
     print(f"variant {args.variant} ({cfg.model.backbone} backbone), d_model {cfg.model.d_model} x {cfg.model.num_layers} layers, "
           f"batch {cfg.train.batch_size}")
+    print(f"features: {shapes} shapes (audio {train_data.features.audio.shape[1:]}, visual {train_data.features.visual.shape[1:]}"
+          f"{'' if train_data.features.visual_3d is None else f', visual_3d {train_data.features.visual_3d.shape[1:]}'})")
     print(f"epoch over {args.n_train} videos (incl. teacher masks and validation on 649): {min(epoch_s):.1f} s "
           f"({args.n_train / min(epoch_s):.0f} videos/s); total {total:.1f} s; peak RSS {peak_mb:.0f} MB")
+    ours_epoch = min(epoch_s)
+    if args.n_train != 10000:
+        from ecma.checkpoint import load_model
+
+        net = load_model(Path(out_dir) / "model.pt")[0]
+        t1 = time.perf_counter()
+        validate(net, val_data, cfg, resolve_device(cfg.train.device))
+        val_s = time.perf_counter() - t1
+        ours_epoch = (min(epoch_s) - val_s) * 10000 / args.n_train + val_s
+        print(f"  validation alone (timed again after training): {val_s:.1f} s; the rest scaled to 10,000 videos "
+              f"(x {10000 / args.n_train:.2f}): {ours_epoch:.1f} s per epoch")
+    if args.reference:
+        ref_epoch = time_reference(args, train_data, cfg.train.batch_size)
+        print(f"\nours ({args.variant}, {precision}) {ours_epoch:.1f} s per 10,000-video epoch; reference CoLeaF (float32) "
+              f"{ref_epoch:.1f} s: ours is {ref_epoch / ours_epoch:.2f}x faster")
+
+
+def time_reference(args, train_data: SplitData, batch_size: int) -> float:
+    """Seconds per 10,000-video epoch of the reference's own train(), from its per-batch times."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from coleaf_reference import BatchLoader, ReferenceSetup
+
+    setup = ReferenceSetup.build(args.reference, seed=0)
+    if setup.args.batch_size != batch_size:
+        print(f"note: the reference's batch is {setup.args.batch_size}, ours {batch_size}")
+    f = train_data.features
+    loader = BatchLoader(f.audio, f.visual, f.visual_3d, train_data.labels, setup.args.batch_size,
+                         a_smooth=setup.args.a_smooth, v_smooth=setup.args.v_smooth, seed=0,
+                         max_batches=args.reference_warmup + args.reference_steps)
+    rate = gemm_rate()
+    t0 = time.perf_counter()
+    setup.train_epoch(loader, epoch=2)  # 1-based: every loss term on (the cost of later epochs)
+    total = time.perf_counter() - t0
+    steps = np.diff(loader.times)[args.reference_warmup:]
+    if len(steps) == 0:
+        sys.exit("no reference batch was timed: raise --n-train or --reference-steps")
+    per_epoch = math.ceil(10000 / setup.args.batch_size)
+    print(f"\nreference CoLeaF train() (its main.py, CPU, float32, batch {setup.args.batch_size}, Adam lr {setup.args.lr}): "
+          f"matmul {rate:.0f} GFLOP/s (float32) before; {len(steps)} timed batches after {args.reference_warmup} warm-up: "
+          f"{steps.mean():.2f} s per batch (min {steps.min():.2f}, max {steps.max():.2f}); total {total:.1f} s")
+    print(f"  extrapolated to 10,000 videos ({per_epoch} batches): {steps.mean() * per_epoch:.1f} s per epoch (train() only)")
+    return float(steps.mean() * per_epoch)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ gradients, of the main and both auxiliary networks.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 import sys
 from pathlib import Path
@@ -32,6 +31,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from coleaf_reference import load_reference, load_reference_training, without_dropout  # noqa: E402
 
 from ecma.models.coleaf import CoLeaFNet  # noqa: E402
 from ecma.models.coleaf_config import CoLeaFModelConfig  # noqa: E402
@@ -41,16 +43,6 @@ from ecma.models.coleaf_losses import load_noise_ratios  # noqa: E402
 from ecma.models.coleaf_step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step  # noqa: E402
 
 TARGET = 1e-5
-
-
-def load_reference(checkout: Path):
-    path = checkout / "nets" / "net_audiovisual.py"
-    if not path.is_file():
-        sys.exit(f"{path}: not found (is --reference a CoLeaF checkout?)")
-    spec = importlib.util.spec_from_file_location("coleaf_reference_nets", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def reference_outputs(ref, audio, visual, visual_3d, fuse_ratio):
@@ -72,40 +64,6 @@ def ours_outputs(model, audio, visual, visual_3d):
         d["visual_emb"] = F.normalize(out.visual_emb, p=2, dim=-1)
         result[passes] = d
     return result
-
-
-def load_reference_training(checkout: Path):
-    """CoLeaF's main.py as a module, on the CPU: logging modules stubbed, 'cuda' moves made no-ops."""
-    import types
-
-    for name in ("wandb", "openpyxl"):
-        stub = types.ModuleType(name)
-        stub.load_workbook = None
-        sys.modules.setdefault(name, stub)
-    original_to = torch.Tensor.to
-
-    def to_cpu(self, *args, **kwargs):
-        args = tuple("cpu" if a == "cuda" else a for a in args)
-        if kwargs.get("device") == "cuda":
-            kwargs["device"] = "cpu"
-        return original_to(self, *args, **kwargs)
-
-    torch.Tensor.to = to_cpu
-    torch.Tensor.cuda = lambda self, *a, **k: self
-    sys.path.insert(0, str(checkout))
-    spec = importlib.util.spec_from_file_location("coleaf_reference_main", checkout / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def without_dropout(net: torch.nn.Module) -> torch.nn.Module:
-    for m in net.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
-        if isinstance(m, torch.nn.MultiheadAttention):
-            m.dropout = 0.0
-    return net
 
 
 def step_parity(checkout: Path, seeds: int, lr: float = 1e-3, batch: int = 32, steps: int = 2) -> dict[str, float]:
