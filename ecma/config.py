@@ -499,6 +499,19 @@ _SECTIONS = tuple(f.name for f in dataclasses.fields(EcmaConfig))
 _WORKFLOW_KEYS = ("datasets", "variants", "main_variant", "parse")
 
 
+def _check_merged(source: str, name: str, ds: DatasetConfig, merged: EcmaConfig) -> None:
+    """What only a dataset's merged settings can show: the noise ratios' classes, AV-only selection."""
+    if (merged.model.backbone == "coleaf" and merged.coleaf.denoise and merged.coleaf.noise_ratios == "han"
+            and merged.model.num_classes != 25):
+        raise EcmaError(f"{source}: datasets.{name}: coleaf.noise_ratios 'han' holds CoLeaF's ratios for LLP's 25 "
+                        f"classes, but model.num_classes is {merged.model.num_classes}: name a ratios file or set "
+                        "its overrides coleaf.noise_ratios: null")
+    av_only = ds.imports_features and (ds.features.format if ds.features else "unav100") == "unav100"
+    if av_only and merged.train.select != "audio_visual":
+        raise EcmaError(f"{source}: datasets.{name} annotates audio-visual events only (UnAV-100): set its "
+                        f"overrides train.select: audio_visual (Type@AV would score unannotated sounds as errors)")
+
+
 def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConfig:
     """Validate a whole workflow config: unknown top-level keys, datasets, variants, and every dataset's merge."""
     if not isinstance(raw, dict):
@@ -549,10 +562,7 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
     for name, ds in datasets.items():
         for v in variants:
             merged = cfg.for_dataset(name, v)  # every merge must validate before any job runs
-        av_only = ds.imports_features and (ds.features.format if ds.features else "unav100") == "unav100"
-        if av_only and merged.train.select != "audio_visual":
-            raise EcmaError(f"{source}: datasets.{name} annotates audio-visual events only (UnAV-100): set its "
-                            f"overrides train.select: audio_visual (Type@AV would score unannotated sounds as errors)")
+            _check_merged(source, name, ds, merged)
     return cfg
 
 

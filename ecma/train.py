@@ -68,6 +68,10 @@ def check_classes(cfg: EcmaConfig, classes: Sequence[str]) -> None:
         raise EcmaError(f"the dataset has {len(classes)} classes but model.num_classes is {cfg.model.num_classes}")
 
 
+# the validation score that picks model.pt (train.select), as the epoch lines name it
+SELECT_NAMES = {"type_av": "seg Type@AV", "audio_visual": "seg AV", "average": "mean of all ten metrics"}
+
+
 def _check_data(cfg: EcmaConfig, data: SplitData, what: str) -> None:
     check_feature_dims(cfg.model, data.features, what)
     if data.labels.shape[1] != cfg.model.num_classes:
@@ -267,7 +271,7 @@ def train(
         # one timestamped line per epoch (through logging): the progress of a quiet workflow job
         log.info(
             f"epoch {epoch + 1}/{tc.epochs}: loss {row['loss']:.4f} ({cfg.model.backbone} {row['loss_backbone']:.4f}, pseudo "
-            f"{row['loss_pseudo']:.4f}, cma {row['loss_cma']:.4f}) val seg Type@AV {row['val_segment_type_av']:.2f}"
+            f"{row['loss_pseudo']:.4f}, cma {row['loss_cma']:.4f}) val {SELECT_NAMES[tc.select]} {row['val_select']:.2f}"
             f"{' *' if improved else ''} [{row['seconds']:.1f}s, about {format_seconds(row['seconds'] * (tc.epochs - epoch - 1))} left]"
         )
         _write_history(out_dir, history)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ecma.errors import EcmaError
 from ecma.report.html import page
-from ecma.report.seeds import LEVELS, check_metrics, expand_seeds, mean_std, metric_keys
+from ecma.report.seeds import AV_ONLY_KEYS, LEVELS, check_metrics, expand_seeds, mean_std, metric_keys
 
 SHORT = {"audio": "A", "visual": "V", "audio_visual": "AV", "type_av": "Type@AV", "event_av": "Event@AV"}
 LEVEL_SHORT = {"segment": "seg", "event": "evt"}
@@ -82,6 +82,10 @@ def _keys_of(frame: pd.DataFrame) -> tuple[str, ...]:
     return tuple(dict.fromkeys(frame.columns.get_level_values("metric")))
 
 
+def _protocol(names: tuple[str, ...]) -> str:
+    return "AV-only protocol (unav100-av: only audio-visual events are annotated)" if names == AV_ONLY_KEYS else "AVVP benchmark protocol"
+
+
 def _cell(mean: float, std: float, n: int) -> str:
     return f"{mean:.2f}" if n <= 1 else f"{mean:.2f} ± {std:.2f}"
 
@@ -109,7 +113,7 @@ def ablation_markdown(frame: pd.DataFrame, baseline: Mapping | None = None, spli
     seeds = sorted({int(n) for n in frame[(LEVELS[0], names[0], "n")]})
     spread = ("mean ± sample standard deviation (ddof=1) over seeds; " if max(seeds, default=1) > 1 else "")
     return (
-        f"# Ablation ({split})\n\nF1 in percent, benchmark protocol; {spread}seeds per variant in the last column."
+        f"# Ablation ({split})\n\nF1 in percent, {_protocol(names)}; {spread}seeds per variant in the last column."
         + ("" if baseline is None else f" *{BASELINE_NAME}*: the score of all-zero predictions on the same truth.")
         + "\n\n" + "\n".join(lines) + "\n"
     )
@@ -145,7 +149,7 @@ def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: s
                     f'<span class="desc">all probabilities 0, same truth</span></td>{cells}<td class="num sep">–</td></tr>')
     n_max = int(frame[(LEVELS[0], names[0], "n")].max()) if len(frame) else 1
     spread = ("Mean ± sample standard deviation (ddof=1) over seeds. " if n_max > 1 else "")
-    caption = (f"F1 in percent, AVVP benchmark protocol{', ' + html.escape(split) if split else ''}. {spread}"
+    caption = (f"F1 in percent, {_protocol(names)}{', ' + html.escape(split) if split else ''}. {spread}"
                "Bold: the best mean of each column. A: audio, V: visual, AV: audio-visual, "
                "Type@AV: mean of A, V and AV; Event@AV: audio and visual counts pooled.")
     table = (f"<table>\n<caption>{caption}</caption>\n<thead>\n{head_group}\n{head_keys}\n</thead>\n<tbody>\n"
