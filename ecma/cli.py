@@ -499,9 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(av_features/) and unav100_annotations.json, no video (default sizes 60/20/20)")
     d.add_argument("--config", help="workflow config whose datasets.<NAME>.demo settings to use (llp format only)")
     d.add_argument("--dataset", default="demo", help="the dataset of --config whose demo settings to use")
-    for key, what in (("n_train", "training videos"), ("n_val", "validation videos"), ("n_test", "test videos"),
-                      ("seed", "the generator's seed")):
-        d.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, help=f"{what} (default: from --config, else 48/16/16/0)")
+    for key, what, llp, unav in (("n_train", "training videos", 48, 60), ("n_val", "validation videos", 16, 20),
+                                 ("n_test", "test videos", 16, 20), ("seed", "the generator's seed", 0, 0)):
+        d.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int,
+                       help=f"{what} (default: from --config, else {llp}; unav100: {unav})")
     d.set_defaults(func=cmd_demo)
 
     e = _subcommand(
