@@ -399,16 +399,19 @@ def test_dry_run_of_the_demo_metrics(tmp_path):
     p = run_snakemake(tmp_path, "-n", "results/demo/metrics.json")
     assert p.returncode == 0, output_of(p)
     # before the demo data exist, the checkpoint hides the per-shard inputs but not the shard count
+    # the main variant, once per seed of the demo (three)
     assert job_counts(p) == {
-        "demo_dataset": 1, "extract_shard": 2, "train_variant": 1, "predict_split": 1, "evaluate_split": 1,
+        "demo_dataset": 1, "extract_shard": 2, "train_variant": 3, "predict_split": 3, "evaluate_split": 3,
         "summarize_seeds": 1, "main_metrics": 1,
     }
     p = run_snakemake(tmp_path, "-n")  # the default target: metrics, ablation and report of every demo dataset
     assert p.returncode == 0, output_of(p)
+    # demo: 4 variants x 3 seeds, extracted, parsed, charted; unav_demo: 4 variants x 1 seed, imported, no
+    # videos to parse and no audio/visual split to chart
     assert job_counts(p) == {
-        "all": 1, "demo_dataset": 1, "extract_shard": 2, "train_variant": 4, "predict_split": 4,
-        "evaluate_split": 4, "summarize_seeds": 1, "main_metrics": 1, "nothing_predicted": 1, "ablation": 1,
-        "per_class_chart": 1, "timelines": 1, "run_summary": 1, "parse_demo_videos": 1,
+        "all": 1, "demo_dataset": 2, "extract_shard": 2, "import_shard": 2, "train_variant": 4 * 3 + 4,
+        "predict_split": 16, "evaluate_split": 16, "summarize_seeds": 2, "main_metrics": 2, "nothing_predicted": 2,
+        "ablation": 2, "per_class_chart": 1, "timelines": 2, "run_summary": 2, "parse_demo_videos": 1,
     }
     assert not (tmp_path / "results" / "demo" / "data").exists()
 
@@ -590,6 +593,30 @@ def test_every_command_the_rules_run_is_one_the_cli_accepts(tmp_path):
             assert args.dataset is None and json.loads(args.settings), argv
         if argv[0] == "extract":
             assert len(args.videos) == len(args.names) and args.prune, argv
+        if argv[0] == "train":  # every section the training job reads, the backbone's own losses included
+            assert set(json.loads(args.settings)) == {"model", "loss", "pseudo", "coleaf", "train", "eval", "extract"}, argv
+
+
+def test_the_unav_commands_name_the_json_and_the_split(tmp_path):
+    from ecma.cli import build_parser
+
+    from ecma.unav_demo import make_unav_demo
+
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    # the demo checkpoint's output, made beforehand, so that the dry run sees every job
+    make_unav_demo(tmp_path / "results" / "unav_demo" / "data", n_train=4, n_val=2, n_test=2)
+    p = run_snakemake(tmp_path, "-n", "-p", "results/unav_demo/metrics.json", "results/unav_demo/report/timelines.png",
+                      "results/unav_demo/ablation.md")
+    assert p.returncode == 0, output_of(p)
+    parser = build_parser()
+    commands = {argv[0]: parser.parse_args(argv) for argv in shell_commands(p)}
+    json_path = "results/unav_demo/data/unav100_annotations.json"
+    assert commands["import"].format == "unav100" and commands["import"].annotations == [json_path]
+    for name in ("train", "predict", "evaluate", "baseline", "timelines"):
+        args = commands[name]
+        assert args.annotations == json_path, name
+        assert getattr(args, "split", None) is None and getattr(args, "eval_audio", None) is None, name
+    assert commands["evaluate"].subset == "test" and commands["predict"].subset == "test"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -840,6 +867,60 @@ def test_demo_dag_end_to_end(tmp_path):
     p = run_snakemake(tmp_path, "--report", "report.html")
     assert p.returncode == 0, output_of(p)[-3000:]
     assert (tmp_path / "report.html").stat().st_size > 0
+
+
+UNAV_MODEL = {"audio_dim": 128, "visual_dim": 2048, "num_classes": 8, "d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}
+
+
+@pytest.mark.slow
+def test_unav_demo_dag_end_to_end_on_both_backbones(tmp_path):
+    """The UnAV-format demo: generated features and JSON -> import -> both backbones -> AV-only metrics."""
+    cfg = {
+        "datasets": {
+            "unav_demo": {
+                "demo": {"format": "unav100", "n_train": 8, "n_val": 4, "n_test": 4, "seed": 0, "n_parse": 0},
+                "n_shards": 2,
+                "overrides": {"model": UNAV_MODEL, "train": {**SMALL_TRAIN, "select": "audio_visual"},
+                              "coleaf": {"noise_ratios": None}},
+            }
+        },
+        "variants": ["ecma", "han_ecma"],
+        "main_variant": "ecma",
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    p = run_snakemake(tmp_path)
+    assert p.returncode == 0, output_of(p)[-5000:]
+    counts = job_counts(p)
+    assert counts["import_shard"] == 2 and counts["train_variant"] == 2 and "extract_shard" not in counts
+    assert "parse_demo_videos" not in counts and "per_class_chart" not in counts  # no videos, no A/V split
+    results = tmp_path / "results" / "unav_demo"
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert metrics["protocol"] == "unav100-av" and metrics["num_videos"] == 4
+    assert set(metrics["segment"]) == set(metrics["event"]) == {"audio_visual"}
+    assert set(metrics["map"]["map"]) == {f"0.{k}" for k in range(1, 10)}
+    ablation = json.loads((results / "ablation.json").read_text())
+    assert list(ablation["variants"]) == ["ecma", "han_ecma"]
+    assert set(ablation["variants"]["han_ecma"]["segment"]) == {"audio_visual"}
+    assert ablation["baseline"]["segment"]["audio_visual"] == 0.0  # every generated test video has an event
+    for made in ("ablation.html", "report/timelines.png", "report/run.html"):
+        assert (results / made).stat().st_size > 0, made
+    # the model carries the JSON's classes, in label_id order
+    from ecma.checkpoint import load_model
+    from ecma.unav_demo import UNAV_DEMO_CLASSES
+
+    classes = load_model(results / "models" / "han_ecma" / "seed-0" / "model.pt")[2]["classes"]
+    assert list(classes) == [UNAV_DEMO_CLASSES[k] for k in sorted(UNAV_DEMO_CLASSES)]
+
+
+def test_unav_datasets_refuse_type_av_selection_and_llp_noise_ratios(tmp_path):
+    cfg = repo_config()
+    cfg["datasets"]["unav_demo"]["overrides"]["train"]["select"] = "type_av"
+    p = run_with_config(tmp_path, cfg, "results/unav_demo/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "datasets.unav_demo", "train.select: audio_visual")
+    cfg = repo_config()
+    del cfg["datasets"]["unav_demo"]["overrides"]["coleaf"]
+    p = run_with_config(tmp_path, cfg, "results/unav_demo/metrics.json")
+    assert_stopped_before_any_job(tmp_path, p, "datasets.unav_demo", "coleaf.noise_ratios", "num_classes is 8")
 
 
 def shard_extracted_at(path: Path) -> dict[str, str]:
