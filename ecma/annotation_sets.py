@@ -50,6 +50,10 @@ class Annotations:
     def has_truth(self, name: str) -> bool:
         raise NotImplementedError
 
+    def source(self, name: str) -> str:
+        """Where split ``name`` is listed, for messages."""
+        raise NotImplementedError
+
     def events(self, name: str) -> list[tuple[str, int, float, float]]:
         """The split's annotated events as (video, class index, onset s, offset s), where the source has them
         as events (UnAV-100's detection metric); LLP's are per modality and not needed there."""
@@ -75,6 +79,9 @@ class LlpAnnotations(Annotations):
 
     def split(self, name: str) -> SplitLabels:
         return read_split(self._csv(name), self.classes)
+
+    def source(self, name: str) -> str:
+        return str(self._csv(name))
 
     def has_truth(self, name: str) -> bool:
         return self.eval_audio is not None and self.eval_visual is not None
@@ -112,6 +119,9 @@ class UnavAnnotationSet(Annotations):
 
     def has_truth(self, name: str) -> bool:
         return True
+
+    def source(self, name: str) -> str:
+        return f"the {name} split of {self.path}"
 
     def _videos(self, name: str, filenames: Sequence[str]):
         s = self.data.split(name)
@@ -169,7 +179,8 @@ def check_disjoint(annotations: Annotations, names: Sequence[str]) -> None:
     for split in names:
         for f in annotations.split(split).filenames:
             if f in seen and seen[f] != split:
-                raise EcmaError(f"{f}: listed in the {seen[f]} and the {split} split (a video in two splits leaks between them)")
+                raise EcmaError(f"{f}: listed in {annotations.source(seen[f])} and in {annotations.source(split)} "
+                                "(a video in two splits leaks between them)")
             seen.setdefault(f, split)
 
 

@@ -294,6 +294,8 @@ def cmd_evaluate(args) -> int:
 
     from ecma.evaluate import evaluate_annotated
 
+    if args.dataset is None:
+        cfg = _settings(args)  # a bad setting is the first thing said, before any file is read
     classes = read_predictions(args.predictions).classes
     if args.dataset is not None:
         from ecma.datasets import dataset_files
@@ -310,7 +312,6 @@ def cmd_evaluate(args) -> int:
         else:
             annotations, split = f.annotation_set(classes), args.subset
     else:
-        cfg = _settings(args)
         flags = {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual}
         annotations = _cli_annotations(args, flags, classes)
         split = args.subset if args.annotations else "split"

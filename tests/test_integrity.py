@@ -238,7 +238,7 @@ def test_a_resume_past_the_best_epoch_still_writes_model_pt(tmp_path, monkeypatc
                             "train": {"epochs": 4, "batch_size": 16, "threads": 1}})
     scores = iter([10.0, 30.0, 20.0, 5.0])  # the best epoch is the 2nd; the run is killed after the 3rd
 
-    def scripted_validate(model, data, cfg, device):
+    def scripted_validate(model, data, cfg, device, classes=None):
         s = next(scores)
         return {"segment": {k: s for k in ("type_av", "event_av", "audio", "visual", "audio_visual")},
                 "event": {k: s for k in ("type_av", "event_av")}}

@@ -379,7 +379,7 @@ def test_config_yaml_sections_hold_the_package_defaults():
     for name in SECTIONS:
         assert cfg[name] == defaults[name], name
     wf = C.workflow_config_from_dict(cfg)
-    assert set(wf.datasets) == {"llp", "llp_valor", "llp_han", "demo"} and wf.variants == list(C.DEFAULT_VARIANTS) and wf.main_variant == "ecma"
+    assert set(wf.datasets) == {"llp", "llp_valor", "llp_han", "unav100", "demo", "unav_demo"} and wf.variants == list(C.DEFAULT_VARIANTS) and wf.main_variant == "ecma"
     demo = wf.for_dataset("demo")
     assert wf.datasets["demo"].demo is not None and wf.datasets["demo"].n_shards == 2
     # ViT-B-32 gives 512-d visual features, HTSAT-tiny 768-d audio features

@@ -19,7 +19,11 @@ from ecma.report.seeds import AV_ONLY_KEYS, LEVELS, check_metrics, expand_seeds,
 SHORT = {"audio": "A", "visual": "V", "audio_visual": "AV", "type_av": "Type@AV", "event_av": "Event@AV"}
 LEVEL_SHORT = {"segment": "seg", "event": "evt"}
 DESCRIPTIONS = {
+    "coleaf": "CoLeaF† alone (no teacher, no CMA)",
     "han": "HAN baseline (no teacher, no CMA)",
+    "han_no_cma": "HAN + EMA teacher pseudo masks, no CMA",
+    "han_no_ema": "HAN + CMA, no EMA teacher",
+    "han_ecma": "E-CMA on HAN (teacher + CMA)",
     "no_ema": "+ CMA, no EMA teacher",
     "no_cma": "+ EMA teacher pseudo masks, no CMA",
     "ecma": "E-CMA (teacher + CMA)",

@@ -147,7 +147,8 @@ def feature_shards(wildcards):
 
 def annotation_inputs(role):
     """Input function (use with unpack) for the annotation files a job of this role reads: LLP's csvs or
-    UnAV-100's JSON (ecma.datasets.DatasetFiles.annotation_inputs); a {split} wildcard picks the split."""
+    UnAV-100's JSON (ecma.datasets.DatasetFiles.annotation_inputs); a {split} wildcard picks the split.
+    """
 
     def inputs(wildcards):
         files = dataset(wildcards)

@@ -32,7 +32,9 @@ rule train_variant:
     params:
         # eval: validation thresholds pick the best epoch; extract: stored in model.pt, so that
         # `ecma parse` rebuilds the extractor the model was trained on
-        settings=settings("model", "loss", "pseudo", "coleaf", "train", "eval", "extract"),
+        settings=settings(
+            "model", "loss", "pseudo", "coleaf", "train", "eval", "extract"
+        ),
         output_dir="results/{dataset}/models/{variant}/seed-{seed}",
         annotations=annotation_flags("train"),
         overlap=lambda wildcards: (
