@@ -141,8 +141,9 @@ def evaluate_annotated(
         return evaluate_predictions(preds, filenames, gt_a, gt_v, video_threshold=video_threshold,
                                     segment_threshold=segment_threshold, missing=missing, eval_config=eval_config,
                                     source=str(predictions_path), split=split)
-    from ecma.metrics_av import score_av_only
+    from ecma.metrics_av import score_av_predictions
     from ecma.metrics_map import score_av_map
+    from ecma.protocols import binarize_outputs
 
     index = {name: i for i, name in enumerate(preds.filenames)}
     absent = [f for f in filenames if f not in index]
@@ -152,14 +153,24 @@ def evaluate_annotated(
     names = [filenames[i] for i in kept]
     order = [index[f] for f in names]
     lengths = None if preds.lengths is None else preds.lengths[order]
-    thresholds = dict(video_threshold=video_threshold, segment_threshold=segment_threshold)
-    result = score_av_only(preds.video_prob[order], preds.audio_prob[order], preds.visual_prob[order], gt_a[kept],
-                           lengths=lengths, classes=preds.classes, **thresholds)
+    cfg = dataclasses.replace(eval_config or EvalConfig(), video_threshold=video_threshold, segment_threshold=segment_threshold)
+
+    def rows(x):
+        return None if x is None else x[order]
+
+    if cfg.protocol == "coleaf" and (preds.a_prob is None or preds.v_prob is None):
+        raise EcmaError(f"{predictions_path}: the coleaf protocol needs modality-level a_prob/v_prob, which these predictions lack")
+    # the gating of eval.protocol (the video-level probability, or CoLeaF's modality-level ones), AV = A and V
+    pred_a, pred_v = binarize_outputs(rows(preds.video_prob), rows(preds.a_prob), rows(preds.v_prob),
+                                      rows(preds.audio_prob), rows(preds.visual_prob), cfg)
+    result = score_av_predictions(pred_a & pred_v, gt_a[kept], lengths=lengths, classes=preds.classes)
     durations = annotations.durations(split, names)
     truth = [e for e in annotations.events(split) if e[0] in set(names)]
-    result["map"] = score_av_map(names, preds.video_prob[order], preds.audio_prob[order], preds.visual_prob[order], truth,
-                                 lengths=lengths, durations=durations, classes=preds.classes, **thresholds)
+    result["map"] = score_av_map(names, rows(preds.video_prob), rows(preds.audio_prob), rows(preds.visual_prob), truth,
+                                 lengths=lengths, durations=durations, classes=preds.classes, pred=pred_a & pred_v)
+    result["gating"] = cfg.protocol
     result["split"] = split
     result["skipped"] = absent
-    result["thresholds"] = {"video": float(video_threshold), "segment": float(segment_threshold)}
+    result["thresholds"] = ({"video": float(video_threshold), "segment": float(segment_threshold)} if cfg.protocol == "benchmark" else
+                            {"audio": cfg.coleaf_audio_threshold, "visual": cfg.coleaf_visual_threshold, "segment": cfg.coleaf_segment_threshold})
     return result

@@ -69,9 +69,21 @@ def score_av_only(
     if len(classes) != c:
         raise ValueError(f"{len(classes)} class names for {c} classes")
 
-    inside = valid_segments(lengths, n, t)
     thresholds = dict(video_threshold=video_threshold, segment_threshold=segment_threshold)
-    pred = binarize(video_prob, audio_prob, **thresholds) & binarize(video_prob, visual_prob, **thresholds) & inside
+    pred = binarize(video_prob, audio_prob, **thresholds) & binarize(video_prob, visual_prob, **thresholds)
+    return score_av_predictions(pred, gt_av, lengths=lengths, classes=classes)
+
+
+def score_av_predictions(pred_av: np.ndarray, gt_av: np.ndarray, *, lengths: Optional[np.ndarray] = None,
+                         classes: Optional[Sequence[str]] = None) -> dict:
+    """:func:`score_av_only` of AV predictions already binarised ((N, C, T) bool, by any protocol's gating)."""
+    pred_av, gt_av = np.asarray(pred_av, dtype=bool), np.asarray(gt_av)
+    n, c, t = pred_av.shape
+    if gt_av.shape != (n, c, t):
+        raise ValueError(f"gt_av must be (N, C, T) = ({n}, {c}, {t}), got {gt_av.shape}")
+    classes = [str(i) for i in range(c)] if classes is None else list(classes)
+    inside = valid_segments(lengths, n, t)
+    pred = pred_av & inside
     truth = gt_av.astype(bool) & inside
     out = {"protocol": PROTOCOL, "segment": {}, "event": {}, "per_class": {}, "num_videos": int(n)}
     for level, counts in (("segment", segment_counts), ("event", event_counts)):

@@ -182,13 +182,16 @@ def score_av_map(
     segment_seconds: float = 1.0,
     thresholds: Sequence[float] = TIOU_THRESHOLDS,
     classes: Optional[Sequence[str]] = None,
+    pred: Optional[np.ndarray] = None,
 ) -> dict:
-    """UnAV-100's mAP of our AV predictions: AV segments binarised as in :func:`ecma.metrics_av.score_av_only`,
-    runs scored by the mean of audio x visual probability (the chance it is heard and seen) over the run."""
+    """UnAV-100's mAP of our AV predictions: AV segments binarised as in :func:`ecma.metrics_av.score_av_only`
+    (or ``pred``, (N, C, T) bool, binarised by the caller's protocol), runs scored by the mean of audio x visual
+    probability (the chance it is heard and seen) over the run."""
     from ecma.metrics import binarize
 
-    t = dict(video_threshold=video_threshold, segment_threshold=segment_threshold)
-    pred = binarize(video_prob, audio_prob, **t) & binarize(video_prob, visual_prob, **t)
+    if pred is None:
+        t = dict(video_threshold=video_threshold, segment_threshold=segment_threshold)
+        pred = binarize(video_prob, audio_prob, **t) & binarize(video_prob, visual_prob, **t)
     prob = np.asarray(audio_prob, dtype=np.float64) * np.asarray(visual_prob, dtype=np.float64)
     detections = detections_from_segments(filenames, pred, prob, lengths=lengths, durations=durations,
                                           segment_seconds=segment_seconds)

@@ -61,12 +61,13 @@ def test_llp_annotations_read_the_csvs(tmp_path):
     assert gt_v[1, car].sum() == 10 and gt_v.sum() == 10
 
 
-def unav_predictions(tmp_path, annotations, audio, visual, video=None):
+def unav_predictions(tmp_path, annotations, audio, visual, video=None, modality=None):
     names = annotations.split("test").filenames
     lengths = annotations.lengths("test", names)
     video = np.ones((len(names), 2)) if video is None else video
+    a_prob, v_prob = (None, None) if modality is None else modality
     preds = Predictions(filenames=names, classes=list(annotations.classes), video_prob=video, audio_prob=audio,
-                        visual_prob=visual, lengths=lengths, provenance={})
+                        visual_prob=visual, a_prob=a_prob, v_prob=v_prob, lengths=lengths, provenance={})
     path = tmp_path / "p.h5"
     write_predictions(path, preds)
     return path
@@ -98,6 +99,28 @@ def test_av_scores_need_both_streams_and_ignore_the_padding(tmp_path):
     # per video: vid_a 100 (its event found), vid_b 0 (missed), vid_c 100 (nothing true, nothing predicted)
     assert m["segment"]["audio_visual"] == pytest.approx(200.0 / 3)
     assert m["event"]["audio_visual"] == pytest.approx(200.0 / 3)
+
+
+def test_the_coleaf_protocol_gates_av_only_data_by_the_modality_level_probabilities(tmp_path):
+    from ecma.config import EvalConfig
+
+    a = UnavAnnotationSet(unav_json(tmp_path / "u.json"))
+    gt, _ = a.truth("test", a.split("test").filenames, 5)
+    prob = 0.3 * gt.transpose(0, 2, 1).astype(np.float32)  # above CoLeaF's segment threshold 0.25, below 0.5
+    labels = a.split("test").label_matrix(a.classes)
+    video = np.full(labels.shape, 0.2)  # a diluted video-level probability, as long videos give
+    modality = (0.9 * labels, 0.6 * labels)  # above CoLeaF's 0.52 on the labelled classes only
+    path = unav_predictions(tmp_path, a, prob, prob, video=video, modality=modality)
+    bench = evaluate_annotated(path, a, "test")
+    assert bench["gating"] == "benchmark" and bench["segment"]["audio_visual"] == pytest.approx(100.0 / 3)  # vid_c only
+    m = evaluate_annotated(path, a, "test", eval_config=EvalConfig(protocol="coleaf"))
+    assert m["gating"] == "coleaf" and m["thresholds"] == {"audio": 0.52, "visual": 0.52, "segment": 0.25}
+    assert m["segment"]["audio_visual"] == pytest.approx(100.0) and m["event"]["audio_visual"] == pytest.approx(100.0)
+    # one modality below its threshold: no AV event at all in that video
+    modality = (0.9 * labels, 0.6 * labels * np.array([[1.0], [0.5], [1.0]]))  # vid_b's visual 0.3
+    m = evaluate_annotated(unav_predictions(tmp_path, a, prob, prob, video=video, modality=modality), a, "test",
+                           eval_config=EvalConfig(protocol="coleaf"))
+    assert m["segment"]["audio_visual"] == pytest.approx(200.0 / 3)
 
 
 def test_nothing_predicted_on_av_only_data(tmp_path):
