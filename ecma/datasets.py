@@ -107,10 +107,10 @@ class DatasetFiles:
         names = [f for split in SPLITS for f in ann.split(split).filenames]
         return list(dict.fromkeys(names))  # a video in two splits (where allowed) is one video
 
-    def annotation_inputs(self, role: str) -> dict[str, str]:
+    def annotation_inputs(self, role: str, split: str = "test") -> dict[str, str]:
         """The annotation files a job reads, by the ``ecma`` option that takes each (dashes as underscores):
-        ``train`` (training: train and val split, segment truth), ``split`` (the videos of one split:
-        prediction) or ``truth`` (one split and its segment truth: evaluation, baseline, timelines)."""
+        ``train`` (training: train and val split, segment truth), ``split`` (the videos of ``split``:
+        prediction) or ``truth`` (``split`` and its segment truth: evaluation, baseline, timelines)."""
         if role not in ("train", "split", "truth"):
             raise ValueError(f"unknown annotation role {role!r}")
         if self.annotation_format == "unav100":
@@ -118,13 +118,11 @@ class DatasetFiles:
         truth = {"eval_audio": str(self.eval_audio_csv), "eval_visual": str(self.eval_visual_csv)}
         if role == "train":
             return {"train": str(self.train_csv), "val": str(self.val_csv), **truth}
-        return {"split": "SPLIT_CSV", **(truth if role == "truth" else {})}
+        return {"split": str(self.split_csv(split)), **(truth if role == "truth" else {})}
 
-    def annotation_flags(self, role: str, split: Optional[str] = None) -> str:
-        """The command-line options naming :meth:`annotation_inputs` (and, for one split, which)."""
-        inputs = self.annotation_inputs(role)
-        if "split" in inputs:
-            inputs["split"] = str(self.split_csv(split))
+    def annotation_flags(self, role: str, split: str = "test") -> str:
+        """The command-line options naming :meth:`annotation_inputs` (and, for UnAV-100, which split)."""
+        inputs = self.annotation_inputs(role, split)
         flags = [f"--{k.replace('_', '-')} {shlex.quote(v)}" for k, v in inputs.items()]
         if self.annotation_format == "unav100" and role != "train":
             flags.append(f"--subset {shlex.quote(split)}")

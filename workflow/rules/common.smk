@@ -149,15 +149,9 @@ def annotation_inputs(role):
     """Input function (use with unpack) for the annotation files a job of this role reads: LLP's csvs or
     UnAV-100's JSON (ecma.datasets.DatasetFiles.annotation_inputs); a {split} wildcard picks the split.
     """
-
-    def inputs(wildcards):
-        files = dataset(wildcards)
-        named = files.annotation_inputs(role)
-        if "split" in named:
-            named["split"] = str(files.split_csv(wildcards.get("split", "test")))
-        return named
-
-    return inputs
+    return lambda wildcards: dataset(wildcards).annotation_inputs(
+        role, wildcards.get("split", "test")
+    )
 
 
 def annotation_flags(role):
