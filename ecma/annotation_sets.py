@@ -47,9 +47,6 @@ class Annotations:
         """Seconds per video where the annotations know them (UnAV-100), else None."""
         return None
 
-    def has_truth(self, name: str) -> bool:
-        raise NotImplementedError
-
     def source(self, name: str) -> str:
         """Where split ``name`` is listed, for messages."""
         raise NotImplementedError
@@ -83,11 +80,8 @@ class LlpAnnotations(Annotations):
     def source(self, name: str) -> str:
         return str(self._csv(name))
 
-    def has_truth(self, name: str) -> bool:
-        return self.eval_audio is not None and self.eval_visual is not None
-
     def truth(self, name, filenames, n_segments):
-        if not self.has_truth(name):
+        if self.eval_audio is None or self.eval_visual is None:
             raise EcmaError(f"the {name} split needs segment-level truth (the eval audio and visual csvs)")
         if "rows" not in self._cache:
             self._cache["rows"] = (read_eval(self.eval_audio, self.classes), read_eval(self.eval_visual, self.classes))
@@ -116,9 +110,6 @@ class UnavAnnotationSet(Annotations):
     def split(self, name: str) -> SplitLabels:
         s = self.data.split(name)
         return SplitLabels(str(self.path), s.filenames, [v.labels for v in s.videos])
-
-    def has_truth(self, name: str) -> bool:
-        return True
 
     def source(self, name: str) -> str:
         return f"the {name} split of {self.path}"
@@ -151,37 +142,16 @@ class UnavAnnotationSet(Annotations):
         return self._videos(name, filenames).lengths(self.segment_seconds)
 
 
-def annotations_from_args(*, annotations: Optional[str] = None, splits: Optional[dict[str, Optional[str]]] = None,
-                          eval_audio: Optional[str] = None, eval_visual: Optional[str] = None,
-                          classes: Optional[Sequence[str]] = None) -> Annotations:
-    """The CLI's two ways to name annotations: ``--annotations FILE.json`` (UnAV-100) or LLP csvs by flag."""
-    if annotations is not None:
-        path = Path(annotations)
-        if path.suffix.lower() != ".json":
-            raise EcmaError(f"--annotations {path}: expected UnAV-100's annotation JSON (LLP's csvs go by --train/--val/--split)")
-        return UnavAnnotationSet(path, classes)
-    given = {k: Path(v) for k, v in (splits or {}).items() if v is not None}
-    kw = {} if classes is None else {"classes": tuple(classes)}
-    return LlpAnnotations(given, None if eval_audio is None else Path(eval_audio),
-                          None if eval_visual is None else Path(eval_visual), **kw)
-
-
-def check_classes(annotations: Annotations, num_classes: int, what: str) -> None:
-    """The model's class count must be the data's: a one-line error naming both."""
-    if len(annotations.classes) != num_classes:
-        raise EcmaError(f"{what}: the annotations have {len(annotations.classes)} classes but model.num_classes is "
-                        f"{num_classes} (set model.num_classes: {len(annotations.classes)})")
-
-
 def check_disjoint(annotations: Annotations, names: Sequence[str]) -> None:
-    """Stop on leakage: a video in two of the splits ``names`` is an error naming it and both splits."""
+    """Stop on leakage: a video in two of the splits ``names`` is an error naming it and where each split is
+    listed (one csv given for two splits is not two listings)."""
     seen: dict[str, str] = {}
     for split in names:
+        source = annotations.source(split)
         for f in annotations.split(split).filenames:
-            if f in seen and seen[f] != split:
-                raise EcmaError(f"{f}: listed in {annotations.source(seen[f])} and in {annotations.source(split)} "
-                                "(a video in two splits leaks between them)")
-            seen.setdefault(f, split)
+            if f in seen and seen[f] != source:
+                raise EcmaError(f"{f}: listed in {seen[f]} and in {source} (a video in two splits leaks between them)")
+            seen.setdefault(f, source)
 
 
-__all__ = ["Annotations", "LlpAnnotations", "UnavAnnotationSet", "annotations_from_args", "check_classes", "check_disjoint", "SPLITS"]
+__all__ = ["Annotations", "LlpAnnotations", "UnavAnnotationSet", "check_disjoint", "SPLITS"]

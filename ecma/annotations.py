@@ -140,15 +140,3 @@ def segment_truth(
         if n is not None and r.onset < r.offset:
             gt[n, cls[r.label], r.onset : r.offset] = 1
     return gt
-
-
-def check_splits_disjoint(split_csvs: dict[str, str | os.PathLike], classes: Sequence[str]) -> None:
-    """Stop on leakage: a video listed in two splits is an error naming the video and both files."""
-    seen: dict[str, str] = {}
-    for split, path in split_csvs.items():
-        for name in read_split(path, classes).filenames:
-            if name in seen and seen[name] != str(path):
-                raise EcmaError(
-                    f"{name}: listed in {seen[name]} and in {path} (a video in two splits leaks between them)"
-                )
-            seen.setdefault(name, str(path))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ecma.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet
-from ecma.annotations import check_splits_disjoint, read_split
+from ecma.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet, check_disjoint
+from ecma.annotations import read_split
 from ecma.classes import LLP_CLASSES
 from ecma.config import WorkflowConfig
 from ecma.errors import EcmaError
@@ -169,9 +169,7 @@ def _annotated_names(files: DatasetFiles) -> list[str]:
             raise EcmaError(f"{p}: annotation file of dataset {files.name!r} not found")
     if not files.allow_split_overlap:
         try:
-            if files.annotation_format == "llp":
-                check_splits_disjoint({s: files.split_csv(s) for s in SPLITS}, LLP_CLASSES)
-            # UnAV-100's JSON gives each video one subset: no overlap possible
+            check_disjoint(files.annotation_set(), SPLITS)
         except EcmaError as e:
             raise EcmaError(f"{e} (set datasets.{files.name}.allow_split_overlap: true if intended)") from None
     return files.filenames()
