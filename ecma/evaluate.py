@@ -70,6 +70,34 @@ def evaluate_files(
     return result
 
 
+def _predicted_videos(preds: Predictions, filenames: Sequence[str], missing: str, source: str, split: str):
+    """(positions in ``filenames``, rows of ``preds``, absent names) of the split's videos that have predictions;
+    absent ones are an error unless ``missing`` is 'skip' (and some remain)."""
+    index = {name: i for i, name in enumerate(preds.filenames)}
+    absent = [name for name in filenames if name not in index]
+    if absent and (missing != "skip" or len(absent) == len(filenames)):
+        shown = ", ".join(absent[:5]) + (f", ... ({len(absent)} in all)" if len(absent) > 5 else "")
+        raise EcmaError(f"{source}: no predictions for {len(absent)} video(s) of split {split}: {shown}")
+    kept = [i for i, name in enumerate(filenames) if name in index]
+    return kept, [index[filenames[i]] for i in kept], absent
+
+
+def _protocol_config(preds: Predictions, eval_config: EvalConfig | None, video_threshold: float, segment_threshold: float,
+                     source: str) -> EvalConfig:
+    """The evaluation settings with the benchmark's thresholds given; the coleaf protocol needs a_prob/v_prob."""
+    cfg = dataclasses.replace(eval_config or EvalConfig(), video_threshold=video_threshold, segment_threshold=segment_threshold)
+    if cfg.protocol == "coleaf" and (preds.a_prob is None or preds.v_prob is None):
+        raise EcmaError(f"{source}: the coleaf protocol needs modality-level a_prob/v_prob, which these predictions lack")
+    return cfg
+
+
+def _thresholds(cfg: EvalConfig) -> dict:
+    """The thresholds the protocol used, for metrics.json."""
+    if cfg.protocol == "benchmark":
+        return {"video": float(cfg.video_threshold), "segment": float(cfg.segment_threshold)}
+    return {"audio": cfg.coleaf_audio_threshold, "visual": cfg.coleaf_visual_threshold, "segment": cfg.coleaf_segment_threshold}
+
+
 def evaluate_predictions(
     preds: Predictions,
     filenames: Sequence[str],
@@ -87,17 +115,8 @@ def evaluate_predictions(
     T = the predictions' T, in ``filenames`` order, classes those of ``preds``: the part of
     :func:`evaluate_files` any annotation format can use. ``missing``, ``eval_config`` and the thresholds as
     there; the predictions' ``lengths`` (variable-length videos) keep their padding out of the counts."""
-    index = {name: i for i, name in enumerate(preds.filenames)}
-    absent = [name for name in filenames if name not in index]
-    if absent and (missing != "skip" or len(absent) == len(filenames)):
-        shown = ", ".join(absent[:5]) + (f", ... ({len(absent)} in all)" if len(absent) > 5 else "")
-        raise EcmaError(f"{source}: no predictions for {len(absent)} video(s) of split {split}: {shown}")
-    kept = [i for i, name in enumerate(filenames) if name in index]
-    order = [index[filenames[i]] for i in kept]
-
-    cfg = dataclasses.replace(eval_config or EvalConfig(), video_threshold=video_threshold, segment_threshold=segment_threshold)
-    if cfg.protocol == "coleaf" and (preds.a_prob is None or preds.v_prob is None):
-        raise EcmaError(f"{source}: the coleaf protocol needs modality-level a_prob/v_prob, which these predictions lack")
+    kept, order, absent = _predicted_videos(preds, filenames, missing, source, split)
+    cfg = _protocol_config(preds, eval_config, video_threshold, segment_threshold, source)
 
     def rows(x):  # the split's videos, in split order
         return None if x is None else x[order]
@@ -108,8 +127,7 @@ def evaluate_predictions(
                            lengths=rows(preds.lengths))
     result["split"] = split  # what the videos are (the split's csv, or the caller's name for them)
     result["skipped"] = absent
-    result["thresholds"] = ({"video": float(video_threshold), "segment": float(segment_threshold)} if cfg.protocol == "benchmark" else
-                            {"audio": cfg.coleaf_audio_threshold, "visual": cfg.coleaf_visual_threshold, "segment": cfg.coleaf_segment_threshold})
+    result["thresholds"] = _thresholds(cfg)
     return result
 
 
@@ -145,32 +163,26 @@ def evaluate_annotated(
     from ecma.metrics_map import score_av_map
     from ecma.protocols import binarize_outputs
 
-    index = {name: i for i, name in enumerate(preds.filenames)}
-    absent = [f for f in filenames if f not in index]
-    if absent and (missing != "skip" or len(absent) == len(filenames)):
-        raise EcmaError(f"{predictions_path}: no predictions for {len(absent)} video(s) of the {split} split: {', '.join(absent[:5])}")
-    kept = [i for i, f in enumerate(filenames) if f in index]
+    kept, order, absent = _predicted_videos(preds, filenames, missing, str(predictions_path), split)
     names = [filenames[i] for i in kept]
-    order = [index[f] for f in names]
     lengths = None if preds.lengths is None else preds.lengths[order]
-    cfg = dataclasses.replace(eval_config or EvalConfig(), video_threshold=video_threshold, segment_threshold=segment_threshold)
+    cfg = _protocol_config(preds, eval_config, video_threshold, segment_threshold, str(predictions_path))
 
     def rows(x):
         return None if x is None else x[order]
 
-    if cfg.protocol == "coleaf" and (preds.a_prob is None or preds.v_prob is None):
-        raise EcmaError(f"{predictions_path}: the coleaf protocol needs modality-level a_prob/v_prob, which these predictions lack")
     # the gating of eval.protocol (the video-level probability, or CoLeaF's modality-level ones), AV = A and V
     pred_a, pred_v = binarize_outputs(rows(preds.video_prob), rows(preds.a_prob), rows(preds.v_prob),
                                       rows(preds.audio_prob), rows(preds.visual_prob), cfg)
-    result = score_av_predictions(pred_a & pred_v, gt_a[kept], lengths=lengths, classes=preds.classes)
+    pred_av = pred_a & pred_v
+    result = score_av_predictions(pred_av, gt_a[kept], lengths=lengths, classes=preds.classes)
     durations = annotations.durations(split, names)
-    truth = [e for e in annotations.events(split) if e[0] in set(names)]
+    scored = set(names)
+    truth = [e for e in annotations.events(split) if e[0] in scored]
     result["map"] = score_av_map(names, rows(preds.video_prob), rows(preds.audio_prob), rows(preds.visual_prob), truth,
-                                 lengths=lengths, durations=durations, classes=preds.classes, pred=pred_a & pred_v)
+                                 lengths=lengths, durations=durations, classes=preds.classes, pred=pred_av)
     result["gating"] = cfg.protocol
     result["split"] = split
     result["skipped"] = absent
-    result["thresholds"] = ({"video": float(video_threshold), "segment": float(segment_threshold)} if cfg.protocol == "benchmark" else
-                            {"audio": cfg.coleaf_audio_threshold, "visual": cfg.coleaf_visual_threshold, "segment": cfg.coleaf_segment_threshold})
+    result["thresholds"] = _thresholds(cfg)
     return result
