@@ -210,6 +210,12 @@ def _cli_annotations(args, flags: dict[str, Optional[str]], classes=None):
     return LlpAnnotations(splits, flags.get("--eval-audio"), flags.get("--eval-visual"), **kw)
 
 
+def _split_truth(args, classes=None):
+    """(annotations, split name) of the options :func:`_split_truth_options` adds."""
+    flags = {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual}
+    return _cli_annotations(args, flags, classes), (args.subset if args.annotations else "split")
+
+
 def _train_inputs(args):
     """(config, annotations, train split name, val split name) from a workflow dataset or from options."""
     from ecma.config import load_workflow_config
@@ -312,9 +318,7 @@ def cmd_evaluate(args) -> int:
         else:
             annotations, split = f.annotation_set(classes), args.subset
     else:
-        flags = {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual}
-        annotations = _cli_annotations(args, flags, classes)
-        split = args.subset if args.annotations else "split"
+        annotations, split = _split_truth(args, classes)
     vt = cfg.eval.video_threshold if args.video_threshold is None else args.video_threshold
     st = cfg.eval.segment_threshold if args.segment_threshold is None else args.segment_threshold
     metrics = evaluate_annotated(args.predictions, annotations, split, video_threshold=vt, segment_threshold=st,
@@ -379,8 +383,8 @@ def cmd_baseline(args) -> int:
     from ecma.io import write_json
     from ecma.report.baseline import annotated_nothing_predicted
 
-    annotations = _cli_annotations(args, {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual})
-    result = annotated_nothing_predicted(annotations, args.subset if args.annotations else "split", n_segments=args.segments)
+    annotations, split = _split_truth(args)
+    result = annotated_nothing_predicted(annotations, split, n_segments=args.segments)
     if not args.annotations:
         result["split"] = str(args.split)
     write_json(args.output, result)
@@ -410,10 +414,9 @@ def cmd_timelines(args) -> int:
     from ecma.report.timelines import annotated_timelines, plot_timelines
 
     classes = read_predictions(args.predictions).classes
-    annotations = _cli_annotations(args, {"--split": args.split, "--eval-audio": args.eval_audio, "--eval-visual": args.eval_visual},
-                                   classes)
+    annotations, split = _split_truth(args, classes)
     videos = annotated_timelines(
-        args.predictions, annotations, args.subset if args.annotations else "split", filenames=args.filenames,
+        args.predictions, annotations, split, filenames=args.filenames,
         n_videos=args.videos, video_threshold=args.video_threshold, segment_threshold=args.segment_threshold,
     )
     plot_timelines(videos, args.output, title=args.title or f"Predicted vs true events: {Path(args.predictions).name}")
@@ -447,6 +450,14 @@ def _annotation_options(p: argparse.ArgumentParser, *, split: bool = True) -> No
     if split:
         p.add_argument("--subset", choices=("train", "val", "test"), default="test",
                        help="with --annotations: the split to use")
+
+
+def _split_truth_options(p: argparse.ArgumentParser, split_help: str) -> None:
+    """One split and its segment-level truth: LLP's three csvs, or UnAV-100's JSON and a subset."""
+    p.add_argument("--split", help=split_help)
+    p.add_argument("--eval-audio", help="segment-level audio truth csv")
+    p.add_argument("--eval-visual", help="segment-level visual truth csv")
+    _annotation_options(p)
 
 
 def _subcommand(sub, name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
@@ -624,10 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-visual AVVP_eval_visual.csv --output metrics.json",
     )
     v.add_argument("--predictions", required=True, help="predictions (.h5) written by ecma predict")
-    v.add_argument("--split", help="split csv naming the videos to score")
-    _annotation_options(v)
-    v.add_argument("--eval-audio", help="segment-level audio truth csv")
-    v.add_argument("--eval-visual", help="segment-level visual truth csv")
+    _split_truth_options(v, "split csv naming the videos to score")
     v.add_argument("--output", required=True, help="metrics.json")
     v.add_argument("--config", help="YAML config: eval thresholds (and, with --dataset, the eval csvs)")
     v.add_argument("--dataset", help="workflow dataset whose eval csvs to use (with --config)")
@@ -693,10 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
         example="ecma baseline --split test.csv --eval-audio eval_audio.csv --eval-visual eval_visual.csv "
         "--output nothing.json",
     )
-    b.add_argument("--split", help="split csv (filename, event_labels)")
-    b.add_argument("--eval-audio", help="segment-level audio truth csv")
-    b.add_argument("--eval-visual", help="segment-level visual truth csv")
-    _annotation_options(b)
+    _split_truth_options(b, "split csv (filename, event_labels)")
     b.add_argument("--segments", type=int, default=10, help="one-second segments per video (default: %(default)s)")
     b.add_argument("--output", required=True, help="metrics.json-like scores")
     b.set_defaults(func=cmd_baseline)
@@ -720,10 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-visual eval_visual.csv --output timelines.png",
     )
     tl.add_argument("--predictions", required=True, help="predictions .h5 (`ecma predict`)")
-    tl.add_argument("--split", help="split csv the videos come from")
-    tl.add_argument("--eval-audio", help="segment-level audio truth csv")
-    tl.add_argument("--eval-visual", help="segment-level visual truth csv")
-    _annotation_options(tl)
+    _split_truth_options(tl, "split csv the videos come from")
     tl.add_argument("--output", required=True, help="the picture (.png)")
     tl.add_argument("--videos", type=int, default=4,
                     help="how many videos: those with the most true event-seconds (default: %(default)s)")
