@@ -307,6 +307,13 @@ class DatasetConfig:
         """Its shards come from `ecma import` (published features, or the UnAV-format demo), not from videos."""
         return self.source == "features" or (self.demo is not None and self.demo.format == "unav100")
 
+    @property
+    def annotation_format(self) -> str:
+        """unav100: UnAV-100's JSON (its features, or the UnAV-format demo); llp: LLP's csv files."""
+        if self.demo is not None:
+            return self.demo.format
+        return "unav100" if self.source == "features" and self.features.format == "unav100" else "llp"
+
 
 @dataclass
 class ParseConfig:
@@ -506,8 +513,7 @@ def _check_merged(source: str, name: str, ds: DatasetConfig, merged: EcmaConfig)
         raise EcmaError(f"{source}: datasets.{name}: coleaf.noise_ratios 'han' holds CoLeaF's ratios for LLP's 25 "
                         f"classes, but model.num_classes is {merged.model.num_classes}: name a ratios file or set "
                         "its overrides coleaf.noise_ratios: null")
-    av_only = ds.imports_features and (ds.features.format if ds.features else "unav100") == "unav100"
-    if av_only and merged.train.select != "audio_visual":
+    if ds.annotation_format == "unav100" and merged.train.select != "audio_visual":
         raise EcmaError(f"{source}: datasets.{name} annotates audio-visual events only (UnAV-100): set its "
                         f"overrides train.select: audio_visual (Type@AV would score unannotated sounds as errors)")
 

@@ -158,7 +158,7 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
         allow_split_overlap=ds.allow_split_overlap,
         features_format=features_format,
         features_root=features_root,
-        annotation_format="unav100" if features_format == "unav100" else "llp",
+        annotation_format=ds.annotation_format,
     )
 
 

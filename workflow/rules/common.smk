@@ -264,7 +264,7 @@ def dataset_results(name):
     """The results the default target makes of a (demo) dataset."""
     return (
         AV_ONLY_RESULTS
-        if dataset_files(ECMA, name, "results").annotation_format == "unav100"
+        if ECMA.dataset(name).annotation_format == "unav100"
         else DATASET_RESULTS
     )
 
