@@ -8,7 +8,7 @@ import torch
 
 from ecma.errors import EcmaError
 from ecma.models.coleaf import (
-    AudioOnlyNet, CoLeaFNet, UnimodalOutput, VisualOnlyNet, class_dirichlet_uncertainty, segment_average,
+    AudioOnlyNet, CoLeaFEncoderLayer, CoLeaFNet, UnimodalOutput, VisualOnlyNet, class_dirichlet_uncertainty, segment_average,
     two_channel_dirichlet,
 )
 from ecma.models.coleaf_config import CoLeaFConfig, CoLeaFLossConfig, CoLeaFModelConfig
@@ -523,3 +523,38 @@ def test_heads_stay_float32_under_bf16_autocast():
         aux = AudioOnlyNet(cfg)(audio)
     for t in (main.segment_prob, main.a_prob, main.video_prob, main.audio_emb, aux.prob, aux.token_prob, aux.emb):
         assert t.dtype == torch.float32
+
+
+def test_fast_elu_equals_torchs_elu_and_its_gradient():
+    from ecma.models.layers import ELU
+
+    x = torch.tensor([-30.0, -2.0, -1e-3, -1e-7, 0.0, 1e-7, 0.5, 3.0], requires_grad=True)
+    y = ELU()(x)
+    expected = torch.tensor([math.exp(v) - 1 if v <= 0 else v for v in x.tolist()])  # by the formula
+    assert torch.allclose(y, expected, atol=1e-7, rtol=0)
+    assert torch.equal(y[x > 0], x[x > 0])  # positive inputs pass unchanged, bit for bit
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.tensor([math.exp(v) if v <= 0 else 1.0 for v in x.tolist()]), atol=1e-7)
+    # bf16 (under autocast): small negative values keep their precision (exp(x) - 1 in bf16 would round to 0)
+    small = torch.tensor([-1e-3, -0.01], dtype=torch.bfloat16)
+    assert torch.equal(ELU()(small), torch.nn.functional.elu(small.float()).to(torch.bfloat16))
+
+
+@pytest.mark.parametrize("with_padding", [False, True])
+def test_shared_prefix_layer_equals_the_layer_on_the_concatenation(with_padding):
+    # the auxiliary networks' first layer projects the class tokens once: the same numbers as the plain layer
+    torch.manual_seed(0)
+    layer = CoLeaFEncoderLayer(16, 2, 32, dropout=0.0, cross=False).eval()
+    prefix, x = torch.randn(5, 16), torch.randn(3, 4, 16)
+    padding = None
+    if with_padding:
+        padding = torch.zeros(3, 9, dtype=torch.bool)
+        padding[1, 7:] = True  # the second video has 2 real segments of 4
+    expected = layer(torch.cat([prefix.expand(3, -1, -1), x], dim=1), None, padding)
+    got = layer.forward_shared_prefix(prefix, x, padding)
+    assert torch.allclose(got, expected, atol=1e-6)
+    # gradients reach the prefix (the class tokens) as through the expanded copy
+    p1, p2 = prefix.clone().requires_grad_(), prefix.clone().requires_grad_()
+    layer(torch.cat([p1.expand(3, -1, -1), x], dim=1), None, padding).square().sum().backward()
+    layer.forward_shared_prefix(p2, x, padding).square().sum().backward()
+    assert torch.allclose(p1.grad, p2.grad, atol=1e-5)

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ecma.models.coleaf_config import CoLeaFModelConfig
-from ecma.models.layers import Dropout  # a quarter of torch's CPU cost per mask (docs/benchmarks.md)
+from ecma.models.layers import ELU, Dropout  # each a quarter of torch's CPU cost (docs/benchmarks.md)
 
 Passes = Literal["mixed", "off", "fused"]
 
@@ -65,7 +66,7 @@ def class_dirichlet_uncertainty(logits: torch.Tensor, temperature: float = 0.8, 
 
 def projection(d_in: int, d_out: int, activation: bool) -> nn.Sequential:
     """Linear (+ ELU for the main network; CoLeaF's auxiliary networks project without it)."""
-    return nn.Sequential(nn.Linear(d_in, d_out), nn.ELU() if activation else nn.Identity())
+    return nn.Sequential(nn.Linear(d_in, d_out), ELU() if activation else nn.Identity())
 
 
 def segment_average(x: torch.Tensor, frames_per_segment: int) -> torch.Tensor:
@@ -149,6 +150,30 @@ class CoLeaFEncoderLayer(nn.Module):
             attended_cross = self.drop_cross(self.cross_attn(x, other, other, key_padding_mask=padding, need_weights=False)[0])
             x = self.norm_attn(x + attended_cross + attended_self)
         return self.norm_ff(x + self.drop_ff(self.feed_forward(x)))
+
+    def forward_shared_prefix(self, prefix: torch.Tensor, x: torch.Tensor, padding: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``forward(cat([prefix] * B, x))`` without cross-attention, for a prefix (P, d) that every video
+        shares (the auxiliary networks' class tokens): the prefix's attention projections are computed once
+        instead of once per video (25 of the 35 rows of CoLeaF's auxiliary networks). ``padding`` (B, P + T)."""
+        h = torch.cat([prefix.expand(len(x), -1, -1), x], dim=1)
+        attended = self.drop_self(shared_prefix_self_attention(self.self_attn, prefix, x, padding))
+        h = self.norm_attn(h + attended)
+        return self.norm_ff(h + self.drop_ff(self.feed_forward(h)))
+
+
+def shared_prefix_self_attention(attention: nn.MultiheadAttention, prefix: torch.Tensor, x: torch.Tensor,
+                                 padding: Optional[torch.Tensor]) -> torch.Tensor:
+    """``attention(h, h, h, key_padding_mask=padding)`` for h = cat([prefix] * B, x) (B, P + T, d), with
+    nn.MultiheadAttention's arithmetic (packed in-projection, scaled dot product, dropout on the attention
+    weights in training, out-projection) and its parameters, the prefix's rows projected once."""
+    b, t, d = x.shape
+    p, heads = prefix.shape[0], attention.num_heads
+    w, bias = attention.in_proj_weight, attention.in_proj_bias
+    qkv = torch.cat([F.linear(prefix, w, bias).expand(b, p, 3 * d), F.linear(x, w, bias)], dim=1)
+    q, k, v = qkv.view(b, p + t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)  # each (B, heads, P + T, d / heads)
+    keep = None if padding is None else ~padding[:, None, None, :]  # SDPA's boolean mask: True takes part
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=attention.dropout if attention.training else 0.0)
+    return F.linear(out.transpose(1, 2).reshape(b, p + t, d), attention.out_proj.weight, attention.out_proj.bias)
 
 
 class CoLeaFEncoder(nn.Module):
@@ -368,11 +393,12 @@ class UnimodalNet(nn.Module):
         self.attention = nn.Linear(cfg.d_model, cfg.num_classes)
 
     def _classify(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> UnimodalOutput:
-        h = torch.cat([self.class_tokens.expand(len(x), -1, -1), x], dim=1)
         padding = None  # keys to ignore: the padded segments (never the class tokens)
         if mask is not None:
             padding = torch.cat([mask.new_zeros(len(x), self.num_classes), ~mask], dim=1)
-        for layer in self.layers:
+        # the first layer sees the same class tokens in every video: their projections once, not per video
+        h = self.layers[0].forward_shared_prefix(self.class_tokens[0], x, padding)
+        for layer in self.layers[1:]:
             h = layer(h, None, padding)
         h = h.float()
         tokens, emb = h[:, : self.num_classes], h[:, self.num_classes :]
