@@ -70,6 +70,23 @@ def test_segment_average_of_frames():
         segment_average(x, 4)
 
 
+@pytest.mark.parametrize("activation", [True, False])
+def test_visual_input_projects_each_frame_then_averages(activation):
+    # CoLeaF: mean over a segment's frames of ELU(W x + b) (main network), of W x + b (auxiliary network, which
+    # we compute as W mean(x) + b): both against the per-frame formula written out here
+    from ecma.models.coleaf import VisualInput
+
+    torch.manual_seed(0)
+    layer = VisualInput(visual_dim=3, d_model=2, frames_per_segment=4, visual_3d_dim=None, activation=activation)
+    frames = torch.randn(2, 8, 3)  # 2 videos, 2 segments of 4 frames
+    w, b = layer.frame_proj[0].weight, layer.frame_proj[0].bias
+    per_frame = frames @ w.T + b
+    if activation:
+        per_frame = torch.where(per_frame > 0, per_frame, per_frame.exp() - 1)
+    expected = per_frame.view(2, 2, 4, 2).mean(dim=2)
+    assert torch.allclose(layer(frames), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("visual_3d_dim", [4, None])
 def test_forward_shapes_with_one_and_two_visual_streams(visual_3d_dim):
     cfg = small_config(visual_3d_dim=visual_3d_dim)

@@ -362,3 +362,18 @@ def test_every_caption_renders(name, workflow_config):
         assert "demo" in html and len(html) > 300
     if name == "curves":
         assert "seed 2" in html
+
+
+def test_ablation_caption_says_the_protocol_and_the_av_only_columns(workflow_config):
+    from snakemake.iocontainers import Wildcards
+
+    def caption(dataset):
+        snakemake_object = type("Snakemake", (), {"config": workflow_config, "wildcards": Wildcards(fromdict={"dataset": dataset})})
+        rst, html = render_rst(REPORT_DIR / "ablation.rst", snakemake_object, [])
+        assert_clean_rst(rst, "ablation.rst")
+        return html
+
+    demo, unav = caption("demo"), caption("unav_demo")
+    assert "<tt class=\"docutils literal\">benchmark</tt> evaluation protocol" in demo and "audio-visual F1 alone" not in demo
+    # the UnAV-format demo: its own protocol (config.yaml overrides it to coleaf) and only AV columns
+    assert "<tt class=\"docutils literal\">coleaf</tt> evaluation protocol" in unav and "audio-visual F1 alone" in unav

@@ -104,14 +104,16 @@ class VisualInput(nn.Module):
 
     def __init__(self, visual_dim: int, d_model: int, frames_per_segment: int, visual_3d_dim: Optional[int], activation: bool):
         super().__init__()
-        self.frames_per_segment = frames_per_segment
+        self.frames_per_segment, self.activation = frames_per_segment, activation
         self.frame_proj = projection(visual_dim, d_model, activation)
         self.clip_proj = projection(visual_3d_dim, d_model, activation) if visual_3d_dim else None
         self.fusion = projection(2 * d_model, d_model, activation) if visual_3d_dim else None
 
     def forward(self, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None) -> torch.Tensor:
-        # Project each frame, then average: the order the reference takes (the ELU does not commute with the mean).
-        v = segment_average(self.frame_proj(visual), self.frames_per_segment)
+        if self.activation:  # project each frame, then average: the ELU does not commute with the mean
+            v = segment_average(self.frame_proj(visual), self.frames_per_segment)
+        else:  # a linear map does: average first, a k-th of the projection's work (the auxiliary visual network)
+            v = self.frame_proj(segment_average(visual, self.frames_per_segment))
         if self.fusion is None:
             if visual_3d is not None:
                 raise ValueError("a second visual stream was given to a model configured without one (visual_3d_dim)")
