@@ -29,8 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ecma.annotations import read_eval, read_split, segment_truth  # noqa: E402
-from ecma.classes import LLP_CLASSES  # noqa: E402
+from ecma.data.annotations import read_eval, read_split, segment_truth  # noqa: E402
+from ecma.data.classes import LLP_CLASSES  # noqa: E402
 from ecma.evaluate import evaluate_files  # noqa: E402
 from ecma.metrics import score  # noqa: E402
 from ecma.predictions import Predictions, write_predictions  # noqa: E402

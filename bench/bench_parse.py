@@ -42,8 +42,8 @@ def make_videos(folder: Path, n: int) -> list[Path]:
 
 def write_checkpoint(path: Path, visual: str, device: str, amp: bool) -> None:
     from ecma.checkpoint import save_checkpoint
-    from ecma.classes import LLP_CLASSES
     from ecma.config import EcmaConfig, ExtractConfig, ModelConfig
+    from ecma.data.classes import LLP_CLASSES
     from ecma.extract.pipeline import build_encoders, fingerprint_of
     from ecma.model import ECMANet
 

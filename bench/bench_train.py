@@ -36,9 +36,9 @@ import numpy as np
 import torch
 
 from ecma.config import config_from_dict
-from ecma.data import SplitData
+from ecma.data.shards import FeatureSet
+from ecma.data.splits import SplitData
 from ecma.device import amp_dtype, precision_name, resolve_device
-from ecma.shards import FeatureSet
 from ecma.train import train, validate
 from ecma.variants import VARIANT_TABLE
 

@@ -49,14 +49,14 @@ from coleaf_reference import BatchLoader, ReferenceSetup, reference_eval_outputs
 from synthetic import make_planted_data  # noqa: E402
 
 from ecma.checkpoint import load_model  # noqa: E402
-from ecma.classes import LLP_CLASSES  # noqa: E402
 from ecma.config import config_from_dict  # noqa: E402
-from ecma.data import SplitData, load_split  # noqa: E402
+from ecma.data.classes import LLP_CLASSES  # noqa: E402
+from ecma.data.shards import FeatureSet  # noqa: E402
+from ecma.data.splits import SplitData, load_split  # noqa: E402
 from ecma.device import amp_dtype, precision_name  # noqa: E402
 from ecma.inference import run_model  # noqa: E402
 from ecma.metrics import score  # noqa: E402
 from ecma.protocols import score_outputs, selection_score  # noqa: E402
-from ecma.shards import FeatureSet  # noqa: E402
 from ecma.train import train  # noqa: E402
 
 KEYS = [("segment", "audio", "seg A"), ("segment", "visual", "seg V"), ("segment", "audio_visual", "seg AV"),

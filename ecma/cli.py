@@ -67,13 +67,13 @@ def _settings(args):
 
 def cmd_demo(args) -> int:
     from ecma.config import DemoConfig, load_workflow_config
-    from ecma.demo import make_demo_dataset
+    from ecma.data.demo import make_demo_dataset
 
     demo = DemoConfig()
     if args.config:
         demo = load_workflow_config(args.config).dataset(args.dataset).demo or demo
     if args.format == "unav100":
-        from ecma.unav_demo import make_unav_demo
+        from ecma.data.unav_demo import make_unav_demo
 
         given = {k: getattr(args, k) for k in ("n_train", "n_val", "n_test", "seed") if getattr(args, k) is not None}
         make_unav_demo(args.output, **given)
@@ -114,7 +114,7 @@ def cmd_extract(args) -> int:
 
     output = Path(args.output)
     if args.dataset is not None:
-        from ecma.datasets import dataset_files, dataset_videos, shard_videos
+        from ecma.data.datasets import dataset_files, dataset_videos, shard_videos
 
         if args.config is None or args.shard is None:
             raise EcmaError("--dataset needs --config and --shard")
@@ -193,7 +193,7 @@ def cmd_import(args) -> int:
 def _cli_annotations(args, flags: dict[str, Optional[str]], classes=None):
     """The annotations a command was given: ``--annotations JSON`` (UnAV-100) or LLP csvs by flag, all of
     ``flags`` (option -> value) required then."""
-    from ecma.annotation_sets import LlpAnnotations, UnavAnnotationSet
+    from ecma.data.annotation_sets import LlpAnnotations, UnavAnnotationSet
 
     if getattr(args, "annotations", None):
         given = [opt for opt, v in flags.items() if v is not None]
@@ -221,7 +221,7 @@ def _train_inputs(args):
     from ecma.config import load_workflow_config
 
     if args.dataset is not None:
-        from ecma.datasets import dataset_files
+        from ecma.data.datasets import dataset_files
 
         if args.config is None:
             raise EcmaError("--dataset needs --config")
@@ -242,8 +242,8 @@ def _train_inputs(args):
 
 
 def cmd_train(args) -> int:
-    from ecma.annotation_sets import check_disjoint
-    from ecma.data import load_annotated_split
+    from ecma.data.annotation_sets import check_disjoint
+    from ecma.data.splits import load_annotated_split
     from ecma.plots import plot_history
     from ecma.train import train
 
@@ -304,7 +304,7 @@ def cmd_evaluate(args) -> int:
         cfg = _settings(args)  # a bad setting is the first thing said, before any file is read
     classes = read_predictions(args.predictions).classes
     if args.dataset is not None:
-        from ecma.datasets import dataset_files
+        from ecma.data.datasets import dataset_files
 
         if args.config is None:
             raise EcmaError("--dataset needs --config")

@@ -1,7 +1,7 @@
 """Score a predictions file on one split of the benchmark, from the files alone.
 
 Reads the predictions (:func:`ecma.predictions.read_predictions`), the split and the two eval csvs
-(:mod:`ecma.annotations`), builds the truth for exactly the split's videos in split order (as the
+(:mod:`ecma.data.annotations`), builds the truth for exactly the split's videos in split order (as the
 benchmark's evaluation loop does) and hands everything to :func:`ecma.metrics.score`.
 """
 
@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.annotations import read_eval, read_split, segment_truth
-from ecma.annotation_sets import Annotations
 from ecma.config import EvalConfig
+from ecma.data.annotation_sets import Annotations
+from ecma.data.annotations import read_eval, read_split, segment_truth
 from ecma.errors import EcmaError
 from ecma.predictions import Predictions, read_predictions
 from ecma.protocols import score_outputs

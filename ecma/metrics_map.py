@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ecma.segments import segment_runs
+from ecma.data.segments import segment_runs
 
 TIOU_THRESHOLDS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 DUPLICATE_TOLERANCE = 1e-3

@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.batching import mask_beyond_lengths
 from ecma.config import EvalConfig
+from ecma.data.batching import mask_beyond_lengths
 from ecma.metrics import _level, binarize, check_lengths, default_classes, event_counts, segment_counts
 
 SELECT_KEYS = ("audio", "visual", "audio_visual", "type_av", "event_av")

@@ -1,4 +1,4 @@
-"""ecma.annotation_sets: LLP csvs and UnAV-100's JSON behind one interface, and what uses it (evaluation,
+"""ecma.data.annotation_sets: LLP csvs and UnAV-100's JSON behind one interface, and what uses it (evaluation,
 the nothing-predicted baseline, the CLI's --annotations), checked against hand-worked numbers."""
 
 import json
@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ecma.annotation_sets import LlpAnnotations, UnavAnnotationSet
 from ecma.cli import main
+from ecma.data.annotation_sets import LlpAnnotations, UnavAnnotationSet
 from ecma.errors import EcmaError
 from ecma.evaluate import evaluate_annotated
 from ecma.predictions import Predictions, write_predictions

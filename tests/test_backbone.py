@@ -161,7 +161,7 @@ def test_import_checkpoint_names_a_parameter_that_does_not_fit_and_exits_2(tmp_p
 
 
 def test_evaluate_files_under_the_coleaf_protocol(tmp_path):
-    from ecma.classes import LLP_CLASSES
+    from ecma.data.classes import LLP_CLASSES
     from ecma.evaluate import evaluate_files
     from ecma.predictions import Predictions, write_predictions
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ecma.annotations import read_eval, read_split, segment_truth
-from ecma.classes import LLP_CLASSES
+from ecma.data.annotations import read_eval, read_split, segment_truth
+from ecma.data.classes import LLP_CLASSES
 from ecma.errors import EcmaError
 from ecma.evaluate import evaluate_files
 from ecma.metrics import score

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ecma.classes import LLP_CLASSES
 from ecma.cli import build_parser, main
+from ecma.data.classes import LLP_CLASSES
 from ecma.metrics import MODALITIES
 from ecma.predictions import Predictions, write_predictions
 from ecma.report.ablation import ablation_frame, ablation_outputs

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from ecma.batching import bucketed_order, crop_windows, mask_beyond_lengths, padding_fraction, segment_mask
 from ecma.config import config_from_dict
+from ecma.data.batching import bucketed_order, crop_windows, mask_beyond_lengths, padding_fraction, segment_mask
+from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
 from ecma.inference import run_model
 from ecma.losses import avvp_loss, cma_loss, pseudo_loss
@@ -22,7 +23,6 @@ from ecma.models.coleaf import AudioOnlyNet, VisualOnlyNet
 from ecma.models.coleaf_config import coleaf_config
 from ecma.models.coleaf_losses import aux_audio_loss, aux_visual_loss, coleaf_main_loss, segment_nce_loss, smooth_labels
 from ecma.pseudo_masks import pseudo_masks
-from ecma.shards import FeatureShard, load_features
 
 DA, DV, K, C = 6, 5, 2, 4
 
@@ -247,8 +247,8 @@ def test_crop_windows_take_a_window_of_each_long_video():
 
 
 def _varlen_split(n, lengths, rng, truth):
-    from ecma.data import SplitData
-    from ecma.shards import FeatureSet
+    from ecma.data.shards import FeatureSet
+    from ecma.data.splits import SplitData
 
     t = int(max(lengths))
     audio = np.zeros((n, t, DA), np.float32)

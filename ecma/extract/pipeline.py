@@ -24,11 +24,11 @@ from ecma.extract.fingerprint import extractor_fingerprint
 from ecma.extract.store import ShardStore
 from ecma.extract.visual import VisualEncoder
 from ecma.extract.workers import decode_stream
-from ecma.failures import FAILURES_HEADER, failures_path_for, write_failures  # noqa: F401  (re-exported)
+from ecma.data.failures import FAILURES_HEADER, failures_path_for, write_failures  # noqa: F401  (re-exported)
+from ecma.data.shards import now_iso
 from ecma.io import content_id
 from ecma.progress import Progress
 from ecma.weights import verify
-from ecma.shards import now_iso
 
 
 

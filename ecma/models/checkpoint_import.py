@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from ecma.checkpoint import save_checkpoint
-from ecma.classes import LLP_CLASSES
 from ecma.config import EcmaConfig, config_from_dict, load_config
+from ecma.data.classes import LLP_CLASSES
 from ecma.errors import EcmaError
 from ecma.models.coleaf import CoLeaFNet
 from ecma.models.coleaf_config import CoLeaFModelConfig

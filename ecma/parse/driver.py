@@ -21,6 +21,7 @@ import numpy as np
 from ecma import __version__
 from ecma.checkpoint import load_model
 from ecma.config import load_config
+from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, precision_name
 from ecma.errors import EcmaError
 from ecma.extract.decode import DecodedVideo, DecodeSpec
@@ -36,7 +37,6 @@ from ecma.parse.page import write_page
 from ecma.parse.record import build_record
 from ecma.parse.timeline_png import plot_timeline
 from ecma.parse.windows import parse_probabilities
-from ecma.shards import now_iso
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.annotation_sets import Annotations, LlpAnnotations
+from ecma.data.annotation_sets import Annotations, LlpAnnotations
 from ecma.errors import EcmaError
 from ecma.metrics import score
 

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from ecma.annotation_sets import Annotations, LlpAnnotations  # noqa: E402
+from ecma.data.annotation_sets import Annotations, LlpAnnotations  # noqa: E402
 from ecma.errors import EcmaError  # noqa: E402
 from ecma.io import atomic_path  # noqa: E402
 from ecma.metrics import binarize  # noqa: E402
