@@ -28,7 +28,7 @@ from ecma.config import config_from_dict  # noqa: E402
 from ecma.data.batching import bucketed_order, padding_fraction  # noqa: E402
 from ecma.data.shards import FeatureSet  # noqa: E402
 from ecma.data.splits import SplitData  # noqa: E402
-from ecma.train import train  # noqa: E402
+from ecma.training.train import train  # noqa: E402
 
 D, UNAV_CLASSES = 768, 100
 

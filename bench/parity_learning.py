@@ -14,7 +14,7 @@ For each seed (the seed of the data and of both sides' initialisation and shuffl
 the same train split for the same epochs, CoLeaF's batch of 128, Adam lr 5e-4 for the main and both
 auxiliary networks, float32 (``--amp``: ours under bf16 autocast):
 
-- ours: ``ecma.train.train`` with the ``coleaf`` variant; ``model.pt`` is the epoch with the best validation
+- ours: ``ecma.training.train.train`` with the ``coleaf`` variant; ``model.pt`` is the epoch with the best validation
   score (``train.select``, segment Type@AV under the benchmark protocol);
 - the reference: its own ``train()`` of ``main.py`` per epoch (through ``coleaf_reference.py``), then its
   fused eval outputs on the validation split scored by the same rule, keeping the best epoch's weights.
@@ -48,7 +48,6 @@ sys.path.insert(0, str(HERE))
 from coleaf_reference import BatchLoader, ReferenceSetup, reference_eval_outputs  # noqa: E402
 from synthetic import make_planted_data  # noqa: E402
 
-from ecma.checkpoint import load_model  # noqa: E402
 from ecma.config import config_from_dict  # noqa: E402
 from ecma.data.classes import LLP_CLASSES  # noqa: E402
 from ecma.data.shards import FeatureSet  # noqa: E402
@@ -57,7 +56,8 @@ from ecma.device import amp_dtype, precision_name  # noqa: E402
 from ecma.inference import run_model  # noqa: E402
 from ecma.metrics import score  # noqa: E402
 from ecma.protocols import score_outputs, selection_score  # noqa: E402
-from ecma.train import train  # noqa: E402
+from ecma.training.checkpoint import load_model  # noqa: E402
+from ecma.training.train import train  # noqa: E402
 
 KEYS = [("segment", "audio", "seg A"), ("segment", "visual", "seg V"), ("segment", "audio_visual", "seg AV"),
         ("segment", "type_av", "seg Type@AV"), ("segment", "event_av", "seg Event@AV"), ("event", "type_av", "evt Type@AV")]

@@ -233,7 +233,7 @@ def _train_inputs(args):
     cfg = _settings(args)
     if args.variant:  # a variant names its backbone too
         from ecma.config import config_from_dict
-        from ecma.variants import variant
+        from ecma.training.variants import variant
 
         raw = cfg.to_dict()
         raw["train"]["variant"], raw["model"]["backbone"] = args.variant, variant(args.variant).backbone
@@ -244,8 +244,8 @@ def _train_inputs(args):
 def cmd_train(args) -> int:
     from ecma.data.annotation_sets import check_disjoint
     from ecma.data.splits import load_annotated_split
-    from ecma.plots import plot_history
-    from ecma.train import train
+    from ecma.training.plots import plot_history
+    from ecma.training.train import train
 
     cfg, annotations, train_split, val_split = _train_inputs(args)
     if not args.allow_split_overlap:
@@ -276,7 +276,7 @@ def cmd_predict(args) -> int:
     from ecma.predictions import write_predictions
 
     if args.annotations:
-        from ecma.checkpoint import load_model
+        from ecma.training.checkpoint import load_model
 
         if args.split:
             raise EcmaError("give --split (an LLP csv) or --annotations JSON --subset NAME, not both")
@@ -583,7 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--config", help="YAML config (a workflow config with --dataset)")
     t.add_argument("--dataset", help="workflow dataset whose train/val/eval csvs to use")
-    t.add_argument("--variant", choices=VARIANTS, help="an ablation variant; it names its backbone (ecma.variants)")
+    t.add_argument("--variant", choices=VARIANTS,
+                   help="an ablation variant; it names its backbone (ecma.training.variants)")
     t.add_argument("--features", nargs="+", required=True, help="feature shards (.h5)")
     t.add_argument("--output-dir", required=True, help="folder for model.pt, last.pt, history and curves")
     t.add_argument("--train", help="training split csv (without --dataset)")

@@ -6,14 +6,14 @@ import pytest
 import torch
 import yaml
 
-from ecma.checkpoint import load_model
 from ecma.cli import main
 from ecma.config import EvalConfig, config_from_dict
-from ecma.ema import ema_decay, ema_update_, make_teacher
 from ecma.models.backbone import Batch, backbone_class
 from ecma.models.coleaf import CoLeaFNet
 from ecma.models.coleaf_import import import_coleaf_state_dict
 from ecma.protocols import score_outputs, selection_score
+from ecma.training.checkpoint import load_model
+from ecma.training.ema import ema_decay, ema_update_, make_teacher
 from test_coleaf import reference_state_dict, small_config
 
 
@@ -59,7 +59,7 @@ def test_a_backbone_trains_a_batch_and_names_its_terms(backbone):
 
 
 def test_a_checkpoint_of_the_han_era_loads_as_a_han():
-    from ecma.checkpoint import stored_config
+    from ecma.training.checkpoint import stored_config
 
     old = config_from_dict({"model": {"backbone": "han"}, "train": {"variant": "han_no_cma"}}).to_dict()
     del old["model"]["backbone"]

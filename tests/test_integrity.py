@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from ecma.checkpoint import load_model, read_checkpoint
 from ecma.cli import main
 from ecma.config import ExtractConfig, config_from_dict, field_bounds
 from ecma.data.classes import LLP_CLASSES
@@ -23,6 +22,7 @@ from ecma.extract import extract_videos
 from ecma.extract.audio import load_audio_branch_state
 from ecma.io import atomic_path, content_id
 from ecma.safe_load import safe_np_load
+from ecma.training.checkpoint import load_model, read_checkpoint
 from media import FFMPEG, make_video
 
 CFG = ExtractConfig(visual_model="ViT-B-32", workers=0, batch_videos=4, device="cpu", amp=False)
@@ -225,8 +225,8 @@ def test_a_checkpoint_without_its_config_is_one_line(tmp_path):
 
 
 def test_a_resume_past_the_best_epoch_still_writes_model_pt(tmp_path, monkeypatch):
-    from ecma import train as train_module
     from ecma.data.splits import load_split
+    from ecma.training import train as train_module
     from synthetic import make_planted_data
 
     data = make_planted_data(tmp_path / "data", n_train=32, n_val=16, n_test=8)

@@ -240,12 +240,12 @@ def test_parse_thresholds_and_probabilities_match_the_model(tiny, parsed, tmp_pa
     """The 12-s video's probabilities equal the model run by hand on the two windows (rows 0-9 and 2-11) of
     the features the extraction pipeline gives for it, averaged where they overlap; threshold 0 turns every
     class on everywhere."""
-    from ecma.checkpoint import load_model
     from ecma.config import ExtractConfig
     from ecma.data.shards import load_features
     from ecma.device import amp_dtype
     from ecma.extract import extract_videos
     from ecma.inference import run_model
+    from ecma.training.checkpoint import load_model
     import torch
 
     long = tiny["videos"][2]

@@ -16,13 +16,13 @@ from ecma.data.batching import bucketed_order, crop_windows, mask_beyond_lengths
 from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
 from ecma.inference import run_model
-from ecma.losses import avvp_loss, cma_loss, pseudo_loss
 from ecma.metrics import score
 from ecma.models.backbone import build_network
 from ecma.models.coleaf import AudioOnlyNet, VisualOnlyNet
 from ecma.models.coleaf_config import coleaf_config
 from ecma.models.coleaf_losses import aux_audio_loss, aux_visual_loss, coleaf_main_loss, segment_nce_loss, smooth_labels
-from ecma.pseudo_masks import pseudo_masks
+from ecma.training.losses import avvp_loss, cma_loss, pseudo_loss
+from ecma.training.pseudo_masks import pseudo_masks
 
 DA, DV, K, C = 6, 5, 2, 4
 
@@ -266,8 +266,8 @@ def _varlen_split(n, lengths, rng, truth):
 
 @pytest.mark.parametrize("backbone", ["han", "coleaf"])
 def test_training_on_variable_length_videos(tmp_path, backbone):
-    from ecma.checkpoint import load_model
-    from ecma.train import train
+    from ecma.training.checkpoint import load_model
+    from ecma.training.train import train
 
     rng = np.random.default_rng(0)
     train_data = _varlen_split(12, rng.integers(1, 9, 12).tolist(), rng, False)

@@ -905,8 +905,8 @@ def test_unav_demo_dag_end_to_end_on_both_backbones(tmp_path):
     for made in ("ablation.html", "report/timelines.png", "report/run.html"):
         assert (results / made).stat().st_size > 0, made
     # the model carries the JSON's classes, in label_id order
-    from ecma.checkpoint import load_model
     from ecma.data.unav_demo import UNAV_DEMO_CLASSES
+    from ecma.training.checkpoint import load_model
 
     classes = load_model(results / "models" / "han_ecma" / "seed-0" / "model.pt")[2]["classes"]
     assert list(classes) == [UNAV_DEMO_CLASSES[k] for k in sorted(UNAV_DEMO_CLASSES)]

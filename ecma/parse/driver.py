@@ -19,7 +19,6 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ecma import __version__
-from ecma.checkpoint import load_model
 from ecma.config import load_config
 from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, precision_name
@@ -37,6 +36,7 @@ from ecma.parse.page import write_page
 from ecma.parse.record import build_record
 from ecma.parse.timeline_png import plot_timeline
 from ecma.parse.windows import parse_probabilities
+from ecma.training.checkpoint import load_model
 
 
 @dataclass
