@@ -19,9 +19,9 @@ auxiliary networks, float32 (``--amp``: ours under bf16 autocast):
 - the reference: its own ``train()`` of ``main.py`` per epoch (through ``coleaf_reference.py``), then its
   fused eval outputs on the validation split scored by the same rule, keeping the best epoch's weights.
 
-Both best networks are then run on the test split (ours: ``ecma.inference.run_model``, fused passes; the
+Both best networks are then run on the test split (ours: ``ecma.evaluation.inference.run_model``, fused passes; the
 reference: both its passes mixed 0.7 : 0.3 as its ``eval()`` does) and scored by the same function,
-``ecma.metrics.score`` with thresholds 0.5: video probability from the global branch, segment probabilities
+``ecma.evaluation.metrics.score`` with thresholds 0.5: video probability from the global branch, segment probabilities
 of each modality. Prints per seed and mean +- sd of segment A / V / AV / Type@AV / Event@AV and event
 Type@AV, both sides, and whether each difference of means is within noise (|diff| <= 2 x its standard error).
 """
@@ -53,9 +53,9 @@ from ecma.data.classes import LLP_CLASSES  # noqa: E402
 from ecma.data.shards import FeatureSet  # noqa: E402
 from ecma.data.splits import SplitData, load_split  # noqa: E402
 from ecma.device import amp_dtype, precision_name  # noqa: E402
-from ecma.inference import run_model  # noqa: E402
-from ecma.metrics import score  # noqa: E402
-from ecma.protocols import score_outputs, selection_score  # noqa: E402
+from ecma.evaluation.inference import run_model  # noqa: E402
+from ecma.evaluation.metrics import score  # noqa: E402
+from ecma.evaluation.protocols import score_outputs, selection_score  # noqa: E402
 from ecma.training.checkpoint import load_model  # noqa: E402
 from ecma.training.train import train  # noqa: E402
 

@@ -272,8 +272,8 @@ def cmd_import_checkpoint(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from ecma.predict import predict
-    from ecma.predictions import write_predictions
+    from ecma.evaluation.predict import predict
+    from ecma.evaluation.predictions import write_predictions
 
     if args.annotations:
         from ecma.training.checkpoint import load_model
@@ -294,11 +294,11 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from ecma.config import load_workflow_config
+    from ecma.evaluation.predictions import read_predictions
     from ecma.io import write_json
-    from ecma.predictions import read_predictions
     from ecma.provenance import provenance
 
-    from ecma.evaluate import evaluate_annotated
+    from ecma.evaluation.evaluate import evaluate_annotated
 
     if args.dataset is None:
         cfg = _settings(args)  # a bad setting is the first thing said, before any file is read
@@ -410,7 +410,7 @@ def cmd_per_class_chart(args) -> int:
 
 
 def cmd_timelines(args) -> int:
-    from ecma.predictions import read_predictions
+    from ecma.evaluation.predictions import read_predictions
     from ecma.report.timelines import annotated_timelines, plot_timelines
 
     classes = read_predictions(args.predictions).classes

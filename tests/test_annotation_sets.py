@@ -9,8 +9,8 @@ import pytest
 from ecma.cli import main
 from ecma.data.annotation_sets import LlpAnnotations, UnavAnnotationSet
 from ecma.errors import EcmaError
-from ecma.evaluate import evaluate_annotated
-from ecma.predictions import Predictions, write_predictions
+from ecma.evaluation.evaluate import evaluate_annotated
+from ecma.evaluation.predictions import Predictions, write_predictions
 from ecma.report.baseline import annotated_nothing_predicted
 
 CLASSES = ("Dog", "Piano")  # label_ids 7 and 2: Piano comes first

@@ -243,8 +243,8 @@ def test_parse_thresholds_and_probabilities_match_the_model(tiny, parsed, tmp_pa
     from ecma.config import ExtractConfig
     from ecma.data.shards import load_features
     from ecma.device import amp_dtype
+    from ecma.evaluation.inference import run_model
     from ecma.extract import extract_videos
-    from ecma.inference import run_model
     from ecma.training.checkpoint import load_model
     import torch
 

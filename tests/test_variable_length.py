@@ -15,8 +15,8 @@ from ecma.config import config_from_dict
 from ecma.data.batching import bucketed_order, crop_windows, mask_beyond_lengths, padding_fraction, segment_mask
 from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
-from ecma.inference import run_model
-from ecma.metrics import score
+from ecma.evaluation.inference import run_model
+from ecma.evaluation.metrics import score
 from ecma.models.backbone import build_network
 from ecma.models.coleaf import AudioOnlyNet, VisualOnlyNet
 from ecma.models.coleaf_config import coleaf_config
@@ -288,8 +288,8 @@ def test_training_on_variable_length_videos(tmp_path, backbone):
 
 
 def test_predictions_keep_lengths_and_evaluation_ignores_the_padding(tmp_path):
-    from ecma.evaluate import evaluate_predictions
-    from ecma.predictions import Predictions, read_predictions, write_predictions
+    from ecma.evaluation.evaluate import evaluate_predictions
+    from ecma.evaluation.predictions import Predictions, read_predictions, write_predictions
 
     prob = np.zeros((2, 5, 1), np.float32)
     prob[0, 0:2] = prob[1, 2:5] = prob[0, 4] = 0.9  # the short video's prediction at 4 is in its padding

@@ -5,7 +5,7 @@ their weak labels, the segment-level truth of a split (per modality), and the cl
 its split csvs and its two eval csvs (whole-second events, 10 segments, 25 classes, audio and visual truth
 apart); UnAV-100 from one JSON (fractional AV events, videos of any length, classes from the file). The
 rest of the package never asks which one it has, except ``av_only``: UnAV-100 annotates only events heard
-and seen at once, so only its audio-visual scores mean anything (:mod:`ecma.metrics_av`).
+and seen at once, so only its audio-visual scores mean anything (:mod:`ecma.evaluation.metrics_av`).
 """
 
 from __future__ import annotations

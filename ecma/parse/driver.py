@@ -23,11 +23,11 @@ from ecma.config import load_config
 from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, precision_name
 from ecma.errors import EcmaError
+from ecma.evaluation.inference import run_model
 from ecma.extract.decode import DecodedVideo, DecodeSpec
 from ecma.extract.fingerprint import file_sha256
 from ecma.extract.pipeline import _check_inputs, encode_each, write_failures
 from ecma.extract.workers import decode_stream
-from ecma.inference import run_model
 from ecma.io import write_json
 from ecma.parse.events import extract_events
 from ecma.parse.extractor import CheckpointExtractor, checkpoint_extractor, with_runtime

@@ -35,11 +35,11 @@ from ecma.data.batching import bucketed_order, crop_windows, segment_mask
 from ecma.data.splits import SplitData, check_feature_dims
 from ecma.device import amp_dtype, keep_freed_memory, precision_name, resolve_device
 from ecma.errors import EcmaError
-from ecma.inference import run_model
+from ecma.evaluation.inference import run_model
+from ecma.evaluation.protocols import score_outputs, selection_score
 from ecma.io import atomic_path, write_json
 from ecma.models.backbone import Batch, backbone_class
 from ecma.progress import format_seconds, log
-from ecma.protocols import score_outputs, selection_score
 from ecma.training.checkpoint import read_checkpoint, save_checkpoint
 from ecma.training.ema import ema_decay, ema_update_, make_teacher
 from ecma.training.losses import ecma_loss

@@ -10,8 +10,8 @@ from ecma.data.shards import fingerprint_diff, load_features
 from ecma.data.splits import check_feature_dims
 from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.errors import EcmaError
-from ecma.inference import run_model
-from ecma.predictions import Predictions
+from ecma.evaluation.inference import run_model
+from ecma.evaluation.predictions import Predictions
 from ecma.training.checkpoint import load_model
 
 
