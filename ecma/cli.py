@@ -133,7 +133,7 @@ def cmd_extract(args) -> int:
         if not paths and not args.prune:
             raise EcmaError("no videos given (--videos FILE... or --video-list TXT)")
         cfg, overwrite, prune = _settings(args).extract, args.overwrite or args.prune, args.prune
-    from ecma.weights import random_encoders
+    from ecma.extract.weights import random_encoders
 
     unset = random_encoders(cfg)
     if unset and not prune:  # the workflow refuses these for real datasets before any job runs
@@ -156,7 +156,7 @@ def cmd_extract(args) -> int:
 
 
 def cmd_fetch_weights(args) -> int:
-    from ecma.weights import WeightsFile, fetch
+    from ecma.extract.weights import WeightsFile, fetch
 
     library, *rest = args.spec
     if library not in ("open_clip", "laion_clap") or not rest or (library == "open_clip" and len(rest) != 2):

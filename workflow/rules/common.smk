@@ -18,7 +18,7 @@ from ecma.data.datasets import (
     folder_videos,
     shard_videos,
 )
-from ecma.weights import needed_weights, random_encoders, with_local_weights
+from ecma.extract.weights import needed_weights, random_encoders, with_local_weights
 
 ENV = "../../envs/ecma.yaml"
 
