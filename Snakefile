@@ -5,7 +5,7 @@
 #   snakemake --profile workflow/profiles/slurm results/llp/metrics.json
 #
 # The rules only wire files together: every job runs one `ecma` subcommand, and the input
-# functions ask ecma.datasets which videos, shards and csvs a job depends on.
+# functions ask ecma.data.datasets which videos, shards and csvs a job depends on.
 import os
 import sys
 

@@ -6,7 +6,7 @@ Truth comes from the LLP annotation files in DIR (default: $ECMA_LLP_ANNOTATIONS
 ../shared/data/llp beside the repo); without them, from synthetic csvs of the same size. Predictions are
 seeded random numbers correlated with the truth. Timed:
 
-- ``score``: ecma.metrics.score on in-memory arrays;
+- ``score``: ecma.evaluation.metrics.score on in-memory arrays;
 - ``evaluate_files``: end to end, reading the predictions HDF5 file and the three csvs;
 - ``published loop`` (with --reference): the evaluation loop of AVVP-ECCV20's ``main_avvp.eval``
   (pandas lookup of each video's truth rows, then ``segment_level`` and ``event_level`` from the
@@ -29,11 +29,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ecma.annotations import read_eval, read_split, segment_truth  # noqa: E402
-from ecma.classes import LLP_CLASSES  # noqa: E402
-from ecma.evaluate import evaluate_files  # noqa: E402
-from ecma.metrics import score  # noqa: E402
-from ecma.predictions import Predictions, write_predictions  # noqa: E402
+from ecma.data.annotations import read_eval, read_split, segment_truth  # noqa: E402
+from ecma.data.classes import LLP_CLASSES  # noqa: E402
+from ecma.evaluation.evaluate import evaluate_files  # noqa: E402
+from ecma.evaluation.metrics import score  # noqa: E402
+from ecma.evaluation.predictions import Predictions, write_predictions  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests"))
 from synthetic import noisy_predictions  # noqa: E402  (the same predictions as tests/test_evaluate.py)

@@ -42,8 +42,8 @@ WRAPPER = (
 
 
 def llp_filenames(n: int) -> list[str]:
-    from ecma.annotations import read_split
-    from ecma.classes import LLP_CLASSES
+    from ecma.data.annotations import read_split
+    from ecma.data.classes import LLP_CLASSES
 
     folder = Path(os.environ.get("ECMA_LLP_ANNOTATIONS", REPO.parent / "shared" / "data" / "llp"))
     names: list[str] = []
@@ -80,7 +80,7 @@ def main() -> None:
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
-    from ecma.datasets import youtube_id
+    from ecma.data.datasets import youtube_id
     from feature_trees import LAYOUTS, make_feature_tree, write_split_csv
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ecma-bench-import-"))

@@ -41,11 +41,11 @@ def make_videos(folder: Path, n: int) -> list[Path]:
 
 
 def write_checkpoint(path: Path, visual: str, device: str, amp: bool) -> None:
-    from ecma.checkpoint import save_checkpoint
-    from ecma.classes import LLP_CLASSES
     from ecma.config import EcmaConfig, ExtractConfig, ModelConfig
+    from ecma.data.classes import LLP_CLASSES
     from ecma.extract.pipeline import build_encoders, fingerprint_of
     from ecma.model import ECMANet
+    from ecma.training.checkpoint import save_checkpoint
 
     ex = ExtractConfig(visual_model=visual, device=device, amp=amp)
     enc = build_encoders(ex)
@@ -104,8 +104,8 @@ def main() -> None:
 
     from ecma.io import write_json
     if args.compare_extract:
-        from ecma.checkpoint import load_model
         from ecma.extract import extract_videos
+        from ecma.training.checkpoint import load_model
 
         ex = dataclasses.replace(load_model(ckpt)[1].extract, n_segments=None)  # every second, as parse reads them
         t0 = time.perf_counter()

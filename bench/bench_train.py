@@ -36,11 +36,11 @@ import numpy as np
 import torch
 
 from ecma.config import config_from_dict
-from ecma.data import SplitData
+from ecma.data.shards import FeatureSet
+from ecma.data.splits import SplitData
 from ecma.device import amp_dtype, precision_name, resolve_device
-from ecma.shards import FeatureSet
-from ecma.train import train, validate
-from ecma.variants import VARIANT_TABLE
+from ecma.training.train import train, validate
+from ecma.training.variants import VARIANT_TABLE
 
 
 # (audio dim, visual dim, visual rows per segment, second visual stream's dim or None)
@@ -127,7 +127,7 @@ def main() -> None:
           f"({args.n_train / min(epoch_s):.0f} videos/s); total {total:.1f} s; peak RSS {peak_mb:.0f} MB")
     ours_epoch = min(epoch_s)
     if args.n_train != 10000:
-        from ecma.checkpoint import load_model
+        from ecma.training.checkpoint import load_model
 
         net = load_model(Path(out_dir) / "model.pt")[0]
         t1 = time.perf_counter()

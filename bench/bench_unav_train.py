@@ -24,11 +24,11 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_train import gemm_rate, synthetic_split  # noqa: E402  the LLP epoch's helpers
 
-from ecma.batching import bucketed_order, padding_fraction  # noqa: E402
 from ecma.config import config_from_dict  # noqa: E402
-from ecma.data import SplitData  # noqa: E402
-from ecma.shards import FeatureSet  # noqa: E402
-from ecma.train import train  # noqa: E402
+from ecma.data.batching import bucketed_order, padding_fraction  # noqa: E402
+from ecma.data.shards import FeatureSet  # noqa: E402
+from ecma.data.splits import SplitData  # noqa: E402
+from ecma.training.train import train  # noqa: E402
 
 D, UNAV_CLASSES = 768, 100
 

@@ -14,14 +14,14 @@ For each seed (the seed of the data and of both sides' initialisation and shuffl
 the same train split for the same epochs, CoLeaF's batch of 128, Adam lr 5e-4 for the main and both
 auxiliary networks, float32 (``--amp``: ours under bf16 autocast):
 
-- ours: ``ecma.train.train`` with the ``coleaf`` variant; ``model.pt`` is the epoch with the best validation
+- ours: ``ecma.training.train.train`` with the ``coleaf`` variant; ``model.pt`` is the epoch with the best validation
   score (``train.select``, segment Type@AV under the benchmark protocol);
 - the reference: its own ``train()`` of ``main.py`` per epoch (through ``coleaf_reference.py``), then its
   fused eval outputs on the validation split scored by the same rule, keeping the best epoch's weights.
 
-Both best networks are then run on the test split (ours: ``ecma.inference.run_model``, fused passes; the
+Both best networks are then run on the test split (ours: ``ecma.evaluation.inference.run_model``, fused passes; the
 reference: both its passes mixed 0.7 : 0.3 as its ``eval()`` does) and scored by the same function,
-``ecma.metrics.score`` with thresholds 0.5: video probability from the global branch, segment probabilities
+``ecma.evaluation.metrics.score`` with thresholds 0.5: video probability from the global branch, segment probabilities
 of each modality. Prints per seed and mean +- sd of segment A / V / AV / Type@AV / Event@AV and event
 Type@AV, both sides, and whether each difference of means is within noise (|diff| <= 2 x its standard error).
 """
@@ -48,16 +48,16 @@ sys.path.insert(0, str(HERE))
 from coleaf_reference import BatchLoader, ReferenceSetup, reference_eval_outputs  # noqa: E402
 from synthetic import make_planted_data  # noqa: E402
 
-from ecma.checkpoint import load_model  # noqa: E402
-from ecma.classes import LLP_CLASSES  # noqa: E402
 from ecma.config import config_from_dict  # noqa: E402
-from ecma.data import SplitData, load_split  # noqa: E402
+from ecma.data.classes import LLP_CLASSES  # noqa: E402
+from ecma.data.shards import FeatureSet  # noqa: E402
+from ecma.data.splits import SplitData, load_split  # noqa: E402
 from ecma.device import amp_dtype, precision_name  # noqa: E402
-from ecma.inference import run_model  # noqa: E402
-from ecma.metrics import score  # noqa: E402
-from ecma.protocols import score_outputs, selection_score  # noqa: E402
-from ecma.shards import FeatureSet  # noqa: E402
-from ecma.train import train  # noqa: E402
+from ecma.evaluation.inference import run_model  # noqa: E402
+from ecma.evaluation.metrics import score  # noqa: E402
+from ecma.evaluation.protocols import score_outputs, selection_score  # noqa: E402
+from ecma.training.checkpoint import load_model  # noqa: E402
+from ecma.training.train import train  # noqa: E402
 
 KEYS = [("segment", "audio", "seg A"), ("segment", "visual", "seg V"), ("segment", "audio_visual", "seg AV"),
         ("segment", "type_av", "seg Type@AV"), ("segment", "event_av", "seg Event@AV"), ("event", "type_av", "evt Type@AV")]

@@ -67,13 +67,13 @@ def _settings(args):
 
 def cmd_demo(args) -> int:
     from ecma.config import DemoConfig, load_workflow_config
-    from ecma.demo import make_demo_dataset
+    from ecma.data.demo import make_demo_dataset
 
     demo = DemoConfig()
     if args.config:
         demo = load_workflow_config(args.config).dataset(args.dataset).demo or demo
     if args.format == "unav100":
-        from ecma.unav_demo import make_unav_demo
+        from ecma.data.unav_demo import make_unav_demo
 
         given = {k: getattr(args, k) for k in ("n_train", "n_val", "n_test", "seed") if getattr(args, k) is not None}
         make_unav_demo(args.output, **given)
@@ -114,7 +114,7 @@ def cmd_extract(args) -> int:
 
     output = Path(args.output)
     if args.dataset is not None:
-        from ecma.datasets import dataset_files, dataset_videos, shard_videos
+        from ecma.data.datasets import dataset_files, dataset_videos, shard_videos
 
         if args.config is None or args.shard is None:
             raise EcmaError("--dataset needs --config and --shard")
@@ -133,7 +133,7 @@ def cmd_extract(args) -> int:
         if not paths and not args.prune:
             raise EcmaError("no videos given (--videos FILE... or --video-list TXT)")
         cfg, overwrite, prune = _settings(args).extract, args.overwrite or args.prune, args.prune
-    from ecma.weights import random_encoders
+    from ecma.extract.weights import random_encoders
 
     unset = random_encoders(cfg)
     if unset and not prune:  # the workflow refuses these for real datasets before any job runs
@@ -156,7 +156,7 @@ def cmd_extract(args) -> int:
 
 
 def cmd_fetch_weights(args) -> int:
-    from ecma.weights import WeightsFile, fetch
+    from ecma.extract.weights import WeightsFile, fetch
 
     library, *rest = args.spec
     if library not in ("open_clip", "laion_clap") or not rest or (library == "open_clip" and len(rest) != 2):
@@ -193,7 +193,7 @@ def cmd_import(args) -> int:
 def _cli_annotations(args, flags: dict[str, Optional[str]], classes=None):
     """The annotations a command was given: ``--annotations JSON`` (UnAV-100) or LLP csvs by flag, all of
     ``flags`` (option -> value) required then."""
-    from ecma.annotation_sets import LlpAnnotations, UnavAnnotationSet
+    from ecma.data.annotation_sets import LlpAnnotations, UnavAnnotationSet
 
     if getattr(args, "annotations", None):
         given = [opt for opt, v in flags.items() if v is not None]
@@ -221,7 +221,7 @@ def _train_inputs(args):
     from ecma.config import load_workflow_config
 
     if args.dataset is not None:
-        from ecma.datasets import dataset_files
+        from ecma.data.datasets import dataset_files
 
         if args.config is None:
             raise EcmaError("--dataset needs --config")
@@ -233,7 +233,7 @@ def _train_inputs(args):
     cfg = _settings(args)
     if args.variant:  # a variant names its backbone too
         from ecma.config import config_from_dict
-        from ecma.variants import variant
+        from ecma.training.variants import variant
 
         raw = cfg.to_dict()
         raw["train"]["variant"], raw["model"]["backbone"] = args.variant, variant(args.variant).backbone
@@ -242,10 +242,10 @@ def _train_inputs(args):
 
 
 def cmd_train(args) -> int:
-    from ecma.annotation_sets import check_disjoint
-    from ecma.data import load_annotated_split
-    from ecma.plots import plot_history
-    from ecma.train import train
+    from ecma.data.annotation_sets import check_disjoint
+    from ecma.data.splits import load_annotated_split
+    from ecma.training.plots import plot_history
+    from ecma.training.train import train
 
     cfg, annotations, train_split, val_split = _train_inputs(args)
     if not args.allow_split_overlap:
@@ -272,11 +272,11 @@ def cmd_import_checkpoint(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from ecma.predict import predict
-    from ecma.predictions import write_predictions
+    from ecma.evaluation.predict import predict
+    from ecma.evaluation.predictions import write_predictions
 
     if args.annotations:
-        from ecma.checkpoint import load_model
+        from ecma.training.checkpoint import load_model
 
         if args.split:
             raise EcmaError("give --split (an LLP csv) or --annotations JSON --subset NAME, not both")
@@ -294,17 +294,17 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from ecma.config import load_workflow_config
+    from ecma.evaluation.predictions import read_predictions
     from ecma.io import write_json
-    from ecma.predictions import read_predictions
     from ecma.provenance import provenance
 
-    from ecma.evaluate import evaluate_annotated
+    from ecma.evaluation.evaluate import evaluate_annotated
 
     if args.dataset is None:
         cfg = _settings(args)  # a bad setting is the first thing said, before any file is read
     classes = read_predictions(args.predictions).classes
     if args.dataset is not None:
-        from ecma.datasets import dataset_files
+        from ecma.data.datasets import dataset_files
 
         if args.config is None:
             raise EcmaError("--dataset needs --config")
@@ -410,7 +410,7 @@ def cmd_per_class_chart(args) -> int:
 
 
 def cmd_timelines(args) -> int:
-    from ecma.predictions import read_predictions
+    from ecma.evaluation.predictions import read_predictions
     from ecma.report.timelines import annotated_timelines, plot_timelines
 
     classes = read_predictions(args.predictions).classes
@@ -583,7 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--config", help="YAML config (a workflow config with --dataset)")
     t.add_argument("--dataset", help="workflow dataset whose train/val/eval csvs to use")
-    t.add_argument("--variant", choices=VARIANTS, help="an ablation variant; it names its backbone (ecma.variants)")
+    t.add_argument("--variant", choices=VARIANTS,
+                   help="an ablation variant; it names its backbone (ecma.training.variants)")
     t.add_argument("--features", nargs="+", required=True, help="feature shards (.h5)")
     t.add_argument("--output-dir", required=True, help="folder for model.pt, last.pt, history and curves")
     t.add_argument("--train", help="training split csv (without --dataset)")

@@ -24,7 +24,7 @@ from ecma.errors import EcmaError
 
 # Ablation variants, per backbone. Table 3 of the E-CMANet paper, in its order, on the CoLeaF backbone:
 # CoLeaF (CoLeaF-dagger alone), w/o CMA, w/o EMA, E-CMANet; the same four on the HAN backbone. The switches
-# each variant turns on are in ecma.variants.
+# each variant turns on are in ecma.training.variants.
 COLEAF_VARIANTS = ("coleaf", "no_cma", "no_ema", "ecma")
 HAN_VARIANTS = ("han", "han_no_cma", "han_no_ema", "han_ecma")
 VARIANTS = COLEAF_VARIANTS + HAN_VARIANTS
@@ -164,7 +164,7 @@ class TrainConfig:
     """Optimisation; the defaults are CoLeaF's (option.py), which E-CMANet keeps. The CoLeaF backbone's
     auxiliary networks get their own Adam and StepLR with the same settings, as CoLeaF trains them."""
 
-    variant: Variant = "ecma"  # its backbone must be model.backbone (ecma.variants)
+    variant: Variant = "ecma"  # its backbone must be model.backbone (ecma.training.variants)
     epochs: int = bounded(10, ge=1)  # CoLeaF: option.py --epochs 10
     batch_size: int = bounded(128, ge=1)  # CoLeaF: option.py --batch_size 128
     lr: float = bounded(5e-4, gt=0.0)  # CoLeaF: option.py --lr 5e-4 (Adam)
@@ -402,7 +402,7 @@ def _build(cls: type, section: str, raw: Any) -> Any:
 def _validate(cfg: EcmaConfig) -> None:
     """Checks across keys (each key's own range is its field's bounds)."""
     m = cfg.model
-    from ecma.variants import VARIANT_TABLE  # the variants' switches live beside the trainer
+    from ecma.training.variants import VARIANT_TABLE  # the variants' switches live beside the trainer
 
     variant_backbone = VARIANT_TABLE[cfg.train.variant].backbone
     checks = [
@@ -492,7 +492,7 @@ class WorkflowConfig:
             _build(typing.get_type_hints(EcmaConfig)[section], f"datasets.{name}.overrides.{section}", values)
             merged.setdefault(section, {}).update(values)
         if variant is not None:  # a variant names its backbone too
-            from ecma.variants import VARIANT_TABLE
+            from ecma.training.variants import VARIANT_TABLE
 
             merged.setdefault("train", {})["variant"] = variant
             if variant in VARIANT_TABLE:

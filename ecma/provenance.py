@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from ecma import __version__
-from ecma.shards import now_iso
+from ecma.data.shards import now_iso
 
 
 def git_commit() -> str | None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ecma.classes import LLP_CLASSES
-from ecma.shards import FeatureShard
+from ecma.data.classes import LLP_CLASSES
+from ecma.data.shards import FeatureShard
 
 FINGERPRINT = {"visual_model": "synthetic", "audio_model": "synthetic", "segment_seconds": 1.0}
 

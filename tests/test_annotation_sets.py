@@ -1,4 +1,4 @@
-"""ecma.annotation_sets: LLP csvs and UnAV-100's JSON behind one interface, and what uses it (evaluation,
+"""ecma.data.annotation_sets: LLP csvs and UnAV-100's JSON behind one interface, and what uses it (evaluation,
 the nothing-predicted baseline, the CLI's --annotations), checked against hand-worked numbers."""
 
 import json
@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from ecma.annotation_sets import LlpAnnotations, UnavAnnotationSet
 from ecma.cli import main
+from ecma.data.annotation_sets import LlpAnnotations, UnavAnnotationSet
 from ecma.errors import EcmaError
-from ecma.evaluate import evaluate_annotated
-from ecma.predictions import Predictions, write_predictions
+from ecma.evaluation.evaluate import evaluate_annotated
+from ecma.evaluation.predictions import Predictions, write_predictions
 from ecma.report.baseline import annotated_nothing_predicted
 
 CLASSES = ("Dog", "Piano")  # label_ids 7 and 2: Piano comes first

@@ -6,14 +6,14 @@ import pytest
 import torch
 import yaml
 
-from ecma.checkpoint import load_model
 from ecma.cli import main
 from ecma.config import EvalConfig, config_from_dict
-from ecma.ema import ema_decay, ema_update_, make_teacher
+from ecma.evaluation.protocols import score_outputs, selection_score
 from ecma.models.backbone import Batch, backbone_class
 from ecma.models.coleaf import CoLeaFNet
 from ecma.models.coleaf_import import import_coleaf_state_dict
-from ecma.protocols import score_outputs, selection_score
+from ecma.training.checkpoint import load_model
+from ecma.training.ema import ema_decay, ema_update_, make_teacher
 from test_coleaf import reference_state_dict, small_config
 
 
@@ -59,7 +59,7 @@ def test_a_backbone_trains_a_batch_and_names_its_terms(backbone):
 
 
 def test_a_checkpoint_of_the_han_era_loads_as_a_han():
-    from ecma.checkpoint import stored_config
+    from ecma.training.checkpoint import stored_config
 
     old = config_from_dict({"model": {"backbone": "han"}, "train": {"variant": "han_no_cma"}}).to_dict()
     del old["model"]["backbone"]
@@ -161,9 +161,9 @@ def test_import_checkpoint_names_a_parameter_that_does_not_fit_and_exits_2(tmp_p
 
 
 def test_evaluate_files_under_the_coleaf_protocol(tmp_path):
-    from ecma.classes import LLP_CLASSES
-    from ecma.evaluate import evaluate_files
-    from ecma.predictions import Predictions, write_predictions
+    from ecma.data.classes import LLP_CLASSES
+    from ecma.evaluation.evaluate import evaluate_files
+    from ecma.evaluation.predictions import Predictions, write_predictions
 
     gt_a, gt_v, audio, visual = _one_video()
     pad = lambda x, fill=0.0: np.concatenate([x, np.full(x.shape[:-1] + (23,), fill)], axis=-1)  # noqa: E731  25 classes
@@ -181,7 +181,7 @@ def test_evaluate_files_under_the_coleaf_protocol(tmp_path):
 
 
 def test_the_papers_table_3_rows_follow_the_coleaf_variants():
-    from ecma.paper import TABLE3_LLP, paper_rows
+    from ecma.evaluation.paper import TABLE3_LLP, paper_rows
 
     assert list(TABLE3_LLP) == ["coleaf", "no_cma", "no_ema", "ecma"]
     assert set(paper_rows("llp_valor", ["ecma", "han"])) == {"ecma"} and paper_rows("demo", ["ecma"]) == {}

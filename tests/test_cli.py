@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from ecma.cli import main
-from ecma.predictions import read_predictions
+from ecma.evaluation.predictions import read_predictions
 from synthetic import make_planted_data
 
 

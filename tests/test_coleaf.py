@@ -497,8 +497,8 @@ def test_ecma_terms_and_inference_take_the_coleaf_output():
     """E-CMA's pseudo-mask loss, CMA and batch inference read only names CoLeaFOutput shares with ModelOutput."""
     import numpy as np
 
-    from ecma.inference import run_model
-    from ecma.losses import cma_loss, pseudo_loss
+    from ecma.evaluation.inference import run_model
+    from ecma.training.losses import cma_loss, pseudo_loss
 
     cfg = small_config(visual_3d_dim=None, frames_per_segment=1)
     model = CoLeaFNet(cfg)

@@ -13,10 +13,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from ecma.annotations import read_eval, read_split, segment_truth
-from ecma.classes import LLP_CLASSES
-from ecma.datasets import match_videos
-from ecma.demo import DEMO_CLASSES, FPS, SIZE, make_demo_dataset, plan_videos
+from ecma.data.annotations import read_eval, read_split, segment_truth
+from ecma.data.classes import LLP_CLASSES
+from ecma.data.datasets import match_videos
+from ecma.data.demo import DEMO_CLASSES, FPS, SIZE, make_demo_dataset, plan_videos
 from ecma.errors import EcmaError
 
 pytestmark = pytest.mark.skipif(

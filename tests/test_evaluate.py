@@ -1,14 +1,14 @@
-"""ecma.evaluate.evaluate_files: from the files on disk to the benchmark's numbers."""
+"""ecma.evaluation.evaluate.evaluate_files: from the files on disk to the benchmark's numbers."""
 
 import numpy as np
 import pytest
 
-from ecma.annotations import read_eval, read_split, segment_truth
-from ecma.classes import LLP_CLASSES
+from ecma.data.annotations import read_eval, read_split, segment_truth
+from ecma.data.classes import LLP_CLASSES
 from ecma.errors import EcmaError
-from ecma.evaluate import evaluate_files
-from ecma.metrics import score
-from ecma.predictions import Predictions, write_predictions
+from ecma.evaluation.evaluate import evaluate_files
+from ecma.evaluation.metrics import score
+from ecma.evaluation.predictions import Predictions, write_predictions
 from synthetic import noisy_predictions
 
 CLASSES = ["Dog", "Cat"]

@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from ecma.config import ExtractConfig
+from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
 from ecma.extract import extract_videos, failures_path_for
 from ecma.extract.audio import AudioEncoder, segment_frame_bounds
 from ecma.extract.pipeline import build_encoders
 from ecma.extract.visual import VisualEncoder
-from ecma.shards import FeatureShard, load_features
 from media import FFMPEG, make_video
 
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg binary is needed to make test videos")
@@ -283,7 +283,7 @@ def test_real_llp_clip(tmp_path, encoders):
     clip = d / "BjCEufrlXm4.mp4"
     if not clip.is_file():
         pytest.skip(f"the real LLP clip {clip} is not there (set ECMA_LLP_ANNOTATIONS)")
-    from ecma.datasets import match_videos
+    from ecma.data.datasets import match_videos
 
     found, _ = match_videos(d, ["BjCEufrlXm4_20_30"])
     out = tmp_path / "llp.h5"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecma.data.datasets import match_videos, youtube_id
 from ecma.extract.decode import DecodeSpec, decode_video, frame_indices, frame_times, segments_present
-from ecma.datasets import match_videos, youtube_id
 from media import FFMPEG, make_video
 
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg binary is needed to make test videos")

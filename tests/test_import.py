@@ -13,17 +13,17 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from ecma.annotations import read_split
-from ecma.classes import LLP_CLASSES
 from ecma.cli import main
 from ecma.config import ModelConfig
-from ecma.data import check_feature_dims, load_split
-from ecma.datasets import shard_of, youtube_id
+from ecma.data.annotations import read_split
+from ecma.data.classes import LLP_CLASSES
+from ecma.data.datasets import shard_of, youtube_id
+from ecma.data.shards import FeatureShard, load_features
+from ecma.data.splits import check_feature_dims, load_split
 from ecma.errors import EcmaError
 from ecma.importers import import_features
 from ecma.importers.clap import adaptive_avg_pool_matrix, bicubic_matrix, clap_map_to_segments
 from ecma.models.han import HANNet
-from ecma.shards import FeatureShard, load_features
 from feature_trees import VALOR_FILES, make_feature_tree, write_split_csv
 
 MADE_UP = [f"vid{i:08d}_{10 * (i % 5)}_{10 * (i % 5) + 10}" for i in range(24)]  # 11-char ids, LLP-style names
@@ -78,7 +78,7 @@ def test_valor_round_trip_on_real_llp_names(tmp_path, llp_names):
             assert "frames_per_segment" not in s.attrs(name)
         manifest = s.manifest
     assert fp["source"] == "import" and fp["format"] == "valor" and fp["importer_version"] >= 1
-    assert "bicubic" in fp["streams"]["audio"]["conversion"] and "manifest" not in fp  # per shard: see ecma.shards
+    assert "bicubic" in fp["streams"]["audio"]["conversion"] and "manifest" not in fp  # per shard: see ecma.data.shards
     # the manifest: sha256 of the sorted 'path<TAB>size' lines of every file used, computed here independently
     lines = sorted(f"{folder}/{vid}.npy\t{(root / folder / f'{vid}.npy').stat().st_size}\n"
                    for vid in arrays for folder in VALOR_FILES)

@@ -5,11 +5,11 @@ import warnings
 import numpy as np
 import pytest
 
-from ecma.annotations import read_eval, read_split, segment_truth
-from ecma.classes import LLP_CLASSES
 from ecma.config import load_config, workflow_config_from_dict
+from ecma.data.annotations import read_eval, read_split, segment_truth
+from ecma.data.classes import LLP_CLASSES
+from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
-from ecma.shards import FeatureShard, load_features
 
 
 def write(path, text):

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from ecma.checkpoint import load_model, read_checkpoint
-from ecma.classes import LLP_CLASSES
 from ecma.cli import main
 from ecma.config import ExtractConfig, config_from_dict, field_bounds
+from ecma.data.classes import LLP_CLASSES
+from ecma.data.shards import FeatureShard
 from ecma.errors import EcmaError
 from ecma.extract import extract_videos
 from ecma.extract.audio import load_audio_branch_state
 from ecma.io import atomic_path, content_id
 from ecma.safe_load import safe_np_load
-from ecma.shards import FeatureShard
+from ecma.training.checkpoint import load_model, read_checkpoint
 from media import FFMPEG, make_video
 
 CFG = ExtractConfig(visual_model="ViT-B-32", workers=0, batch_videos=4, device="cpu", amp=False)
@@ -95,7 +95,7 @@ def test_a_removed_video_leaves_the_shard_and_the_log_says_so(tmp_path, clips, c
         with FeatureShard(path) as s:
             assert sorted(s.videos()) == ["A_0_10", "C_0_10"]
     # and training no longer sees it: with missing_videos: skip it is counted as skipped, not trained on
-    from ecma.data import load_split
+    from ecma.data.splits import load_split
 
     split = tmp_path / "train.csv"
     split.write_text("filename\tevent_labels\nA_0_10\tSpeech\nB_0_10\tDog\nC_0_10\tDog\n")
@@ -225,8 +225,8 @@ def test_a_checkpoint_without_its_config_is_one_line(tmp_path):
 
 
 def test_a_resume_past_the_best_epoch_still_writes_model_pt(tmp_path, monkeypatch):
-    from ecma import train as train_module
-    from ecma.data import load_split
+    from ecma.data.splits import load_split
+    from ecma.training import train as train_module
     from synthetic import make_planted_data
 
     data = make_planted_data(tmp_path / "data", n_train=32, n_val=16, n_test=8)

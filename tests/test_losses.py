@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from ecma.config import LossConfig
-from ecma.losses import avvp_loss, cma_loss, cma_pairs, ecma_loss, pseudo_loss, smooth_labels
-from ecma.variants import VARIANT_TABLE, variant
 from ecma.models.han import ModelOutput
+from ecma.training.losses import avvp_loss, cma_loss, cma_pairs, ecma_loss, pseudo_loss, smooth_labels
+from ecma.training.variants import VARIANT_TABLE, variant
 
 
 def bce(p, y):

@@ -1,11 +1,11 @@
-"""ecma.metrics.score against numbers worked out by hand and against a slow loop-based implementation."""
+"""ecma.evaluation.metrics.score against numbers worked out by hand and against a slow loop-based implementation."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from ecma.metrics import event_counts, score
+from ecma.evaluation.metrics import event_counts, score
 
 LEVEL_KEYS = ("audio", "visual", "audio_visual", "type_av", "event_av")
 

@@ -142,8 +142,8 @@ def tiny(tmp_path_factory):
     if FFMPEG is None:
         pytest.skip("the ffmpeg binary is needed to make test videos")
     from ecma.config import ExtractConfig
+    from ecma.data.shards import FeatureShard
     from ecma.extract.pipeline import build_encoders, fingerprint_of
-    from ecma.shards import FeatureShard
     from synthetic import make_planted_data
 
     root = tmp_path_factory.mktemp("parse")
@@ -204,7 +204,7 @@ def test_keep_going_when_every_video_is_bad(tiny, tmp_path, capsys):
 def test_json_schema_and_windowing(tiny, parsed):
     rc, out = parsed
     from ecma import __version__
-    from ecma.classes import LLP_CLASSES
+    from ecma.data.classes import LLP_CLASSES
     from ecma.extract.fingerprint import file_sha256
 
     for name, n, mode, starts in (("short", 3, "padded", [0]), ("long clip", 12, "windows", [0, 2])):
@@ -241,11 +241,11 @@ def test_parse_thresholds_and_probabilities_match_the_model(tiny, parsed, tmp_pa
     the features the extraction pipeline gives for it, averaged where they overlap; threshold 0 turns every
     class on everywhere."""
     from ecma.config import ExtractConfig
-    from ecma.extract import extract_videos
-    from ecma.checkpoint import load_model
+    from ecma.data.shards import load_features
     from ecma.device import amp_dtype
-    from ecma.inference import run_model
-    from ecma.shards import load_features
+    from ecma.evaluation.inference import run_model
+    from ecma.extract import extract_videos
+    from ecma.training.checkpoint import load_model
     import torch
 
     long = tiny["videos"][2]

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ecma.classes import LLP_CLASSES
 from ecma.cli import build_parser, main
-from ecma.metrics import MODALITIES
-from ecma.predictions import Predictions, write_predictions
+from ecma.data.classes import LLP_CLASSES
+from ecma.evaluation.metrics import MODALITIES
+from ecma.evaluation.predictions import Predictions, write_predictions
 from ecma.report.ablation import ablation_frame, ablation_outputs
 from ecma.report.baseline import nothing_predicted
 from ecma.report.seeds import summarize_seeds

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from ecma.ema import ema_update_, make_teacher
-from ecma.pseudo_masks import pseudo_masks
+from ecma.training.ema import ema_update_, make_teacher
+from ecma.training.pseudo_masks import pseudo_masks
 
 
 class Tiny(nn.Module):

@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from ecma.checkpoint import load_model
-from ecma.classes import LLP_CLASSES
 from ecma.config import config_from_dict
-from ecma.data import load_split
+from ecma.data.classes import LLP_CLASSES
+from ecma.data.splits import load_split
 from ecma.errors import EcmaError
 from ecma.models.backbone import build_network
-from ecma.train import train, validate
-from ecma.variants import VARIANT_TABLE
+from ecma.training.checkpoint import load_model
+from ecma.training.train import train, validate
+from ecma.training.variants import VARIANT_TABLE
 from synthetic import make_planted_data
 
 

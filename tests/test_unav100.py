@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 
 from ecma.cli import main
+from ecma.data.segments import events_to_segments, n_segments, segment_runs, segments_to_events
+from ecma.data.shards import FeatureShard
+from ecma.data.unav100 import read_unav100
+from ecma.data.unav_demo import UNAV_DEMO_CLASSES, class_directions, grid_length, make_unav_demo
 from ecma.errors import EcmaError
+from ecma.evaluation.metrics_av import score_av_only
+from ecma.evaluation.metrics_map import (
+    class_average_precision, detections_from_segments, mean_average_precision, score_av_map,
+)
 from ecma.importers import import_features
 from ecma.importers.unav100 import grid_centres, resample_to_segments
-from ecma.metrics_av import score_av_only
-from ecma.metrics_map import class_average_precision, detections_from_segments, mean_average_precision, score_av_map
-from ecma.segments import events_to_segments, n_segments, segment_runs, segments_to_events
-from ecma.shards import FeatureShard
-from ecma.unav100 import read_unav100
-from ecma.unav_demo import UNAV_DEMO_CLASSES, class_directions, grid_length, make_unav_demo
 
 
 def write_json(path, database):

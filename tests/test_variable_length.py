@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from ecma.batching import bucketed_order, crop_windows, mask_beyond_lengths, padding_fraction, segment_mask
 from ecma.config import config_from_dict
+from ecma.data.batching import bucketed_order, crop_windows, mask_beyond_lengths, padding_fraction, segment_mask
+from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
-from ecma.inference import run_model
-from ecma.losses import avvp_loss, cma_loss, pseudo_loss
-from ecma.metrics import score
+from ecma.evaluation.inference import run_model
+from ecma.evaluation.metrics import score
 from ecma.models.backbone import build_network
 from ecma.models.coleaf import AudioOnlyNet, VisualOnlyNet
 from ecma.models.coleaf_config import coleaf_config
 from ecma.models.coleaf_losses import aux_audio_loss, aux_visual_loss, coleaf_main_loss, segment_nce_loss, smooth_labels
-from ecma.pseudo_masks import pseudo_masks
-from ecma.shards import FeatureShard, load_features
+from ecma.training.losses import avvp_loss, cma_loss, pseudo_loss
+from ecma.training.pseudo_masks import pseudo_masks
 
 DA, DV, K, C = 6, 5, 2, 4
 
@@ -247,8 +247,8 @@ def test_crop_windows_take_a_window_of_each_long_video():
 
 
 def _varlen_split(n, lengths, rng, truth):
-    from ecma.data import SplitData
-    from ecma.shards import FeatureSet
+    from ecma.data.shards import FeatureSet
+    from ecma.data.splits import SplitData
 
     t = int(max(lengths))
     audio = np.zeros((n, t, DA), np.float32)
@@ -266,8 +266,8 @@ def _varlen_split(n, lengths, rng, truth):
 
 @pytest.mark.parametrize("backbone", ["han", "coleaf"])
 def test_training_on_variable_length_videos(tmp_path, backbone):
-    from ecma.checkpoint import load_model
-    from ecma.train import train
+    from ecma.training.checkpoint import load_model
+    from ecma.training.train import train
 
     rng = np.random.default_rng(0)
     train_data = _varlen_split(12, rng.integers(1, 9, 12).tolist(), rng, False)
@@ -288,8 +288,8 @@ def test_training_on_variable_length_videos(tmp_path, backbone):
 
 
 def test_predictions_keep_lengths_and_evaluation_ignores_the_padding(tmp_path):
-    from ecma.evaluate import evaluate_predictions
-    from ecma.predictions import Predictions, read_predictions, write_predictions
+    from ecma.evaluation.evaluate import evaluate_predictions
+    from ecma.evaluation.predictions import Predictions, read_predictions, write_predictions
 
     prob = np.zeros((2, 5, 1), np.float32)
     prob[0, 0:2] = prob[1, 2:5] = prob[0, 4] = 0.9  # the short video's prediction at 4 is in its padding

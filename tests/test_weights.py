@@ -12,7 +12,7 @@ import yaml
 
 from ecma.config import ExtractConfig
 from ecma.errors import EcmaError
-from ecma.weights import WeightsFile, fetch, needed_weights, random_encoders, verify, with_local_weights
+from ecma.extract.weights import WeightsFile, fetch, needed_weights, random_encoders, verify, with_local_weights
 from test_workflow import make_dataset, output_of, run_snakemake, stub_env, write_config  # noqa: F401 (fixture)
 
 

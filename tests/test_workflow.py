@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from ecma import config as C
-from ecma.datasets import shard_of
+from ecma.data.datasets import shard_of
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEFILE = REPO / "Snakefile"
@@ -600,7 +600,7 @@ def test_every_command_the_rules_run_is_one_the_cli_accepts(tmp_path):
 def test_the_unav_commands_name_the_json_and_the_split(tmp_path):
     from ecma.cli import build_parser
 
-    from ecma.unav_demo import make_unav_demo
+    from ecma.data.unav_demo import make_unav_demo
 
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     # the demo checkpoint's output, made beforehand, so that the dry run sees every job
@@ -771,7 +771,7 @@ if argv[0] != "extract":
     sys.exit(main(argv))
 from pathlib import Path
 
-from ecma.shards import FeatureShard
+from ecma.data.shards import FeatureShard
 
 opt = lambda name: argv[argv.index(name) + 1]
 names = argv[argv.index("--names") + 1 : argv.index("--prune")]
@@ -905,8 +905,8 @@ def test_unav_demo_dag_end_to_end_on_both_backbones(tmp_path):
     for made in ("ablation.html", "report/timelines.png", "report/run.html"):
         assert (results / made).stat().st_size > 0, made
     # the model carries the JSON's classes, in label_id order
-    from ecma.checkpoint import load_model
-    from ecma.unav_demo import UNAV_DEMO_CLASSES
+    from ecma.data.unav_demo import UNAV_DEMO_CLASSES
+    from ecma.training.checkpoint import load_model
 
     classes = load_model(results / "models" / "han_ecma" / "seed-0" / "model.pt")[2]["classes"]
     assert list(classes) == [UNAV_DEMO_CLASSES[k] for k in sorted(UNAV_DEMO_CLASSES)]
@@ -934,7 +934,7 @@ def shard_extracted_at(path: Path) -> dict[str, str]:
 def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
     import time
 
-    from ecma.demo import make_demo_dataset
+    from ecma.data.demo import make_demo_dataset
 
     data = tmp_path / "data"
     make_demo_dataset(data, n_train=8, n_val=4, n_test=4, seed=0, progress=False)
@@ -1041,7 +1041,7 @@ def test_a_published_feature_root_runs_to_metrics_and_reimports_only_new_shards(
     p = run_snakemake(tmp_path, target)
     assert p.returncode == 0, output_of(p)[-5000:]
     assert shards[0].stat().st_mtime_ns == before[0] and shards[1].stat().st_mtime_ns > before[1]
-    from ecma.shards import FeatureShard
+    from ecma.data.shards import FeatureShard
 
     with FeatureShard(shards[1]) as s:
         assert new in s.videos()

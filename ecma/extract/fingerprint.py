@@ -1,7 +1,7 @@
 """The feature fingerprint: everything that decides the numbers in a shard, as a JSON-able dict.
 
 Two extractions with equal fingerprints give interchangeable features; shards with different ones are
-never mixed (see :mod:`ecma.shards`).
+never mixed (see :mod:`ecma.data.shards`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from ecma.config import ExtractConfig
+from ecma.data.failures import FAILURES_HEADER, failures_path_for, write_failures  # noqa: F401  (re-exported)
+from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, resolve_device
 from ecma.errors import EcmaError
 from ecma.extract.audio import AudioEncoder
@@ -23,12 +25,10 @@ from ecma.extract.decode import DecodedVideo, DecodeSpec
 from ecma.extract.fingerprint import extractor_fingerprint
 from ecma.extract.store import ShardStore
 from ecma.extract.visual import VisualEncoder
+from ecma.extract.weights import verify
 from ecma.extract.workers import decode_stream
-from ecma.failures import FAILURES_HEADER, failures_path_for, write_failures  # noqa: F401  (re-exported)
 from ecma.io import content_id
 from ecma.progress import Progress
-from ecma.weights import verify
-from ecma.shards import now_iso
 
 
 

@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Collection, Iterable
 
+from ecma.data.shards import FeatureShard, fingerprint_diff
 from ecma.errors import EcmaError
 from ecma.io import atomic_path, remove_stale_temporaries
-from ecma.shards import FeatureShard, fingerprint_diff
 
 
 class ShardStore:

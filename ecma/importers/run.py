@@ -2,7 +2,7 @@
 
 Every video named in the annotation files (deduplicated, in the format's order: LLP csvs' file order, UnAV-100's
 sorted ids; the format reads its own annotation files and video files, :class:`~ecma.importers.spec.ImportFormat`; with ``shard=(i, n)`` only those
-with :func:`ecma.datasets.shard_of` ``== i``, the hash extraction uses) whose files are all good goes into
+with :func:`ecma.data.datasets.shard_of` ``== i``, the hash extraction uses) whose files are all good goes into
 the shard under its annotation filename. A video with a bad file goes to ``SHARD.h5.failures.tsv`` instead.
 The shard is written to a temporary name and renamed when complete; when every video failed, no shard is
 written and the import is an :class:`EcmaError`. Videos are read, converted and written one at a time, so
@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 
-from ecma.datasets import shard_of
+from ecma.data.datasets import shard_of
+from ecma.data.failures import failures_path_for, write_failures
+from ecma.data.shards import FeatureShard, now_iso
 from ecma.errors import EcmaError
-from ecma.failures import failures_path_for, write_failures
 from ecma.importers.han import HAN
 from ecma.importers.spec import ImportFormat
 from ecma.importers.unav100 import UNAV100
 from ecma.importers.valor import VALOR
 from ecma.io import atomic_path
 from ecma.progress import Progress
-from ecma.shards import FeatureShard, now_iso
 
 FORMATS: dict[str, ImportFormat] = {f.name: f for f in (VALOR, HAN, UNAV100)}
 

@@ -96,14 +96,14 @@ class FeatureFormat:
 
     def annotated_names(self, annotation_files: Sequence[str | os.PathLike]) -> list[str]:
         """The filenames of LLP split csvs, each once, in file order."""
-        from ecma.annotations import read_split
-        from ecma.classes import LLP_CLASSES
+        from ecma.data.annotations import read_split
+        from ecma.data.classes import LLP_CLASSES
 
         return list(dict.fromkeys(f for csv in annotation_files for f in read_split(csv, LLP_CLASSES).filenames))
 
     def feature_files(self, root: Path, names: Sequence[str]) -> dict[str, list[Path]]:
         """name -> ``<folder>/<YouTube id>.npy`` of every stream, for the names that have them all."""
-        from ecma.datasets import youtube_id
+        from ecma.data.datasets import youtube_id
 
         listed = {s.folder: {p.name for p in (root / s.folder).iterdir()} for s in self.streams}
         found: dict[str, list[Path]] = {}
@@ -115,7 +115,7 @@ class FeatureFormat:
 
     def video_reader(self, root: Path, annotation_files: Sequence[str | os.PathLike] = ()) -> Callable[[str], LoadedVideo]:
         """name -> its streams, read from ``<folder>/<YouTube id>.npy`` and converted."""
-        from ecma.datasets import youtube_id
+        from ecma.data.datasets import youtube_id
 
         def read(name: str) -> LoadedVideo:
             video = LoadedVideo()

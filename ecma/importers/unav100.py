@@ -3,14 +3,14 @@ to our segments.
 
 One folder: ``<id>_rgb.npy`` and ``<id>_flow.npy`` (T, 1024) I3D, concatenated to the 2048-d visual stream,
 and ``<id>_vggish.npy`` (T', 128) VGGish audio; one file set per video of the annotation JSON
-(:mod:`ecma.unav100`). As the authors' loader (``libs/datasets/unav100.py``) reads them: the features lie on
+(:mod:`ecma.data.unav100`). As the authors' loader (``libs/datasets/unav100.py``) reads them: the features lie on
 a grid of stride 8 frames over windows of 24 frames at 25 fps (``feat_stride`` 8, ``num_frames`` 24,
 ``default_fps`` 25 in ``libs/core/config.py``), so feature i's window centre is (8 i + 12) / 25 s (they map
 event times to the grid by ``(t * fps - 0.5 * num_frames) / feat_stride``); rgb and flow are stacked side
 by side (they must have the same T); audio and visual are cut to the shorter of the two.
 
 Resampling to segments of ``SEGMENT_SECONDS`` (the model's grid, LLP's one second): the video has
-``ceil(duration / L)`` segments (:func:`ecma.segments.n_segments`, the same count the truth uses); segment
+``ceil(duration / L)`` segments (:func:`ecma.data.segments.n_segments`, the same count the truth uses); segment
 s is the mean of the grid features whose window centre lies in [s L, (s + 1) L); a segment with none (the
 tail of a video whose features end early, or a grid coarser than L) takes the feature whose centre is
 nearest to the middle of its part of the video. Features centred past the last segment are dropped. Each
@@ -26,11 +26,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ecma.data.segments import n_segments
+from ecma.data.unav100 import UnavVideo, read_unav100
 from ecma.errors import EcmaError
 from ecma.importers.npy import BadFeatureFile, read_feature_file
 from ecma.importers.spec import IMPORTER_VERSION, LoadedVideo
-from ecma.segments import n_segments
-from ecma.unav100 import UnavVideo, read_unav100
 
 FPS, STRIDE_FRAMES, WINDOW_FRAMES = 25, 8, 24
 SEGMENT_SECONDS = 1.0

@@ -33,7 +33,7 @@ class Batch:
     visual_3d: Optional[torch.Tensor]  # (B, T, D3) or None
     labels: torch.Tensor  # (B, C) weak labels
     # (B, T) bool, True on a video's real segments, False on the zero padding of shorter videos
-    # (ecma.batching); None: every segment is real (equal-length data such as LLP: the unmasked fast path).
+    # (ecma.data.batching); None: every segment is real (equal-length data such as LLP: the unmasked fast path).
     mask: Optional[torch.Tensor] = None
 
 

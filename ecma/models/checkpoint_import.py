@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 
-from ecma.checkpoint import save_checkpoint
-from ecma.classes import LLP_CLASSES
 from ecma.config import EcmaConfig, config_from_dict, load_config
+from ecma.data.classes import LLP_CLASSES
 from ecma.errors import EcmaError
 from ecma.models.coleaf import CoLeaFNet
 from ecma.models.coleaf_config import CoLeaFModelConfig
 from ecma.models.coleaf_import import import_coleaf_state_dict
 from ecma.safe_load import safe_torch_load
+from ecma.training.checkpoint import save_checkpoint
 
 FORMATS = ("coleaf",)
 

@@ -223,7 +223,7 @@ class HANBackbone(Backbone):
         return cls(HANNet(cfg.model).to(device), cfg, device, precision)
 
     def train_step(self, batch: Batch, *, epoch: int, step: int, extra_loss: Optional[ExtraLoss] = None) -> dict[str, torch.Tensor]:
-        from ecma.losses import avvp_loss
+        from ecma.training.losses import avvp_loss
 
         lc = self.cfg.loss
         with autocast(self.device, self.precision):

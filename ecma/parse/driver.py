@@ -19,15 +19,15 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ecma import __version__
-from ecma.checkpoint import load_model
 from ecma.config import load_config
+from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, precision_name
 from ecma.errors import EcmaError
+from ecma.evaluation.inference import run_model
 from ecma.extract.decode import DecodedVideo, DecodeSpec
 from ecma.extract.fingerprint import file_sha256
 from ecma.extract.pipeline import _check_inputs, encode_each, write_failures
 from ecma.extract.workers import decode_stream
-from ecma.inference import run_model
 from ecma.io import write_json
 from ecma.parse.events import extract_events
 from ecma.parse.extractor import CheckpointExtractor, checkpoint_extractor, with_runtime
@@ -36,7 +36,7 @@ from ecma.parse.page import write_page
 from ecma.parse.record import build_record
 from ecma.parse.timeline_png import plot_timeline
 from ecma.parse.windows import parse_probabilities
-from ecma.shards import now_iso
+from ecma.training.checkpoint import load_model
 
 
 @dataclass

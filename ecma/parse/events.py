@@ -1,4 +1,4 @@
-"""Events from per-second probabilities, by the benchmark's rule (:func:`ecma.metrics.binarize`).
+"""Events from per-second probabilities, by the benchmark's rule (:func:`ecma.evaluation.metrics.binarize`).
 
 A class is on in a video where its video-level probability reaches the video threshold; a second of an
 on class is audible (visible) where its audio (visual) probability reaches the segment threshold, and
@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ecma.metrics import binarize
+from ecma.evaluation.metrics import binarize
 
 MODALITIES = ("audio", "visual", "audio_visual")
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ecma.config import ExtractConfig
+from ecma.data.shards import fingerprint_diff
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import extractor_fingerprint, weights_id
 from ecma.extract.pipeline import Encoders, build_encoders, fingerprint_of
-from ecma.shards import fingerprint_diff
 
 
 @dataclass

@@ -11,9 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.annotation_sets import Annotations, LlpAnnotations
+from ecma.data.annotation_sets import Annotations, LlpAnnotations
 from ecma.errors import EcmaError
-from ecma.metrics import score
+from ecma.evaluation.metrics import score
 
 
 def nothing_predicted(
@@ -31,7 +31,7 @@ def nothing_predicted(
 
 def annotated_nothing_predicted(annotations: Annotations, split: str, *, n_segments: int = 10) -> dict:
     """:func:`nothing_predicted` for any annotation source; AV-only ones (UnAV-100) are scored as
-    :func:`ecma.evaluate.evaluate_annotated` scores them (videos of their own lengths)."""
+    :func:`ecma.evaluation.evaluate.evaluate_annotated` scores them (videos of their own lengths)."""
     names = annotations.split(split).filenames
     if not names:
         raise EcmaError(f"the {split} split lists no videos")
@@ -41,7 +41,7 @@ def annotated_nothing_predicted(annotations: Annotations, split: str, *, n_segme
     gt_a, gt_v = annotations.truth(split, names, t)
     zeros = (np.zeros((n, c)), np.zeros((n, t, c)), np.zeros((n, t, c)))
     if annotations.av_only:
-        from ecma.metrics_av import score_av_only
+        from ecma.evaluation.metrics_av import score_av_only
 
         result = score_av_only(*zeros, gt_a, lengths=lengths, classes=annotations.classes)
     else:

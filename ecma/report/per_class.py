@@ -1,7 +1,8 @@
 """The per-class F1 chart: for each class, audio and visual segment-level F1 of one variant.
 
-The numbers are metrics.json's ``per_class.segment.audio`` / ``.visual`` (written by :func:`ecma.metrics.score`:
-the F1 of the class's TP/FP/FN summed over the split's videos; a diagnostic, not a benchmark number).
+The numbers are metrics.json's ``per_class.segment.audio`` / ``.visual`` (written by
+:func:`ecma.evaluation.metrics.score`: the F1 of the class's TP/FP/FN summed over the split's videos; a
+diagnostic, not a benchmark number).
 Classes that are neither true nor predicted in a modality have no F1 there (None) and no bar.
 """
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ecma.errors import EcmaError
-from ecma.metrics import MODALITIES
+from ecma.evaluation.metrics import MODALITIES
 
 LEVELS = ("segment", "event")
 DDOF = 1

@@ -1,6 +1,6 @@
 """Timelines of a few videos: predicted versus true events per second, audio and visual side by side.
 
-Predictions are binarised with the benchmark's rule (:func:`ecma.metrics.binarize`: a segment is on where
+Predictions are binarised with the benchmark's rule (:func:`ecma.evaluation.metrics.binarize`: a segment is on where
 its probability reaches the segment threshold and the class's video-level probability the video
 threshold), so the picture shows exactly what the metrics score.
 """
@@ -18,11 +18,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from ecma.annotation_sets import Annotations, LlpAnnotations  # noqa: E402
+from ecma.data.annotation_sets import Annotations, LlpAnnotations  # noqa: E402
 from ecma.errors import EcmaError  # noqa: E402
+from ecma.evaluation.metrics import binarize  # noqa: E402
+from ecma.evaluation.predictions import read_predictions  # noqa: E402
 from ecma.io import atomic_path  # noqa: E402
-from ecma.metrics import binarize  # noqa: E402
-from ecma.predictions import read_predictions  # noqa: E402
 
 TRUTH_COLOUR = "#c5cbd3"
 COLOURS = {"audio": "#d1495b", "visual": "#00798c"}

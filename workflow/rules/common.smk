@@ -1,4 +1,4 @@
-# Wiring shared by the rules: wildcard constraints, input functions that ask ecma.datasets which files a
+# Wiring shared by the rules: wildcard constraints, input functions that ask ecma.data.datasets which files a
 # job depends on, and param functions that hand each job its settings.
 #
 # Nothing is written while Snakemake parses: every setting a job uses reaches it as a param (JSON on its
@@ -10,7 +10,7 @@ import json
 import re
 import sys
 
-from ecma.datasets import (
+from ecma.data.datasets import (
     dataset_feature_files,
     dataset_files,
     dataset_videos,
@@ -18,7 +18,7 @@ from ecma.datasets import (
     folder_videos,
     shard_videos,
 )
-from ecma.weights import needed_weights, random_encoders, with_local_weights
+from ecma.extract.weights import needed_weights, random_encoders, with_local_weights
 
 ENV = "../../envs/ecma.yaml"
 
@@ -147,7 +147,7 @@ def feature_shards(wildcards):
 
 def annotation_inputs(role):
     """Input function (use with unpack) for the annotation files a job of this role reads: LLP's csvs or
-    UnAV-100's JSON (ecma.datasets.DatasetFiles.annotation_inputs); a {split} wildcard picks the split.
+    UnAV-100's JSON (ecma.data.datasets.DatasetFiles.annotation_inputs); a {split} wildcard picks the split.
     """
     return lambda wildcards: dataset(wildcards).annotation_inputs(
         role, wildcards.get("split", "test")

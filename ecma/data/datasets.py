@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ecma.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet, check_disjoint
-from ecma.annotations import read_split
-from ecma.classes import LLP_CLASSES
 from ecma.config import WorkflowConfig
+from ecma.data.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet, check_disjoint
+from ecma.data.annotations import read_split
+from ecma.data.classes import LLP_CLASSES
+from ecma.data.unav_demo import ANNOTATION_FILE as UNAV_DEMO_ANNOTATIONS, FEATURES_FOLDER as UNAV_DEMO_FEATURES
 from ecma.errors import EcmaError
-from ecma.unav_demo import ANNOTATION_FILE as UNAV_DEMO_ANNOTATIONS, FEATURES_FOLDER as UNAV_DEMO_FEATURES
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
 _CLIP_SUFFIX = re.compile(r"^(?P<id>.+)_(?P<start>\d+)_(?P<end>\d+)$")
@@ -89,7 +89,7 @@ class DatasetFiles:
         return [self.train_csv, self.val_csv, self.test_csv, self.eval_audio_csv, self.eval_visual_csv]
 
     def annotation_set(self, classes: Optional[Sequence[str]] = None) -> Annotations:
-        """The dataset's annotations behind :class:`ecma.annotation_sets.Annotations`."""
+        """The dataset's annotations behind :class:`ecma.data.annotation_sets.Annotations`."""
         if self.annotation_format == "unav100":
             return UnavAnnotationSet(self.annotations, classes)
         return LlpAnnotations({s: self.split_csv(s) for s in SPLITS}, self.eval_audio_csv, self.eval_visual_csv,
@@ -133,7 +133,7 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
     ds = cfg.dataset(name)
     features_format = ds.features.format if ds.source == "features" else None
     features_root = Path(ds.features.root) if ds.source == "features" else None
-    if ds.demo is not None and ds.demo.format == "unav100":  # generated features and JSON (ecma.unav_demo)
+    if ds.demo is not None and ds.demo.format == "unav100":  # generated features and JSON (ecma.data.unav_demo)
         root = Path(results) / name / "data"
         annotations, videos, generated = root / UNAV_DEMO_ANNOTATIONS, None, True
         features_format, features_root = "unav100", root / UNAV_DEMO_FEATURES

@@ -9,11 +9,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.annotation_sets import Annotations, LlpAnnotations
-from ecma.batching import mask_beyond_lengths
 from ecma.config import ModelConfig
+from ecma.data.annotation_sets import Annotations, LlpAnnotations
+from ecma.data.batching import mask_beyond_lengths
+from ecma.data.shards import FeatureSet, load_features
 from ecma.errors import EcmaError
-from ecma.shards import FeatureSet, load_features
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Score a predictions file on one split of the benchmark, from the files alone.
 
-Reads the predictions (:func:`ecma.predictions.read_predictions`), the split and the two eval csvs
-(:mod:`ecma.annotations`), builds the truth for exactly the split's videos in split order (as the
-benchmark's evaluation loop does) and hands everything to :func:`ecma.metrics.score`.
+Reads the predictions (:func:`ecma.evaluation.predictions.read_predictions`), the split and the two eval csvs
+(:mod:`ecma.data.annotations`), builds the truth for exactly the split's videos in split order (as the
+benchmark's evaluation loop does) and hands everything to :func:`ecma.evaluation.metrics.score`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.annotations import read_eval, read_split, segment_truth
-from ecma.annotation_sets import Annotations
 from ecma.config import EvalConfig
+from ecma.data.annotation_sets import Annotations
+from ecma.data.annotations import read_eval, read_split, segment_truth
 from ecma.errors import EcmaError
-from ecma.predictions import Predictions, read_predictions
-from ecma.protocols import score_outputs
+from ecma.evaluation.predictions import Predictions, read_predictions
+from ecma.evaluation.protocols import score_outputs
 
 
 def _with_classes_of(predictions_path, read, *args):
@@ -43,7 +43,7 @@ def evaluate_files(
     missing: str = "error",
     eval_config: EvalConfig | None = None,
 ) -> dict:
-    """The :func:`~ecma.metrics.score` dict of the split's videos, plus ``split`` and ``thresholds``.
+    """The :func:`~ecma.evaluation.metrics.score` dict of the split's videos, plus ``split`` and ``thresholds``.
 
     The classes are those stored in the predictions file; a csv naming another class is an error.
     Every video of the split must have predictions (videos predicted beyond the split are ignored), unless
@@ -51,7 +51,7 @@ def evaluate_files(
     under ``skipped``, and the result is no longer the benchmark's number for the whole split.
     ``eval_config``: the protocol (``eval.protocol``; coleaf needs a_prob/v_prob in the predictions) and
     CoLeaF's thresholds; the benchmark's thresholds are always the arguments. CoLeaF's audible-only and
-    visible-only metrics are under ``modality_only`` (:mod:`ecma.protocols`).
+    visible-only metrics are under ``modality_only`` (:mod:`ecma.evaluation.protocols`).
     Truth has as many one-second segments as the predictions (10 on LLP, the only T the benchmark knows).
     """
     preds = read_predictions(predictions_path)
@@ -144,8 +144,9 @@ def evaluate_annotated(
     """Score the predictions of split ``split`` of any annotation source.
 
     LLP-like sources (audio and visual truth apart): :func:`evaluate_predictions`, the benchmark's dict.
-    AV-only sources (UnAV-100): the ``unav100-av`` F1 scores (:func:`ecma.metrics_av.score_av_only`) and, under
-    ``map``, UnAV-100's detection mAP of the events our segments form (:func:`ecma.metrics_map.score_av_map`).
+    AV-only sources (UnAV-100): the ``unav100-av`` F1 scores (:func:`ecma.evaluation.metrics_av.score_av_only`)
+    and, under ``map``, UnAV-100's detection mAP of the events our segments form
+    (:func:`ecma.evaluation.metrics_map.score_av_map`).
     """
     preds = read_predictions(predictions_path)
     if tuple(preds.classes) != tuple(annotations.classes):
@@ -159,9 +160,9 @@ def evaluate_annotated(
         return evaluate_predictions(preds, filenames, gt_a, gt_v, video_threshold=video_threshold,
                                     segment_threshold=segment_threshold, missing=missing, eval_config=eval_config,
                                     source=str(predictions_path), split=split)
-    from ecma.metrics_av import score_av_predictions
-    from ecma.metrics_map import score_av_map
-    from ecma.protocols import binarize_outputs
+    from ecma.evaluation.metrics_av import score_av_predictions
+    from ecma.evaluation.metrics_map import score_av_map
+    from ecma.evaluation.protocols import binarize_outputs
 
     kept, order, absent = _predicted_videos(preds, filenames, missing, str(predictions_path), split)
     names = [filenames[i] for i in kept]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ecma.batching import segment_mask
+from ecma.data.batching import segment_mask
 from ecma.device import autocast
 
 

@@ -5,7 +5,7 @@ their weak labels, the segment-level truth of a split (per modality), and the cl
 its split csvs and its two eval csvs (whole-second events, 10 segments, 25 classes, audio and visual truth
 apart); UnAV-100 from one JSON (fractional AV events, videos of any length, classes from the file). The
 rest of the package never asks which one it has, except ``av_only``: UnAV-100 annotates only events heard
-and seen at once, so only its audio-visual scores mean anything (:mod:`ecma.metrics_av`).
+and seen at once, so only its audio-visual scores mean anything (:mod:`ecma.evaluation.metrics_av`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ecma.annotations import SplitLabels, read_eval, read_split, segment_truth
-from ecma.classes import LLP_CLASSES
+from ecma.data.annotations import SplitLabels, read_eval, read_split, segment_truth
+from ecma.data.classes import LLP_CLASSES
 from ecma.errors import EcmaError
 
 SPLITS = ("train", "val", "test")
@@ -92,7 +92,7 @@ class LlpAnnotations(Annotations):
 
 @dataclass
 class UnavAnnotationSet(Annotations):
-    """UnAV-100's one JSON file (:mod:`ecma.unav100`): every split, classes by label_id, AV events only.
+    """UnAV-100's one JSON file (:mod:`ecma.data.unav100`): every split, classes by label_id, AV events only.
     ``classes`` pins the class list (a trained model's); None takes the file's."""
 
     path: Path
@@ -102,7 +102,7 @@ class UnavAnnotationSet(Annotations):
     av_only: bool = True
 
     def __post_init__(self):
-        from ecma.unav100 import read_unav100
+        from ecma.data.unav100 import read_unav100
 
         self.data = read_unav100(self.path, self.pinned_classes)
         self.classes = tuple(self.data.classes)
@@ -120,7 +120,7 @@ class UnavAnnotationSet(Annotations):
         absent = [f for f in filenames if f not in by_id]
         if absent:
             raise EcmaError(f"{self.path}: {len(absent)} video(s) are not in the {name} split: {', '.join(absent[:5])}")
-        from ecma.unav100 import UnavSplit
+        from ecma.data.unav100 import UnavSplit
 
         return UnavSplit(name, s.classes, tuple(by_id[f] for f in filenames))
 

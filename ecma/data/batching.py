@@ -1,7 +1,7 @@
 """Batches of variable-length videos: segment masks, trimming to a batch's own longest video, and bucketing.
 
 Features of videos of different T are stored padded with zero segments to the split's longest
-(:func:`ecma.shards.load_features`, ``FeatureSet.lengths``). A batch is cut to its own longest video and
+(:func:`ecma.data.shards.load_features`, ``FeatureSet.lengths``). A batch is cut to its own longest video and
 carries a (B, T) bool mask, True on real segments; where every segment of the batch is real the mask is None,
 the fast path the models take on equal-length data (LLP) exactly as before masks existed.
 """

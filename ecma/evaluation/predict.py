@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from ecma.annotations import read_split
-from ecma.checkpoint import load_model
-from ecma.data import check_feature_dims
+from ecma.data.annotations import read_split
+from ecma.data.shards import fingerprint_diff, load_features
+from ecma.data.splits import check_feature_dims
 from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.errors import EcmaError
-from ecma.inference import run_model
-from ecma.predictions import Predictions
-from ecma.shards import fingerprint_diff, load_features
+from ecma.evaluation.inference import run_model
+from ecma.evaluation.predictions import Predictions
+from ecma.training.checkpoint import load_model
 
 
 def predict(

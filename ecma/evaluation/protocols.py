@@ -1,7 +1,7 @@
 """Evaluation protocols: how probabilities become predictions, and which score selects a checkpoint.
 
-``benchmark`` (the default, comparable across papers): HAN's evaluation, :func:`ecma.metrics.score`: a segment
-is on where its probability >= segment_threshold and the video-level probability >= video_threshold.
+``benchmark`` (the default, comparable across papers): HAN's evaluation, :func:`ecma.evaluation.metrics.score`:
+a segment is on where its probability >= segment_threshold and the video-level probability >= video_threshold.
 
 ``coleaf``: CoLeaF's published evaluation (its main.py eval()), on the model's inference output (for the
 CoLeaF backbone the fused passes, f P(with cross-attention) + (1 - f) P(without)):
@@ -20,9 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.batching import mask_beyond_lengths
 from ecma.config import EvalConfig
-from ecma.metrics import _level, binarize, check_lengths, default_classes, event_counts, segment_counts
+from ecma.data.batching import mask_beyond_lengths
+from ecma.evaluation.metrics import _level, binarize, check_lengths, default_classes, event_counts, segment_counts
 
 SELECT_KEYS = ("audio", "visual", "audio_visual", "type_av", "event_av")
 
@@ -70,8 +70,8 @@ def binarize_outputs(video_prob, a_prob, v_prob, audio_prob, visual_prob, cfg: E
 
 def score_outputs(out, gt_audio: np.ndarray, gt_visual: np.ndarray, cfg: EvalConfig, classes: Sequence[str] | None = None,
                   lengths: np.ndarray | None = None) -> dict:
-    """Scores of a model's split outputs (:class:`ecma.inference.SplitOutputs` or predictions) under cfg.protocol;
-    ``lengths`` (N,) where videos differ in length."""
+    """Scores of a model's split outputs (:class:`ecma.evaluation.inference.SplitOutputs` or predictions) under
+    cfg.protocol; ``lengths`` (N,) where videos differ in length."""
     pred_a, pred_v = binarize_outputs(out.video_prob, getattr(out, "a_prob", None), getattr(out, "v_prob", None),
                                       out.audio_prob, out.visual_prob, cfg)
     result = score_predictions(pred_a, pred_v, gt_audio, gt_visual, classes, lengths)

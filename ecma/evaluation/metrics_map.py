@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ecma.segments import segment_runs
+from ecma.data.segments import segment_runs
 
 TIOU_THRESHOLDS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 DUPLICATE_TOLERANCE = 1e-3
@@ -184,10 +184,11 @@ def score_av_map(
     classes: Optional[Sequence[str]] = None,
     pred: Optional[np.ndarray] = None,
 ) -> dict:
-    """UnAV-100's mAP of our AV predictions: AV segments binarised as in :func:`ecma.metrics_av.score_av_only`
-    (or ``pred``, (N, C, T) bool, binarised by the caller's protocol), runs scored by the mean of audio x visual
-    probability (the chance it is heard and seen) over the run."""
-    from ecma.metrics import binarize
+    """UnAV-100's mAP of our AV predictions: AV segments binarised as in
+    :func:`ecma.evaluation.metrics_av.score_av_only` (or ``pred``, (N, C, T) bool, binarised by the caller's
+    protocol), runs scored by the mean of audio x visual probability (the chance it is heard and seen) over the
+    run."""
+    from ecma.evaluation.metrics import binarize
 
     if pred is None:
         t = dict(video_threshold=video_threshold, segment_threshold=segment_threshold)

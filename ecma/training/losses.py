@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ecma.config import LossConfig
 from ecma.models.han import ModelOutput
-from ecma.pseudo_masks import fused_segment_prob
+from ecma.training.pseudo_masks import fused_segment_prob
 
 
 def smooth_labels(y: torch.Tensor, eps: float) -> torch.Tensor:
@@ -32,7 +32,7 @@ def avvp_loss(out: ModelOutput, y: torch.Tensor, audio_smoothing: float = 0.0, v
 
 def pseudo_loss(segment_prob: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """(1/||M||_1) sum_(t,c) M_(t,c) BCE(P^_(t,c), 1) on the fused student probability; 0 when M is empty.
-    Padded segments of variable-length batches have M = 0 (:func:`ecma.pseudo_masks.pseudo_masks`)."""
+    Padded segments of variable-length batches have M = 0 (:func:`ecma.training.pseudo_masks.pseudo_masks`)."""
     fused = fused_segment_prob(segment_prob.float())
     total = masks.sum()
     if total == 0:

@@ -7,7 +7,7 @@ annotated. What can be scored is therefore the audio-visual result alone: ``segm
 Audio, visual, Type@AV and Event@AV would count correct single-modality detections as errors, so they are
 not returned.
 
-The rules are the LLP benchmark's (:mod:`ecma.metrics`): the AV prediction of a segment is
+The rules are the LLP benchmark's (:mod:`ecma.evaluation.metrics`): the AV prediction of a segment is
 ``audio >= segment_threshold and visual >= segment_threshold`` for a class whose video-level probability is
 ``>= video_threshold``; segment level counts TP/FP/FN over segments; event level matches maximal runs at
 IoU >= 0.5; per video, F1 is averaged over the classes with any TP/FP/FN (a video with none scores 1.0), and
@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ecma.metrics import _class_f1, binarize, event_counts, segment_counts, video_f1
+from ecma.evaluation.metrics import _class_f1, binarize, event_counts, segment_counts, video_f1
 
 PROTOCOL = "unav100-av"
 

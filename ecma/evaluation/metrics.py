@@ -6,7 +6,7 @@ with ``segment_level``, ``event_level``, ``extract_event`` and ``event_wise_metr
 
 - Binarisation: the video-level prediction is ``video_prob >= video_threshold``; a segment prediction
   is ``prob >= segment_threshold``, kept only for the classes whose video-level prediction is on.
-  Truth is ``gt[c, onset:offset] = 1`` from the eval csvs (see :func:`ecma.annotations.segment_truth`).
+  Truth is ``gt[c, onset:offset] = 1`` from the eval csvs (see :func:`ecma.data.annotations.segment_truth`).
   Audio-visual prediction and truth are the products A * V.
 - Segment level: per class TP/FP/FN counted over the T segments.
 - Event level: the maximal runs of 1s of a class are its events. A predicted event is a TP if its IoU
@@ -33,7 +33,7 @@ Quirks of the reference, checked against its code:
 - Truth rows with ``onset >= offset`` set nothing, ``offset > T`` is clipped to T by the slice, and
   ``onset >= T`` sets nothing (Python slicing); rows of videos outside the split are never looked at.
   Negative or fractional onsets (which the reference would wrap or truncate) are rejected when the
-  csv is read (:func:`ecma.annotations.read_eval`).
+  csv is read (:func:`ecma.data.annotations.read_eval`).
 - IoU >= 0.5 is compared as ``intersection >= 0.5 * union``; with whole segments that is exactly
   ``2 * intersection >= union``, which is what is computed here.
 - Averages are taken with numpy sums rather than Python's left-to-right ``sum``; results agree with the
@@ -46,7 +46,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecma.batching import mask_beyond_lengths
+from ecma.data.batching import mask_beyond_lengths
 
 MODALITIES = ("audio", "visual", "audio_visual", "type_av", "event_av")
 

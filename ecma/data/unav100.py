@@ -24,8 +24,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ecma.data.segments import events_to_segments, n_segments
 from ecma.errors import EcmaError
-from ecma.segments import events_to_segments, n_segments
 
 SUBSETS = {"train": "train", "validation": "val", "test": "test"}  # the file's name -> ours
 DEFAULT_FPS = 25  # the authors' config fixes default_fps = 25 whatever the file says
@@ -80,7 +80,7 @@ class UnavSplit:
         return y
 
     def lengths(self, segment_seconds: float = 1.0) -> np.ndarray:
-        """(N,) segments per video: ceil(duration / segment_seconds) (:func:`ecma.segments.n_segments`)."""
+        """(N,) segments per video: ceil(duration / segment_seconds) (:func:`ecma.data.segments.n_segments`)."""
         return np.array([n_segments(v.duration, segment_seconds) for v in self.videos], dtype=np.int64)
 
     def segment_truth(self, segment_seconds: float = 1.0, rule: str = "half") -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ epoch: loss terms, mask density, validation metrics, time) and ``curves.png``.
 Runs are reproducible for a fixed seed on the CPU: batches come from a per-epoch seeded permutation and the
 global RNG state (dropout) is saved with ``last.pt``.
 Variable-length videos (``FeatureSet.lengths``): each batch is cut to its own longest video and carries a
-mask (:mod:`ecma.batching`); batches are bucketed by length (``train.bucket_batches``) and videos longer than
+mask (:mod:`ecma.data.batching`); batches are bucketed by length (``train.bucket_batches``) and videos longer than
 ``train.max_segments`` are trained on a random window of that many segments. Equal-length data (LLP) takes
 none of these paths.
 """
@@ -30,21 +30,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ecma.batching import bucketed_order, crop_windows, segment_mask
-from ecma.checkpoint import read_checkpoint, save_checkpoint
 from ecma.config import EcmaConfig
-from ecma.data import SplitData, check_feature_dims
+from ecma.data.batching import bucketed_order, crop_windows, segment_mask
+from ecma.data.splits import SplitData, check_feature_dims
 from ecma.device import amp_dtype, keep_freed_memory, precision_name, resolve_device
-from ecma.ema import ema_decay, ema_update_, make_teacher
 from ecma.errors import EcmaError
-from ecma.inference import run_model
+from ecma.evaluation.inference import run_model
+from ecma.evaluation.protocols import score_outputs, selection_score
 from ecma.io import atomic_path, write_json
-from ecma.progress import format_seconds, log
-from ecma.losses import ecma_loss
 from ecma.models.backbone import Batch, backbone_class
-from ecma.protocols import score_outputs, selection_score
-from ecma.pseudo_masks import pseudo_masks
-from ecma.variants import variant
+from ecma.progress import format_seconds, log
+from ecma.training.checkpoint import read_checkpoint, save_checkpoint
+from ecma.training.ema import ema_decay, ema_update_, make_teacher
+from ecma.training.losses import ecma_loss
+from ecma.training.pseudo_masks import pseudo_masks
+from ecma.training.variants import variant
 
 # The history's fixed columns; each backbone's own loss terms follow as loss_<term> (history.json and csv).
 HISTORY_FIELDS = (

@@ -1,0 +1,1 @@
+"""Scoring a model: inference, predictions files, the benchmark metrics and protocols, the paper's numbers."""
