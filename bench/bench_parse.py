@@ -44,13 +44,13 @@ def write_checkpoint(path: Path, visual: str, device: str, amp: bool) -> None:
     from ecma.config import EcmaConfig, ExtractConfig, ModelConfig
     from ecma.data.classes import LLP_CLASSES
     from ecma.extract.pipeline import build_encoders, fingerprint_of
-    from ecma.model import ECMANet
+    from ecma.models.backbone import build_network
     from ecma.training.checkpoint import save_checkpoint
 
     ex = ExtractConfig(visual_model=visual, device=device, amp=amp)
     enc = build_encoders(ex)
     cfg = EcmaConfig(model=ModelConfig(audio_dim=enc.audio.dim, visual_dim=enc.visual.dim), extract=ex)
-    save_checkpoint(path, ECMANet(cfg.model).eval(), cfg, classes=LLP_CLASSES,
+    save_checkpoint(path, build_network(cfg).eval(), cfg, classes=LLP_CLASSES,
                     fingerprint=fingerprint_of(ex, enc))
 
 
