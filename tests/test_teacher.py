@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ecma.training.ema import ema_update_, make_teacher
-from ecma.training.pseudo_masks import pseudo_masks
+from ecma.training.pseudo_masks import mask_density, pseudo_masks
 
 
 class Tiny(nn.Module):
@@ -72,3 +72,12 @@ def test_masks_are_restricted_to_labelled_classes_unless_asked_not_to():
     assert m[0, :, 0].tolist() == [1.0, 0.0]
     with pytest.raises(ValueError, match="unknown pseudo-mask rule"):
         pseudo_masks(_seg(a, a), y, rule="median")
+
+
+def test_mask_density_counts_real_segments_only():
+    masks = torch.zeros(2, 4, 3)
+    masks[0, 0, :] = 1.0  # 3 of 12 cells
+    masks[1, :2, 0] = 1.0  # 2 cells; the second video has 2 real segments of 4: 2 of 6
+    segment_mask = torch.tensor([[True] * 4, [True, True, False, False]])
+    assert torch.allclose(mask_density(masks, segment_mask), torch.tensor([3 / 12, 2 / 6]))
+    assert torch.allclose(mask_density(masks), torch.tensor([3 / 12, 2 / 12]))  # equal lengths: the plain mean

@@ -54,3 +54,12 @@ def pseudo_masks(
     if restrict_to_labels:
         masks = masks * (labels[:, None, :] > 0).float()
     return masks
+
+
+def mask_density(masks: torch.Tensor, segment_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) the fraction of each video's (real segment, class) cells that its (B, T, C) masks mark;
+    ``segment_mask`` (B, T) True on real segments (None: all are), so padding does not thin the density."""
+    if segment_mask is None:
+        return masks.mean(dim=(1, 2))
+    real = segment_mask.to(masks.dtype)
+    return masks.sum(dim=(1, 2)) / (real.sum(dim=1) * masks.shape[2])

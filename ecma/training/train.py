@@ -43,7 +43,7 @@ from ecma.progress import format_seconds, log
 from ecma.training.checkpoint import read_checkpoint, save_checkpoint
 from ecma.training.ema import ema_decay, ema_update_, make_teacher
 from ecma.training.losses import ecma_loss
-from ecma.training.pseudo_masks import pseudo_masks
+from ecma.training.pseudo_masks import mask_density, pseudo_masks
 from ecma.training.variants import variant
 
 # The history's fixed columns; each backbone's own loss terms follow as loss_<term> (history.json and csv).
@@ -206,7 +206,7 @@ def train(
         if varying:
             order = bucketed_order(order, lengths, tc.batch_size, tc.bucket_batches, shuffle)
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch (no sync per step)
-        mask_density = 0.0
+        density_sum = 0.0  # of each video's mask density, for the epoch's mean
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{tc.epochs}", unit="batch", disable=not progress, leave=False, file=sys.stderr)
         for b in bar:
             idx = order[b * tc.batch_size : (b + 1) * tc.batch_size]
@@ -232,7 +232,7 @@ def train(
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value * k
             if batch_masks is not None:
-                mask_density += batch_masks.mean().item() * k
+                density_sum += float(mask_density(batch_masks, batch.mask).sum())
             if progress:
                 bar.set_postfix(loss=f"{terms['total'].item():.3f}")
         bar.close()
@@ -248,7 +248,7 @@ def train(
             "loss_backbone": means["backbone"],
             "loss_pseudo": means.get("pseudo", 0.0),
             "loss_cma": means.get("cma", 0.0),
-            "mask_density": mask_density / n,
+            "mask_density": density_sum / n,
             "ema_alpha": alpha if teacher is not None else None,
             "val_segment_type_av": metrics["segment"]["type_av"],
             "val_segment_event_av": metrics["segment"]["event_av"],
