@@ -299,3 +299,17 @@ def test_real_llp_clip(tmp_path, encoders):
         assert np.isfinite(x).all()
         dist = np.linalg.norm(x[:, None] - x[None], axis=-1)
         assert (dist[~np.eye(10, dtype=bool)] > 0).all()  # every segment differs from every other
+
+
+def test_decoded_batches_fill_batches_in_order_and_route_failures(tmp_path, videos):
+    from ecma.extract.decode import DecodeSpec
+    from ecma.extract.workers import decoded_batches
+
+    gone = tmp_path / "gone.mp4"
+    items = [(0, "a", videos["a"]), (1, "gone", gone), (2, "b", videos["b"]), (3, "a2", videos["a"])]
+    failed = []
+    spec = DecodeSpec(1.0, 10, 1, 48000, 224)
+    batches = list(decoded_batches(items, spec, None, 0, 2, failed.append))
+    # the failure fills no batch slot: batches of 2 real videos, then the rest, in input order
+    assert [[d.name for d in b] for b in batches] == [["a", "b"], ["a2"]]
+    assert [d.name for d in failed] == ["gone"] and failed[0].error[0] == "open"

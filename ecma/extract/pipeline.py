@@ -26,7 +26,7 @@ from ecma.extract.fingerprint import extractor_fingerprint
 from ecma.extract.store import ShardStore
 from ecma.extract.visual import VisualEncoder
 from ecma.extract.weights import verify
-from ecma.extract.workers import decode_stream
+from ecma.extract.workers import decoded_batches
 from ecma.io import content_id
 from ecma.progress import Progress
 
@@ -184,31 +184,20 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
     spec = DecodeSpec(cfg.segment_seconds, cfg.n_segments, cfg.frames_per_segment, cfg.sample_rate,
                       enc.visual.image_size)
     bar = Progress(len(todo), f"extract {output.name}", "video", bar=progress)
-    batch: list[DecodedVideo] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        done = encode_each(batch, enc, cfg, report.failed)
-        stamp = now_iso()
-        store.write_part([(d.name, a, v, {"extracted_at": stamp, "content_id": ids[d.name] or "", **d.flags})
-                          for d, (a, v) in done], cfg.dtype)
-        report.extracted += len(done)
-        bar.update(len(batch))
-        batch.clear()
+    def decode_failed(d: DecodedVideo) -> None:
+        report.failed.append((d.name, *d.error))
+        bar.update(1)
 
     completed = False
     try:
-        prefetch = max(2 * max(cfg.workers, 1), cfg.batch_videos + cfg.workers)
-        for d in decode_stream(todo, spec, enc.visual.transform, cfg.workers, prefetch=prefetch):
-            if d.error is not None:
-                report.failed.append((d.name, *d.error))
-                bar.update(1)
-                continue
-            batch.append(d)
-            if len(batch) >= cfg.batch_videos:
-                flush()
-        flush()
+        for batch in decoded_batches(todo, spec, enc.visual.transform, cfg.workers, cfg.batch_videos, decode_failed):
+            done = encode_each(batch, enc, cfg, report.failed)
+            stamp = now_iso()
+            store.write_part([(d.name, a, v, {"extracted_at": stamp, "content_id": ids[d.name] or "", **d.flags})
+                              for d, (a, v) in done], cfg.dtype)
+            report.extracted += len(done)
+            bar.update(len(batch))
         completed = True
     finally:
         bar.close()

@@ -13,7 +13,7 @@ import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from ecma.errors import EcmaError
 from ecma.extract.decode import DecodedVideo, DecodeSpec, decode_video
@@ -30,6 +30,25 @@ def _init(spec: DecodeSpec, transform: Optional[ImageTransform]) -> None:
 
 def _work(item: tuple[int, str, str]) -> DecodedVideo:
     return decode_video(*item, _SPEC, _TRANSFORM)
+
+
+def decoded_batches(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec, transform: Optional[ImageTransform],
+                    workers: int, batch_videos: int, on_failure: Callable[[DecodedVideo], None]) -> Iterator[list[DecodedVideo]]:
+    """Decoded videos in input order, ``batch_videos`` at a time (the last batch may be smaller), the next ones
+    decoding in the workers while the caller encodes a batch; a video that fails to decode goes to
+    ``on_failure`` and into no batch. Extraction and ``ecma parse`` both consume it."""
+    prefetch = max(2 * max(workers, 1), batch_videos + workers)  # every worker busy while a batch encodes
+    batch: list[DecodedVideo] = []
+    for d in decode_stream(items, spec, transform, workers, prefetch=prefetch):
+        if d.error is not None:
+            on_failure(d)
+            continue
+        batch.append(d)
+        if len(batch) >= batch_videos:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def decode_stream(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec, transform: Optional[ImageTransform],

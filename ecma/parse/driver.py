@@ -1,7 +1,7 @@
 """``ecma parse``: videos -> decoded in the extraction workers -> encoded in batches -> the model over
 windows -> per video NAME.json, NAME.html, NAME.png, and one index.html.
 
-The extraction pipeline does the decoding and encoding (:func:`ecma.extract.workers.decode_stream`,
+The extraction pipeline does the decoding and encoding (:func:`ecma.extract.workers.decoded_batches`,
 :func:`ecma.extract.pipeline.encode_batch`), with the extractor the checkpoint was trained on
 (:mod:`ecma.parse.extractor`), except that every whole second of a video is kept (``n_segments`` None):
 the windows (:mod:`ecma.parse.windows`) bring any length to the model's. A file that cannot be decoded is
@@ -27,7 +27,7 @@ from ecma.evaluation.inference import run_model
 from ecma.extract.decode import DecodedVideo, DecodeSpec
 from ecma.extract.fingerprint import file_sha256
 from ecma.extract.pipeline import _check_inputs, encode_each, write_failures
-from ecma.extract.workers import decode_stream
+from ecma.extract.workers import decoded_batches
 from ecma.io import write_json
 from ecma.parse.events import extract_events
 from ecma.parse.extractor import CheckpointExtractor, checkpoint_extractor, with_runtime
@@ -142,32 +142,21 @@ def _run_pipeline(paths, names, ex: CheckpointExtractor, cfg, finish, report: Pa
         from tqdm import tqdm
 
         bar = tqdm(total=len(paths), unit="video", desc="parse", file=sys.stderr, dynamic_ncols=True)
-    batch: list[DecodedVideo] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        for d, (a, v) in encode_each(batch, enc, cfg, report.failed):
-            finish(d, a, v)
+    def decode_failed(d: DecodedVideo) -> None:
+        report.failed.append((d.name, *d.error))
         if bar is not None:
-            bar.update(len(batch))
-        batch.clear()
+            bar.update(1)
 
     # One video has nothing to overlap its decoding with, and starting a worker pool costs a second or two.
     workers = 0 if len(paths) == 1 else min(cfg.workers, len(paths))
     try:
         items = list(zip(range(len(paths)), names, paths))
-        prefetch = max(2 * max(workers, 1), cfg.batch_videos + workers)
-        for d in decode_stream(items, spec, enc.visual.transform, workers, prefetch=prefetch):
-            if d.error is not None:
-                report.failed.append((d.name, *d.error))
-                if bar is not None:
-                    bar.update(1)
-                continue
-            batch.append(d)
-            if len(batch) >= cfg.batch_videos:
-                flush()
-        flush()
+        for batch in decoded_batches(items, spec, enc.visual.transform, workers, cfg.batch_videos, decode_failed):
+            for d, (a, v) in encode_each(batch, enc, cfg, report.failed):
+                finish(d, a, v)
+            if bar is not None:
+                bar.update(len(batch))
     finally:
         if bar is not None:
             bar.close()
