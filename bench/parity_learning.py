@@ -132,7 +132,9 @@ def run_reference(checkout: Path, cfg, seed: int, epochs: int, train_data, val_d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reference", required=True, type=Path, help="a checkout of github.com/faeghehsardari/coleaf")
-    ap.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    ap.add_argument("--seeds", type=int, default=3, help="number of seeds (--first-seed, then the next ones)")
+    ap.add_argument("--first-seed", type=int, default=0, help="the first seed (a seed's data and run do not depend "
+                                                               "on the others: runs of separate seeds combine)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--shapes", choices=("han", "clip"), default="han")
     ap.add_argument("--n-train", type=int, default=1000)
@@ -153,7 +155,7 @@ def main() -> None:
           f"ours {precision_name(amp_dtype(torch.device('cpu'), args.amp))}, reference float32", flush=True)
     rows = {"ours": [], "reference": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             train_data, val_data, test_data = make_splits(Path(tmp) / f"data-{seed}", args, seed)
             cfg = config_from_dict({"model": model, "train": {
                 "variant": "coleaf", "epochs": args.epochs, "seed": seed, "amp": args.amp, "threads": args.threads,
@@ -170,7 +172,7 @@ def main() -> None:
     names = [name for _, _, name in KEYS]
     print(f"\n{'side':10s} {'seed':>4s} " + " ".join(f"{n:>13s}" for n in names))
     for side, side_rows in rows.items():
-        for seed, r in enumerate(side_rows):
+        for seed, r in enumerate(side_rows, start=args.first_seed):
             print(f"{side:10s} {seed:4d} " + " ".join(f"{r[n]:13.2f}" for n in names))
     stats = {}
     for side, side_rows in rows.items():
