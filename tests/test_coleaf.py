@@ -575,3 +575,23 @@ def test_shared_prefix_layer_equals_the_layer_on_the_concatenation(with_padding)
     layer(torch.cat([p1.expand(3, -1, -1), x], dim=1), None, padding).square().sum().backward()
     layer.forward_shared_prefix(p2, x, padding).square().sum().backward()
     assert torch.allclose(p1.grad, p2.grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_inference_attention_equals_the_modules(cross):
+    # without autograd the layer feeds torch's attention time-first tensors: the same numbers as the module
+    from ecma.models.coleaf import attend
+
+    torch.manual_seed(0)
+    layer = CoLeaFEncoderLayer(16, 2, 32, dropout=0.0).eval()
+    x, other = torch.randn(3, 5, 16), torch.randn(3, 5, 16)
+    padding = torch.zeros(3, 5, dtype=torch.bool)
+    padding[2, 3:] = True
+    attention = layer.cross_attn if cross else layer.self_attn
+    keys = other if cross else x
+    expected = attention(x, keys, keys, key_padding_mask=padding, need_weights=False)[0].detach()
+    with torch.no_grad():
+        got = attend(attention, x, keys, padding)
+        whole = layer(x, other if cross else None, padding)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.allclose(whole, layer(x, other if cross else None, padding), atol=1e-6)  # with autograd: the module

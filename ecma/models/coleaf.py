@@ -145,11 +145,11 @@ class CoLeaFEncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, other: Optional[torch.Tensor] = None, padding: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``padding`` (B, T) bool, True on keys to ignore (torch's key_padding_mask), for both attentions."""
-        attended_self = self.drop_self(self.self_attn(x, x, x, key_padding_mask=padding, need_weights=False)[0])
+        attended_self = self.drop_self(attend(self.self_attn, x, x, padding))
         if other is None:
             x = self.norm_attn(x + attended_self)
         else:
-            attended_cross = self.drop_cross(self.cross_attn(x, other, other, key_padding_mask=padding, need_weights=False)[0])
+            attended_cross = self.drop_cross(attend(self.cross_attn, x, other, padding))
             x = self.norm_attn(x + attended_cross + attended_self)
         return self.norm_ff(x + self.drop_ff(self.feed_forward(x)))
 
@@ -161,6 +161,24 @@ class CoLeaFEncoderLayer(nn.Module):
         attended = self.drop_self(shared_prefix_self_attention(self.self_attn, prefix, x, padding))
         h = self.norm_attn(h + attended)
         return self.norm_ff(h + self.drop_ff(self.feed_forward(h)))
+
+
+def attend(attention: nn.MultiheadAttention, query: torch.Tensor, keys: torch.Tensor, padding: Optional[torch.Tensor]) -> torch.Tensor:
+    """``attention(query, keys, keys, key_padding_mask=padding)[0]`` for batch-first (B, T, d) tensors.
+
+    Without autograd (inference, the teacher's masks), torch turns the batch-first module's in-projection of
+    its transposed inputs into a batched matmul over one copy of the weight per time step; time-first
+    contiguous inputs give the same arithmetic as one matrix product."""
+    if torch.is_grad_enabled():
+        return attention(query, keys, keys, key_padding_mask=padding, need_weights=False)[0]
+    q = query.transpose(0, 1).contiguous()
+    k = q if keys is query else keys.transpose(0, 1).contiguous()  # the same object: one packed projection
+    out = F.multi_head_attention_forward(
+        q, k, k, attention.embed_dim, attention.num_heads, attention.in_proj_weight, attention.in_proj_bias,
+        attention.bias_k, attention.bias_v, attention.add_zero_attn, attention.dropout, attention.out_proj.weight,
+        attention.out_proj.bias, training=attention.training, key_padding_mask=padding, need_weights=False,
+    )[0]
+    return out.transpose(0, 1)
 
 
 def shared_prefix_self_attention(attention: nn.MultiheadAttention, prefix: torch.Tensor, x: torch.Tensor,
