@@ -339,6 +339,7 @@ def test_front_page_says_what_was_run(workflow_config):
     assert "48 training" in html
     assert "llp" not in html.replace("LLP", "")  # only the datasets in the report
     assert "run.html" in html and "showResultInfo" in html  # the link to the commit and fingerprint page
+    assert "mailto:" not in html
 
 
 def test_front_page_without_seeds_or_run_page(workflow_config):
@@ -360,6 +361,7 @@ def test_every_caption_renders(name, workflow_config):
         rst, html = render_rst(REPORT_DIR / f"{name}.rst", snakemake_object, [])
         assert_clean_rst(rst, f"{name}.rst")
         assert "demo" in html and len(html) > 300
+        assert "mailto:" not in html  # docutils reads a bare Type@AV as an e-mail address
     if name == "curves":
         assert "seed 2" in html
 
@@ -377,3 +379,4 @@ def test_ablation_caption_says_the_protocol_and_the_av_only_columns(workflow_con
     assert "<tt class=\"docutils literal\">benchmark</tt> evaluation protocol" in demo and "audio-visual F1 alone" not in demo
     # the UnAV-format demo: its own protocol (config.yaml overrides it to coleaf) and only AV columns
     assert "<tt class=\"docutils literal\">coleaf</tt> evaluation protocol" in unav and "audio-visual F1 alone" in unav
+    assert "mailto:" not in unav  # docutils reads a bare Type@AV as an e-mail address
