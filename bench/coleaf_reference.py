@@ -14,6 +14,8 @@ and ``parity_learning.py`` (what its training loop learns).
   ``audio``, ``video_s``, ``video_st``, ``label``, ``Pa``, ``Pv``), timing each batch.
 - :func:`reference_eval_outputs`: the fused outputs its ``eval()`` computes (with and without cross-attention,
   mixed by ``fuse_ratio``).
+- :meth:`ReferenceSetup.validate`: its own ``eval()`` (the validation its ``main()`` runs after every epoch's
+  ``train()``) on in-memory features, the truth written to the tab-separated files it reads.
 """
 
 from __future__ import annotations
@@ -136,6 +138,39 @@ class ReferenceSetup:
         self.ref.train(self.args, self.model, self.a_model, self.v_model, loader, *self.optimizers, self.criterions, epoch=epoch)
         for s in self.schedulers:
             s.step()
+
+    def validate(self, audio, visual, visual_3d, labels, gt_audio, gt_visual, workdir: Path) -> float:
+        """Its own ``eval()`` over these videos, as its ``main()`` validates after each epoch; returns its
+        selection score (the mean of its ten audible/visible-only metrics).
+
+        The truth goes to the files its ``eval()`` reads (``--label_val``, ``--eval_audio``, ``--eval_video``, in
+        LLP's tab-separated layout) under ``workdir``; the videos are served one at a time, as its validation
+        DataLoader serves them (batch 1, in the file's order)."""
+        names = self.ref.categories
+        video_ids = [f"v{i:011d}" for i in range(len(labels))]
+        workdir.mkdir(parents=True, exist_ok=True)
+        weak = ["filename\tevent_labels"] + [
+            f"{vid}\t{','.join(names[c] for c in np.flatnonzero(row))}" for vid, row in zip(video_ids, labels)]
+        (workdir / "val.csv").write_text("\n".join(weak) + "\n")
+        for key, truth in (("eval_audio", gt_audio), ("eval_video", gt_visual)):
+            rows = ["filename\tonset\toffset\tevent_labels"]
+            for vid, per_class in zip(video_ids, truth):  # (C, T): each run of ones is one event
+                for c, seq in enumerate(per_class):
+                    edges = np.flatnonzero(np.diff(np.concatenate([[0], seq, [0]])))
+                    rows += [f"{vid}\t{on}\t{off}\t{names[c]}" for on, off in zip(edges[::2], edges[1::2])]
+            (workdir / f"{key}.csv").write_text("\n".join(rows) + "\n")
+            setattr(self.args, key, str(workdir / f"{key}.csv"))
+        self.args.label_val = str(workdir / "val.csv")
+
+        def one_by_one():
+            for i in range(len(labels)):
+                yield {"audio": torch.from_numpy(audio[i : i + 1]), "video_s": torch.from_numpy(visual[i : i + 1]),
+                       "video_st": torch.from_numpy(visual_3d[i : i + 1]),
+                       "label": torch.from_numpy(labels[i : i + 1].astype(np.float64))}
+
+        score = self.ref.eval(self.args, self.model, one_by_one(), self.args.label_val)
+        self.model.train()
+        return float(score[-1])  # its eval() returns the ten metrics and their mean, last
 
 
 class BatchLoader:

@@ -555,6 +555,12 @@ def test_fast_elu_equals_torchs_elu_and_its_gradient():
     # bf16 (under autocast): small negative values keep their precision (exp(x) - 1 in bf16 would round to 0)
     small = torch.tensor([-1e-3, -0.01], dtype=torch.bfloat16)
     assert torch.equal(ELU()(small), torch.nn.functional.elu(small.float()).to(torch.bfloat16))
+    # many values, float32: within a float32 step of 1 of torch's expm1, and the input left as it was
+    many = torch.randn(10_000, generator=torch.Generator().manual_seed(0)) * 3
+    before = many.clone()
+    with torch.no_grad():
+        assert torch.allclose(ELU()(many), torch.nn.functional.elu(many), atol=6e-8, rtol=0)
+    assert torch.equal(many, before)
 
 
 @pytest.mark.parametrize("with_padding", [False, True])
@@ -595,3 +601,44 @@ def test_inference_attention_equals_the_modules(cross):
         whole = layer(x, other if cross else None, padding)
     assert torch.allclose(got, expected, atol=1e-6)
     assert torch.allclose(whole, layer(x, other if cross else None, padding), atol=1e-6)  # with autograd: the module
+
+
+@pytest.mark.parametrize("with_padding", [False, True])
+def test_both_passes_share_the_first_self_attention_only_without_dropout(with_padding):
+    # eval mode: the passes with and without cross-attention computed together equal two separate encoder calls
+    from ecma.models.coleaf import CoLeaFEncoder
+
+    torch.manual_seed(0)
+    encoder = CoLeaFEncoder(small_config(num_layers=2, attention_dropout=0.3)).eval()
+    a, v = torch.randn(B, T, 8), torch.randn(B, T, 8)
+    mask = None
+    if with_padding:
+        mask = torch.ones(B, T, dtype=torch.bool)
+        mask[0, T - 2 :] = False
+    off, on = encoder.both_passes(a, v, mask)
+    for got, expected in ((off, encoder(a, v, False, mask)), (on, encoder(a, v, True, mask))):
+        assert all(torch.allclose(g, e, atol=1e-6) for g, e in zip(got, expected))
+    # training: each pass draws its own dropout, in the order of two separate calls (off, then on)
+    encoder.train()
+    torch.manual_seed(1)
+    off, on = encoder.both_passes(a, v, mask)
+    torch.manual_seed(1)
+    expected_off, expected_on = encoder(a, v, False, mask), encoder(a, v, True, mask)
+    assert all(torch.equal(g, e) for g, e in zip(off + on, expected_off + expected_on))
+    assert not torch.allclose(off[0], encoder.eval()(a, v, False, mask)[0])  # dropout was on
+
+
+def test_inference_projects_frames_a_few_videos_at_a_time_with_the_same_numbers(monkeypatch):
+    import ecma.models.coleaf as coleaf
+
+    cfg = small_config()
+    model = CoLeaFNet(cfg).eval()
+    audio, visual, visual_3d = inputs(cfg)
+    with torch.no_grad():
+        whole = model.visual_input.project_frames(visual)
+        monkeypatch.setattr(coleaf, "NO_GRAD_FRAME_ROWS", T * K)  # one video per chunk
+        chunked = model.visual_input.project_frames(visual)
+    expected = segment_average(torch.nn.functional.elu(visual @ model.visual_input.frame_proj[0].weight.T
+                                                       + model.visual_input.frame_proj[0].bias), K)
+    assert chunked.shape == (B, T, cfg.d_model)
+    assert torch.allclose(chunked, expected, atol=1e-6) and torch.allclose(whole, expected, atol=1e-6)

@@ -44,13 +44,16 @@ class Dropout(nn.Module):
 
 
 class _ELUFunction(torch.autograd.Function):
-    """ELU (alpha 1) as max(x, 0) + exp(min(x, 0)) - 1, computed in float32, with the derivative from the
-    output: dy/dx = min(y, 0) + 1. exp(0) - 1 is exactly 0, so positive inputs pass unchanged."""
+    """ELU (alpha 1) as max(x, exp(min(x, 0)) - 1), computed in float32, with the derivative from the output:
+    dy/dx = min(y, 0) + 1. For x > 0, exp(0) - 1 is exactly 0, so x passes unchanged; for x <= 0,
+    exp(x) - 1 >= x, and where float32 rounding puts it below x (tiny x) the max keeps x, the better value.
+    One elementwise pass fewer than max(x, 0) + exp(min(x, 0)) - 1."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         xf = x.float()  # half-precision exp(x) - 1 would lose the small negative values
-        y = torch.exp(xf.clamp_max(0.0)).sub_(1.0).add_(xf.clamp_min(0.0)).to(x.dtype)
+        negative_part = xf.clamp_max(0.0).exp_().sub_(1.0)  # a new tensor: xf may be x itself
+        y = torch.maximum(xf, negative_part, out=negative_part).to(x.dtype)
         ctx.save_for_backward(y)
         return y
 
