@@ -307,3 +307,19 @@ def test_predictions_keep_lengths_and_evaluation_ignores_the_padding(tmp_path):
     bad = Predictions(["a"], ["x"], np.ones((1, 1), np.float32), prob[:1], prob[:1], lengths=np.array([6]))
     with pytest.raises(EcmaError, match="lengths must be"):
         write_predictions(tmp_path / "bad.h5", bad)
+
+
+def test_row_gather_reuses_one_buffer_and_refuses_a_larger_batch():
+    from ecma.data.batching import RowGather
+
+    source = torch.arange(6 * 2 * 3, dtype=torch.float32).view(6, 2, 3)
+    gather = RowGather(source, max_rows=4)
+    first = gather(torch.tensor([5, 0, 3]))
+    assert torch.equal(first, source[[5, 0, 3]])
+    pointer = first.data_ptr()
+    second = gather(torch.tensor([1, 2, 4, 0]))  # the next step's batch, in the same memory
+    assert torch.equal(second, source[[1, 2, 4, 0]]) and second.data_ptr() == pointer
+    last = gather(torch.tensor([2]))  # a short last batch
+    assert last.shape == (1, 2, 3) and torch.equal(last[0], source[2])
+    with pytest.raises(ValueError, match="5 rows"):
+        gather(torch.arange(5))

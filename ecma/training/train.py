@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ecma.config import EcmaConfig
-from ecma.data.batching import bucketed_order, crop_windows, segment_mask
+from ecma.data.batching import RowGather, bucketed_order, crop_windows, segment_mask
 from ecma.data.splits import SplitData, check_feature_dims
 from ecma.device import amp_dtype, keep_freed_memory, precision_name, resolve_device
 from ecma.errors import EcmaError
@@ -194,6 +194,7 @@ def train(
     labels = torch.from_numpy(train_data.labels)
     varying = train_data.features.variable_length or (tc.max_segments and audio.shape[1] > tc.max_segments)
     lengths = torch.from_numpy(train_data.features.lengths)
+    visual_rows = RowGather(visual, tc.batch_size)  # the largest input: one buffer for every step's batch
     end_epoch = tc.epochs if stop_after_epochs is None else min(tc.epochs, stop_after_epochs)
     alpha = tc.ema_alpha
 
@@ -219,7 +220,7 @@ def train(
                 batch, batch_masks = _variable_length_batch(idx, audio, visual, visual_3d, y, lengths, masks if pseudo_on else None,
                                                             tc.max_segments, shuffle, device)
             else:
-                batch = Batch(audio[idx].to(device), visual[idx].to(device), None if visual_3d is None else visual_3d[idx].to(device), y)
+                batch = Batch(audio[idx].to(device), visual_rows(idx).to(device), None if visual_3d is None else visual_3d[idx].to(device), y)
                 batch_masks = masks[idx].to(device) if pseudo_on else None
             extra = None
             if v.teacher or v.cma:
