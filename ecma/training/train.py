@@ -194,7 +194,9 @@ def train(
     labels = torch.from_numpy(train_data.labels)
     varying = train_data.features.variable_length or (tc.max_segments and audio.shape[1] > tc.max_segments)
     lengths = torch.from_numpy(train_data.features.lengths)
-    visual_rows = RowGather(visual, tc.batch_size)  # the largest input: one buffer for every step's batch
+    # the largest input, gathered into one buffer for every step (equal-length data; variable-length batches
+    # are cut to their own longest video instead)
+    visual_rows = None if varying else RowGather(visual, tc.batch_size)
     end_epoch = tc.epochs if stop_after_epochs is None else min(tc.epochs, stop_after_epochs)
     alpha = tc.ema_alpha
 
