@@ -4,8 +4,10 @@ on the CoLeaF backbone on LLP's test split, one row per variant in Table 3's ord
 Each row holds the paper's segment- and event-level F1s (audio, visual, audio_visual, type_av, event_av, in
 percent). A row whose figures could not be read from the paper is None and is shown as missing, never
 guessed. Status: the search tool returned only the paper's abstract (arxiv.org/html/2509.14097v1,
-research.pwnedby.me/papers/2509.14097v1), not its tables, so every row is None for now; fill them from the
-paper's Table 3 (values as printed) and the ablation shows them marked as the paper's.
+research.pwnedby.me/papers/2509.14097v1), not its tables, and the two third-party reviews of the paper in the
+code index transcribe its Table 1 but not Table 3's rows (docs/method.md quotes the former, for orientation),
+so every row is None for now; fill them from the paper's Table 3 (values as printed) and the ablation shows
+them marked as the paper's.
 """
 
 from __future__ import annotations
