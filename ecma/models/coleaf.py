@@ -228,12 +228,10 @@ class CoLeaFEncoder(nn.Module):
 
     def forward(self, a: torch.Tensor, v: torch.Tensor, cross_attention: bool,
                 mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        n = len(a)
-        x = torch.cat([a, v])  # both modalities through a layer in one call: the layer's weights serve both
-        padding = None if mask is None else ~torch.cat([mask, mask])  # cross keys: the same video's segments
+        x, padding = stack_modalities(a, v, mask)
         for layer in self.layers:
-            x = layer(x, torch.cat([x[n:], x[:n]]) if cross_attention else None, padding)
-        return x[:n], x[n:]
+            x = layer(x, other_modality(x) if cross_attention else None, padding)
+        return x.chunk(2)
 
     def both_passes(self, a: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None
                     ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -242,17 +240,27 @@ class CoLeaFEncoder(nn.Module):
         masks); in training each pass draws its own dropout, as CoLeaF's two passes do."""
         if self.training:
             return self(a, v, False, mask), self(a, v, True, mask)
-        n = len(a)
-        x = torch.cat([a, v])
-        padding = None if mask is None else ~torch.cat([mask, mask])
+        x, padding = stack_modalities(a, v, mask)
         first, rest = self.layers[0], self.layers[1:]
         attended_self = first.self_attention(x, padding)
         off = first(x, None, padding, attended_self)
-        on = first(x, torch.cat([x[n:], x[:n]]), padding, attended_self)
+        on = first(x, other_modality(x), padding, attended_self)
         for layer in rest:
             off = layer(off, None, padding)
-            on = layer(on, torch.cat([on[n:], on[:n]]), padding)
-        return (off[:n], off[n:]), (on[:n], on[n:])
+            on = layer(on, other_modality(on), padding)
+        return off.chunk(2), on.chunk(2)
+
+
+def stack_modalities(a: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Both modalities as one batch (2B, T, d), so that a layer's weights serve both in one call, with their
+    key padding (2B, T) (True on padded segments) or None."""
+    return torch.cat([a, v]), None if mask is None else ~torch.cat([mask, mask])
+
+
+def other_modality(x: torch.Tensor) -> torch.Tensor:
+    """Each row's cross-attention keys in a stacked (2B, T, d) batch: the same video's other modality."""
+    n = len(x) // 2
+    return torch.cat([x[n:], x[:n]])
 
 
 class GlobalBranch(nn.Module):
