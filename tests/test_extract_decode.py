@@ -113,3 +113,6 @@ def test_match_videos(tmp_path):
         "q_1_2": tmp_path / "q_1_2.avi",  # the full filename wins over the id
     }
     assert youtube_id("a_b_c_10_20") == "a_b_c" and youtube_id("plain") == "plain"
+    # LLP's five longest names have fractional seconds; their files are named by the id all the same
+    assert youtube_id("AP0061o0Nvk_101.8_111.8") == "AP0061o0Nvk" and youtube_id("ApKgnUPayqU_8.5_18.5") == "ApKgnUPayqU"
+    assert youtube_id("-9WBkdJq104_30_40") == "-9WBkdJq104" and youtube_id("x_1.2.3_4") == "x_1.2.3_4"

@@ -23,11 +23,12 @@ from ecma.data.unav_demo import ANNOTATION_FILE as UNAV_DEMO_ANNOTATIONS, FEATUR
 from ecma.errors import EcmaError
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
-_CLIP_SUFFIX = re.compile(r"^(?P<id>.+)_(?P<start>\d+)_(?P<end>\d+)$")
+_CLIP_SUFFIX = re.compile(r"^(?P<id>.+)_(?P<start>\d+(?:\.\d+)?)_(?P<end>\d+(?:\.\d+)?)$")
 
 
 def youtube_id(filename: str) -> str:
-    """``BjCEufrlXm4_20_30`` -> ``BjCEufrlXm4``; a name without the ``_<start>_<end>`` tail is returned as is."""
+    """``BjCEufrlXm4_20_30`` -> ``BjCEufrlXm4``, ``AP0061o0Nvk_101.8_111.8`` -> ``AP0061o0Nvk`` (five of LLP's
+    names have fractional seconds); a name without the ``_<start>_<end>`` tail is returned as is."""
     m = _CLIP_SUFFIX.match(filename)
     return m.group("id") if m else filename
 
