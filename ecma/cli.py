@@ -52,17 +52,27 @@ def _grouped_metrics(items: list[str]) -> dict[str, list[dict]]:
 
 def _settings(args):
     """The package config of a command: ``--settings`` JSON (what the workflow's rules pass), else ``--config``."""
-    from ecma.config import config_from_dict, load_config
+    from ecma.config import config_from_dict, load_config, merge_runtime
 
+    runtime = _json_option(args, "runtime")
     if getattr(args, "settings", None) is None:
-        return load_config(args.config)
+        cfg = load_config(args.config)
+        return cfg if runtime is None else config_from_dict(merge_runtime(cfg.to_dict(), runtime), "--runtime")
     if args.config is not None or getattr(args, "dataset", None) is not None:
         raise EcmaError("give --settings or --config/--dataset, not both")
+    raw = _json_option(args, "settings")
+    return config_from_dict(raw if runtime is None else merge_runtime(raw, runtime), "--settings")
+
+
+def _json_option(args, name: str):
+    """The JSON of option ``--NAME`` (None where not given); invalid JSON is one line naming the option."""
+    text = getattr(args, name, None)
+    if text is None:
+        return None
     try:
-        raw = json.loads(args.settings)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise EcmaError(f"--settings is not valid JSON ({e.msg} at column {e.colno})") from None
-    return config_from_dict(raw, "--settings")
+        raise EcmaError(f"--{name} is not valid JSON ({e.msg} at column {e.colno})") from None
 
 
 def cmd_demo(args) -> int:
@@ -525,8 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
         "exit status 3 when some failed, 2 when all did (the shard is then left as it was).",
         example="ecma extract --videos clips/*.mp4 --output features.h5 --config my.yaml",
     )
-    e.add_argument("--videos", nargs="*", help="video files (named by their stem unless --names)")
-    e.add_argument("--names", nargs="*", help="the videos' names in the shard (annotation filenames), one per video")
+    e.add_argument("--videos", nargs="*", action="extend",
+                   help="video files (named by their stem unless --names); may be repeated, and --videos=PATH takes "
+                        "a path that starts with '-'")
+    e.add_argument("--names", nargs="*", action="extend",
+                   help="the videos' names in the shard (annotation filenames), one per video, in the order of the "
+                        "videos; may be repeated, and --names=NAME takes a name that starts with '-'")
     e.add_argument("--video-list", help="text file with one video path per line")
     e.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
     e.add_argument("--config", help="YAML with an extract: section (a workflow config with --dataset)")
@@ -566,7 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "r2plus1d_18/; unav100: the av_features folder itself)")
     i.add_argument("--annotations", nargs="+", help="LLP split csvs naming the videos to import (unav100: the one "
                    "annotation JSON; every subset of it is imported, and --names still needs it for durations)")
-    i.add_argument("--names", nargs="*", help="the annotation filenames to import, instead of --annotations (workflow use)")
+    i.add_argument("--names", nargs="*", action="extend",
+                   help="the annotation filenames to import, instead of --annotations (workflow use); may be repeated, "
+                        "and --names=NAME takes a name that starts with '-'")
     i.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
     i.add_argument("--shard", help="I/N: only the videos of shard I of N (0-based; the stable hash extraction uses)")
     i.add_argument("--partial-ok", action="store_true",
@@ -669,7 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
         "probabilities as JSON, a page with the video and a clickable timeline, and a PNG of the timeline.",
         example="ecma parse --checkpoint results/demo/models/ecma/seed-0/model.pt clip.mp4 --output-dir parsed",
     )
-    pa.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (outputs are named by their stem)")
+    pa.add_argument("videos", nargs="+", metavar="VIDEO",
+                    help="video files (outputs are named by their stem); after `--`, a file that starts with '-' too")
     pa.add_argument("--checkpoint", required=True, help="a trained model.pt")
     pa.add_argument("--output-dir", required=True, help="folder for the per-video files and index.html")
     pa.add_argument("--config", help="YAML whose extract section rebuilds the checkpoint's extractor (default: the "
@@ -749,6 +766,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (e, t, v):
         sp.add_argument("--settings", metavar="JSON",
                         help="the settings as JSON sections, e.g. '{\"train\": {\"epochs\": 5}}' (instead of --config)")
+        sp.add_argument("--runtime", metavar="JSON",
+                        help="runtime settings (device, threads, workers, batch sizes) as JSON sections, put over "
+                             "--settings or --config, e.g. '{\"extract\": {\"workers\": 4}}'")
     for sp in (d, e, w, i, t, c, r, v, a, s, b, pc, tl, rs, pa):
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
     return p

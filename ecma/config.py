@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Sequence, Union
 
 import yaml
 
@@ -33,9 +33,17 @@ Variant = Literal["coleaf", "no_cma", "no_ema", "ecma", "han", "han_no_cma", "ha
 
 
 def bounded(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-            lt: float | None = None) -> Any:
-    """A dataclass field with its bounds: the one place a setting's range is stated (checked on load)."""
-    return field(default=default, metadata={"bounds": {"ge": ge, "gt": gt, "le": le, "lt": lt}})
+            lt: float | None = None, runtime: bool = False) -> Any:
+    """A dataclass field with its bounds: the one place a setting's range is stated (checked on load).
+    ``runtime``: see :func:`runtime_setting`."""
+    return field(default=default, metadata={"bounds": {"ge": ge, "gt": gt, "le": le, "lt": lt}, "runtime": runtime})
+
+
+def runtime_setting(default: Any) -> Any:
+    """A setting that decides where and how fast a job runs (device, threads, workers, inference batch sizes),
+    not what it computes: changing it reruns no job (:func:`split_runtime`). Device and batch sizes can move
+    results at the last bits of float rounding, never more (docs/method.md, "Runtime settings")."""
+    return field(default=default, metadata={"runtime": True})
 
 
 # A device name the package accepts; whether this machine has it is checked where a job starts.
@@ -183,8 +191,8 @@ class TrainConfig:
     seed: int = bounded(0, ge=0)  # the workflow sets it per job from `seeds`
     # The workflow trains each variant once per seed (one job each) and reports mean ± std over them.
     seeds: list[int] = field(default_factory=lambda: [0])
-    threads: Optional[int] = bounded(None, ge=1)  # torch CPU threads; None keeps torch's default
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: Optional[int] = bounded(None, ge=1, runtime=True)  # torch CPU threads; None keeps torch's default
+    device: str = runtime_setting("auto")  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX); false: float32
     missing_videos: Literal["error", "skip"] = "error"
     # Variable-length videos (UnAV-100); equal-length data (LLP) ignores both. Batches are sorted by length
@@ -207,7 +215,7 @@ class EvalConfig:
     coleaf_audio_threshold: float = bounded(0.52, ge=0.0, le=1.0)  # main.py eval(): oa = a_prob >= 0.52
     coleaf_visual_threshold: float = bounded(0.52, ge=0.0, le=1.0)  # v_thres_list = np.full((1, 25), 0.52)
     coleaf_segment_threshold: float = bounded(0.25, ge=0.0, le=1.0)  # Pa = (frame_prob >= 0.25) * oa
-    batch_size: int = bounded(256, ge=1)
+    batch_size: int = bounded(256, ge=1, runtime=True)  # videos per inference pass (validation, prediction)
 
 
 @dataclass
@@ -225,9 +233,9 @@ class ExtractConfig:
     sample_rate: int = bounded(48000, ge=8000)
     normalize: bool = False  # L2-normalise the embeddings
     dtype: Literal["float16", "float32"] = "float16"
-    batch_videos: int = bounded(8, ge=1)
-    workers: int = bounded(2, ge=0)  # decoding processes (0: decode in the encoding process)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    batch_videos: int = bounded(8, ge=1, runtime=True)
+    workers: int = bounded(2, ge=0, runtime=True)  # decoding processes (0: decode in the encoding process)
+    device: str = runtime_setting("auto")  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 encoders where the hardware computes bf16 natively (CUDA, AVX512-BF16/AMX CPUs)
     seed: int = bounded(0, ge=0)  # random-init encoders are seeded so that features are reproducible
 
@@ -244,6 +252,42 @@ class EcmaConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def split_runtime(self, sections: Sequence[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+        """The settings of ``sections`` in two parts: ({section: what decides the numbers}, {section: the
+        runtime settings}); the workflow reruns a job when the first part changes, never for the second."""
+        numeric: dict[str, dict] = {}
+        runtime: dict[str, dict] = {}
+        for name in sections:
+            section = getattr(self, name)
+            keys = runtime_keys(type(section))
+            values = dataclasses.asdict(section)
+            numeric[name] = {k: v for k, v in values.items() if k not in keys}
+            runtime[name] = {k: v for k, v in values.items() if k in keys}
+        return numeric, {k: v for k, v in runtime.items() if v}
+
+
+def runtime_keys(cls: type) -> tuple[str, ...]:
+    """The runtime settings of a section (:func:`runtime_setting`)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("runtime"))
+
+
+def merge_runtime(raw: dict, runtime: dict, source: str = "--runtime") -> dict:
+    """``raw`` sections with ``runtime`` ({section: {key: value}}) put in; only runtime settings may be given."""
+    if not isinstance(runtime, dict):
+        raise EcmaError(f"{source}: expected a mapping of sections, got {type(runtime).__name__}")
+    hints = typing.get_type_hints(EcmaConfig)
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for section, values in runtime.items():
+        if section not in hints or not isinstance(values, dict):
+            raise EcmaError(f"{source}: {section!r} is not a section with runtime settings")
+        allowed = runtime_keys(hints[section])
+        for key in values:
+            if key not in allowed:
+                raise EcmaError(f"{source}: {section}.{key} is not a runtime setting (runtime: "
+                                f"{', '.join(f'{section}.{k}' for k in allowed) or 'none'})")
+        out.setdefault(section, {}).update(values)
+    return out
 
 
 @dataclass

@@ -685,6 +685,69 @@ def test_reruns_touch_only_what_changed(tmp_path, stub_env):
 
 
 
+def another_runtime_value(section: str, key: str):
+    """A valid value other than the default for each runtime setting (ecma.config.runtime_setting)."""
+    if key == "device":
+        return "cpu"
+    default = getattr(getattr(C.EcmaConfig(), section), key)
+    return 1 if default is None else default + 1
+
+
+RUNTIME_SETTINGS = [(f.name, key) for f in dataclasses.fields(C.EcmaConfig)
+                    for key in C.runtime_keys(typing.get_type_hints(C.EcmaConfig)[f.name])]
+
+
+def test_the_runtime_settings_are_the_ones_named_in_the_issue():
+    assert sorted(RUNTIME_SETTINGS) == sorted([
+        ("extract", "batch_videos"), ("extract", "workers"), ("extract", "device"),
+        ("train", "threads"), ("train", "device"), ("eval", "batch_size")])
+
+
+@pytest.fixture(scope="module")
+def finished_stub_run(tmp_path_factory):
+    """A small dataset run to the end once with the stub (module-scoped: each runtime test copies it)."""
+    root = tmp_path_factory.mktemp("runtime")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ecma").write_text(STUB.format(python=sys.executable))
+    (bin_dir / "ecma").chmod(0o755)
+    make_dataset(root / "data", {"train": ["a1", "a2", "-a3_0_10"], "val": ["b1"], "test": ["c1"]})
+    write_config(root, small_dataset_config(root, 2))
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", ECMA_STUB_LOG=str(root / "calls.jsonl"))
+    p = run_snakemake(root, "results/mine/metrics.json", "results/mine/ablation.md", env=env)
+    assert p.returncode == 0, output_of(p)
+    return root, env
+
+
+@pytest.mark.parametrize("section,key", RUNTIME_SETTINGS)
+def test_a_runtime_setting_reruns_nothing_yet_reaches_the_jobs(section, key, finished_stub_run, tmp_path):
+    root, env = finished_stub_run
+    work = tmp_path / "work"
+    shutil.copytree(root, work, symlinks=True)
+    env = dict(env, ECMA_STUB_LOG=str(work / "calls.jsonl"))
+    (work / "calls.jsonl").unlink(missing_ok=True)
+    targets = ["results/mine/metrics.json", "results/mine/ablation.md"]
+    value = another_runtime_value(section, key)
+    write_config(work, small_dataset_config(work, 2), **{section: {key: value}})
+    p = run_snakemake(work, *targets, env=env)
+    assert p.returncode == 0, output_of(p)
+    assert "Nothing to be done" in output_of(p) and not (work / "calls.jsonl").exists(), output_of(p)
+    # the jobs that use it are given the new value when they do run
+    forced = {"extract": ["extract_shard"], "train": ["train_variant", "predict_split"],
+              "eval": ["train_variant", "predict_split"]}[section]
+    p = run_snakemake(work, "-n", "-p", *targets, "--forcerun", *forced, env=env)
+    assert p.returncode == 0, output_of(p)
+    seen = []
+    for argv in shell_commands(p):
+        if "--runtime" in argv:
+            seen.append(json.loads(argv[argv.index("--runtime") + 1])[section][key])
+        elif argv[0] == "predict" and section in ("train", "eval"):
+            flag = {"device": "--device", "batch_size": "--batch-size"}.get(key)
+            if flag:
+                seen.append(type(value)(argv[argv.index(flag) + 1]))
+    assert seen and all(v == value for v in seen), (seen, value)
+
+
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` but Snakemake's own bookkeeping (.snakemake/), with its bytes."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
@@ -771,11 +834,12 @@ if argv[0] != "extract":
     sys.exit(main(argv))
 from pathlib import Path
 
+from ecma.cli import build_parser
 from ecma.data.shards import FeatureShard
 
-opt = lambda name: argv[argv.index(name) + 1]
-names = argv[argv.index("--names") + 1 : argv.index("--prune")]
-output = Path(opt("--output"))
+args = build_parser().parse_args(argv)
+names = args.names
+output = Path(args.output)
 with FeatureShard(output, "w") as shard:
     shard.fingerprint = {{"visual_model": "random", "audio_model": "random"}}
     for name in names:

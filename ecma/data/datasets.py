@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from ecma.argv import option
 from ecma.config import WorkflowConfig
 from ecma.data.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet, check_disjoint
 from ecma.data.annotations import read_split
@@ -124,9 +124,9 @@ class DatasetFiles:
     def annotation_flags(self, role: str, split: str = "test") -> str:
         """The command-line options naming :meth:`annotation_inputs` (and, for UnAV-100, which split)."""
         inputs = self.annotation_inputs(role, split)
-        flags = [f"--{k.replace('_', '-')} {shlex.quote(v)}" for k, v in inputs.items()]
+        flags = [option(f"--{k.replace('_', '-')}", v) for k, v in inputs.items()]
         if self.annotation_format == "unav100" and role != "train":
-            flags.append(f"--subset {shlex.quote(split)}")
+            flags.append(option("--subset", split))
         return " ".join(flags)
 
 

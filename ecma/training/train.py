@@ -17,6 +17,7 @@ none of these paths.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import math
 import os
@@ -113,10 +114,10 @@ def _write_history(out_dir: Path, history: list[dict]) -> None:
 
 
 def _resume_key(cfg: EcmaConfig, train_data: SplitData, val_data: SplitData) -> dict:
-    """What a resumed run must share with the interrupted one: settings (bar the epoch count) and data."""
-    d = cfg.to_dict()
-    d["train"] = {k: v for k, v in d["train"].items() if k not in ("epochs", "threads", "device")}
-    d.pop("extract")
+    """What a resumed run must share with the interrupted one: the settings that decide the numbers (bar the
+    epoch count; runtime settings such as threads and device may differ) and the data."""
+    d, _ = cfg.split_runtime([f.name for f in dataclasses.fields(cfg) if f.name != "extract"])
+    del d["train"]["epochs"]
     digest = hashlib.blake2b(digest_size=32)
     for split in (train_data, val_data):
         digest.update("\n".join(split.filenames).encode() + b"\0")

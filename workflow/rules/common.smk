@@ -18,6 +18,7 @@ from ecma.data.datasets import (
     folder_videos,
     shard_videos,
 )
+from ecma.argv import check_length, option, options
 from ecma.extract.weights import needed_weights, random_encoders, with_local_weights
 
 ENV = "../../envs/ecma.yaml"
@@ -89,8 +90,11 @@ def import_annotations(wildcards):
     return [str(files.annotations)] if files.annotation_format == "unav100" else []
 
 
-def import_names(wildcards):
-    return list(import_shard_videos(wildcards))
+def import_name_args(wildcards):
+    """--names=NAME per video of the shard (ecma.argv); a changed list re-imports the shard. A shard without
+    videos gets a bare --names (an empty list), and so an empty shard."""
+    names = import_shard_videos(wildcards)
+    return checked_length(options("--names", names) or "--names", wildcards)
 
 
 def shard_of_dataset(wildcards):
@@ -132,8 +136,24 @@ def fetch_spec(wildcards):
     stop(f"{path}: no configured dataset fetches these weights")
 
 
-def shard_video_names(wildcards):
-    return list(shard_of_dataset(wildcards))
+def shard_video_args(wildcards):
+    """--videos=PATH --names=NAME per video of the shard: names that start with '-' stay values (ecma.argv).
+    A param, not derived: a changed list of names reruns the shard."""
+    videos = shard_of_dataset(wildcards)
+    words = f"{options('--videos', videos.values())} {options('--names', videos)}"
+    return checked_length(words, wildcards)
+
+
+def checked_length(words, wildcards):
+    """Stops the workflow before any job when a shard's names would not fit on one command line."""
+    try:
+        return check_length(
+            words,
+            f"results/{wildcards.dataset}/features/shard-{wildcards.shard}.h5",
+            f"raise datasets.{wildcards.dataset}.n_shards",
+        )
+    except EcmaError as error:
+        stop(error)
 
 
 def feature_shards(wildcards):
@@ -161,30 +181,51 @@ def annotation_flags(role):
     )
 
 
+def job_config(wildcards):
+    """The package config of one job: the dataset's settings, its variant and seed, and extraction as the jobs
+    run it (fetched weights replaced by their local files)."""
+    seed = wildcards.get("seed")
+    cfg = ECMA.for_dataset(
+        wildcards.dataset,
+        wildcards.get("variant"),
+        None if seed is None else int(seed),
+    )
+    return dataclasses.replace(cfg, extract=with_local_weights(cfg.extract))
+
+
 def settings(*sections):
-    """Param function: the dataset's (and variant's) effective settings of these config sections, as JSON.
+    """Param function: the settings of these config sections that decide a job's numbers, as JSON.
 
     The job reads them from its command line (``--settings``), and as params they are Snakemake's rerun
     trigger: a changed value reruns exactly the rules that use it.
     """
 
     def params(wildcards):
-        seed = wildcards.get("seed")
-        cfg = ECMA.for_dataset(
-            wildcards.dataset,
-            wildcards.get("variant"),
-            None if seed is None else int(seed),
-        )
-        # extraction as the jobs run it: fetched weights replaced by their local files
-        cfg = dataclasses.replace(cfg, extract=with_local_weights(cfg.extract))
-        used = {s: dataclasses.asdict(getattr(cfg, s)) for s in sections}
-        if "train" in used:
-            del used["train"][
-                "seeds"
-            ]  # one job's seed is train.seed; adding a seed retrains no other
-        return json.dumps(used, sort_keys=True)
+        numeric, _ = job_config(wildcards).split_runtime(sections)
+        if (
+            "train" in numeric
+        ):  # one job's seed is train.seed; adding a seed retrains no other
+            del numeric["train"]["seeds"]
+        return json.dumps(numeric, sort_keys=True)
 
     return params
+
+
+def runtime_settings(*sections):
+    """Param function: the runtime settings of these sections (device, threads, workers, batch sizes), as JSON
+    for ``--runtime``. It takes ``threads``, so Snakemake counts it as derived from the job's resources and
+    never reruns a job because one of them changed (ecma.config.runtime_setting)."""
+
+    def params(wildcards, threads):
+        _, runtime_part = job_config(wildcards).split_runtime(sections)
+        return json.dumps(runtime_part, sort_keys=True)
+
+    return params
+
+
+# What a training job reads (and stores in model.pt): eval's thresholds pick the best epoch, and extract lets
+# `ecma parse` rebuild the extractor the model was trained on.
+TRAINING_SECTIONS = ("model", "loss", "pseudo", "coleaf", "train", "eval", "extract")
 
 
 def gpus(section):

@@ -20,8 +20,13 @@ rule predict_split:
         runtime=60,
     params:
         annotations=annotation_flags("split"),
-        batch_size=lambda wildcards: ECMA.for_dataset(wildcards.dataset).eval.batch_size,
-        device=lambda wildcards: ECMA.for_dataset(wildcards.dataset).train.device,
+        # runtime settings: derived (they take threads), so changing them reruns nothing
+        batch_size=lambda wildcards, threads: ECMA.for_dataset(
+            wildcards.dataset
+        ).eval.batch_size,
+        device=lambda wildcards, threads: ECMA.for_dataset(
+            wildcards.dataset
+        ).train.device,
         missing=lambda wildcards: ECMA.for_dataset(
             wildcards.dataset
         ).train.missing_videos,

@@ -25,11 +25,12 @@ rule extract_shard:
         gpu=gpus("extract"),
     params:
         settings=settings("extract"),
-        names=shard_video_names,
+        runtime=runtime_settings("extract"),
+        videos=shard_video_args,
         store="results/{dataset}/features/store/shard-{shard}.h5",
     shell:
-        "ecma extract --quiet --settings {params.settings:q} --videos {input.videos:q}"
-        " --names {params.names:q} --prune --store {params.store} --output {output.shard} > {log} 2>&1"
+        "ecma extract --quiet --settings {params.settings:q} --runtime {params.runtime:q}"
+        " {params.videos} --prune --store {params.store} --output {output.shard} > {log} 2>&1"
 
 
 # Encoder weights, fetched once by the libraries' own download paths where the network is (a local rule:

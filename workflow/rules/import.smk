@@ -25,11 +25,11 @@ rule import_shard:
         runtime=60,
     params:
         format=lambda wildcards: dataset(wildcards).features_format,
-        root=lambda wildcards: str(dataset(wildcards).features_root),
-        names=import_names,
+        root=lambda wildcards: option("--root", dataset(wildcards).features_root),
+        names=import_name_args,
         annotations=lambda wildcards, input: (
-            f"--annotations {input.annotations}" if input.annotations else ""
+            option("--annotations", input.annotations) if input.annotations else ""
         ),
     shell:
-        "ecma import --quiet --partial-ok --format {params.format} --root {params.root:q}"
-        " --names {params.names:q} {params.annotations} --output {output.shard} > {log} 2>&1"
+        "ecma import --quiet --partial-ok --format {params.format} {params.root}"
+        " {params.names} {params.annotations} --output {output.shard} > {log} 2>&1"

@@ -29,8 +29,8 @@ rule parse_demo_videos:
     params:
         output_dir="results/{dataset}/parsed",
     shell:
-        "ecma parse --quiet --keep-going --checkpoint {input.model} {input.videos:q}"
-        " --output-dir {params.output_dir} > {log} 2>&1"
+        "ecma parse --quiet --keep-going --checkpoint {input.model}"
+        " --output-dir {params.output_dir} -- {input.videos:q} > {log} 2>&1"
 
 
 rule parse_new_videos:
@@ -51,5 +51,5 @@ rule parse_new_videos:
         runtime=240,
         gpu=gpus_for_parse,
     shell:
-        "ecma parse --quiet --keep-going --checkpoint {input.model} {input.videos:q}"
-        " --output-dir results/parse > {log} 2>&1"
+        "ecma parse --quiet --keep-going --checkpoint {input.model}"
+        " --output-dir results/parse -- {input.videos:q} > {log} 2>&1"

@@ -30,11 +30,8 @@ rule train_variant:
         runtime=lambda wildcards, attempt: 240 * attempt,
         gpu=gpus("train"),
     params:
-        # eval: validation thresholds pick the best epoch; extract: stored in model.pt, so that
-        # `ecma parse` rebuilds the extractor the model was trained on
-        settings=settings(
-            "model", "loss", "pseudo", "coleaf", "train", "eval", "extract"
-        ),
+        settings=settings(*TRAINING_SECTIONS),
+        runtime=runtime_settings(*TRAINING_SECTIONS),
         output_dir="results/{dataset}/models/{variant}/seed-{seed}",
         annotations=annotation_flags("train"),
         overlap=lambda wildcards: (
@@ -43,6 +40,6 @@ rule train_variant:
             else ""
         ),
     shell:
-        "ecma train --quiet --settings {params.settings:q} --variant {wildcards.variant}"
+        "ecma train --quiet --settings {params.settings:q} --runtime {params.runtime:q} --variant {wildcards.variant}"
         " --features {input.features} {params.annotations}"
         " --output-dir {params.output_dir} {params.overlap} > {log} 2>&1"
