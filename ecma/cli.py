@@ -7,6 +7,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -337,11 +338,13 @@ def cmd_evaluate(args) -> int:
         metrics["split"] = str(args.split)  # the csv, as the benchmark's runs name it
     if metrics["skipped"]:
         print(f"evaluate: {len(metrics['skipped'])} video(s) of the split have no predictions and are left out", file=sys.stderr)
-    pred_prov = read_predictions(args.predictions).provenance
+    pred_prov = dict(read_predictions(args.predictions).provenance)
     metrics["provenance"] = provenance(
         predictions=str(args.predictions),
-        model=pred_prov,
-        config=cfg.to_dict() if args.config or args.settings else None,
+        model={k: v for k, v in pred_prov.items() if k != "config"},
+        # what trained the model (the checkpoint's settings, through the predictions) and what scored it
+        training_config=pred_prov.get("config"),
+        evaluation={**dataclasses.asdict(cfg.eval), "video_threshold": vt, "segment_threshold": st},
         feature_fingerprint=pred_prov.get("fingerprint"),
     )
     write_json(args.output, metrics)

@@ -1,5 +1,6 @@
 """The ecma command end to end on planted features, and its one-line errors."""
 
+import hashlib
 import json
 
 import h5py
@@ -53,11 +54,31 @@ def test_train_predict_evaluate(trained, tmp_path):
     assert seg["type_av"] == pytest.approx((seg["audio"] + seg["visual"] + seg["audio_visual"]) / 3)
     prov = m["provenance"]
     assert prov["ecma_version"] and prov["feature_fingerprint"]["visual_model"] == "synthetic"
-    assert prov["config"]["train"]["epochs"] == 2
+    assert prov["training_config"]["train"]["epochs"] == 2 and prov["training_config"]["train"]["variant"] == "no_cma"
+    assert prov["evaluation"]["video_threshold"] == 0.5 and "config" not in prov
     # predictions say how they were computed: bf16 autocast where this CPU has it, else float32
     from ecma.device import amp_dtype, precision_name
 
     assert prov["model"]["precision"] == precision_name(amp_dtype(torch.device("cpu"), True))
+
+
+def test_metrics_record_what_trained_the_model_and_what_scored_it(trained, tmp_path):
+    """As the workflow runs evaluate (only the eval section on its command line), provenance must still hold the
+    checkpoint's own settings, not the package defaults, and the thresholds that scored."""
+    root, data, config, out = trained
+    preds = tmp_path / "preds.h5"
+    assert main(["predict", "--checkpoint", str(out / "model.pt"), "--features", *map(str, data.shards),
+                 "--split", str(data.test_csv), "--output", str(preds), "--quiet"]) == 0
+    metrics_path = tmp_path / "metrics.json"
+    assert main(["evaluate", "--predictions", str(preds), "--split", str(data.test_csv), "--eval-audio",
+                 str(data.eval_audio_csv), "--eval-visual", str(data.eval_visual_csv), "--output", str(metrics_path),
+                 "--settings", json.dumps({"eval": {"segment_threshold": 0.4}}), "--quiet"]) == 0
+    prov = json.loads(metrics_path.read_text())["provenance"]
+    trained_with = prov["training_config"]
+    assert trained_with["train"]["epochs"] == 2 and trained_with["model"]["d_model"] == 32  # not 10 and 512
+    assert trained_with["train"]["variant"] == "no_cma" and prov["model"]["seed"] == 0
+    assert prov["evaluation"]["segment_threshold"] == 0.4 and prov["evaluation"]["video_threshold"] == 0.5
+    assert prov["model"]["checkpoint_sha256"] == hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()
 
 
 def test_errors_are_one_line_and_name_the_file(trained, tmp_path, capsys):

@@ -324,9 +324,7 @@ def assert_clean_rst(rst, name):
 def workflow_config():
     import yaml
 
-    cfg = yaml.safe_load((REPORT_DIR.parent.parent / "config.yaml").read_text())
-    cfg["train"]["seeds"] = [0, 1, 2]
-    return cfg
+    return yaml.safe_load((REPORT_DIR.parent.parent / "config.yaml").read_text())
 
 
 def test_front_page_says_what_was_run(workflow_config):
@@ -334,7 +332,10 @@ def test_front_page_says_what_was_run(workflow_config):
     snakemake_object = type("Snakemake", (), {"config": workflow_config})
     rst, html = render_rst(REPORT_DIR / "workflow.rst", snakemake_object, files)
     assert_clean_rst(rst, "workflow.rst")
-    assert "coleaf, no_cma, no_ema, ecma" in html and "0, 1, 2" in html
+    # the demo's own seeds (its overrides), not the top-level setting, which says 0 alone
+    assert workflow_config["train"]["seeds"] == [0]
+    assert "coleaf, no_cma, no_ema, ecma" in html and "seeds\n  0, 1, 2" in rst
+    assert "<tt class=\"docutils literal\">benchmark</tt> protocol" in html
     assert "ViT-B-32" in html and "HTSAT-tiny" in html and "randomly initialised" in html
     assert "48 training" in html
     assert "llp" not in html.replace("LLP", "")  # only the datasets in the report
@@ -347,8 +348,24 @@ def test_front_page_without_seeds_or_run_page(workflow_config):
     snakemake_object = type("Snakemake", (), {"config": workflow_config})
     rst, html = render_rst(REPORT_DIR / "workflow.rst", snakemake_object, [FakeResult("results/llp/metrics.json")])
     assert_clean_rst(rst, "workflow.rst")
-    assert "Seeds</strong>: 0:" in html and "ViT-L-14-quickgelu" in html and "weights openai" in html
+    assert "seeds\n  0;" in rst and "ViT-L-14-quickgelu" in html and "weights openai" in html
     assert "provenance" in html
+
+
+def test_front_page_gives_each_dataset_its_own_evaluation(workflow_config):
+    files = [FakeResult("results/unav_demo/metrics.json")]
+    snakemake_object = type("Snakemake", (), {"config": workflow_config})
+    rst, html = render_rst(REPORT_DIR / "workflow.rst", snakemake_object, files)
+    assert_clean_rst(rst, "workflow.rst")
+    # unav_demo overrides the protocol to CoLeaF's (thresholds 0.52 and 0.25), and trains one seed
+    assert "<tt class=\"docutils literal\">coleaf</tt> protocol" in html and "0.52" in html and "0.25" in html
+    assert "seeds\n  0;" in rst
+    # its features are generated and imported: no encoder runs, none is named
+    assert "UnAV-100-format features (imported" in html and "ViT" not in html and "HTSAT" not in html
+    files = [FakeResult("results/llp_valor/metrics.json")]
+    rst, html = render_rst(REPORT_DIR / "workflow.rst", snakemake_object, files)
+    assert_clean_rst(rst, "workflow.rst")
+    assert "published <tt class=\"docutils literal\">valor</tt>" in html and "ViT" not in html
 
 
 @pytest.mark.parametrize("name", CAPTIONS)
@@ -380,3 +397,32 @@ def test_ablation_caption_says_the_protocol_and_the_av_only_columns(workflow_con
     # the UnAV-format demo: its own protocol (config.yaml overrides it to coleaf) and only AV columns
     assert "<tt class=\"docutils literal\">coleaf</tt> evaluation protocol" in unav and "audio-visual F1 alone" in unav
     assert "mailto:" not in unav  # docutils reads a bare Type@AV as an e-mail address
+
+
+def test_the_run_page_states_what_the_records_say(tmp_path):
+    """Seeds, training settings, thresholds and features on run.html come from each metrics file's provenance
+    (the checkpoint's own settings), not from a position or a config file."""
+    from ecma.config import config_from_dict
+    from ecma.report.run_summary import run_summary_html
+
+    rng = np.random.default_rng(3)
+    runs = {}
+    for variant, seeds in (("ecma", (3, 7)), ("coleaf", (3, 7))):
+        runs[variant] = []
+        for seed in seeds:
+            m = fake_metrics(rng)
+            cfg = config_from_dict({"train": {"epochs": 40, "lr": 0.002, "seed": seed, "variant": variant},
+                                    "model": {"d_model": 128, "num_layers": 2, "num_heads": 4}})
+            m["provenance"]["model"]["seed"] = seed
+            m["provenance"]["training_config"] = cfg.to_dict()
+            m["provenance"]["evaluation"] = {"protocol": "benchmark", "video_threshold": 0.5, "segment_threshold": 0.5}
+            m["provenance"]["feature_fingerprint"] = {
+                "visual": {"model": "open_clip/ViT-B-32", "weights": "random-init", "seed": 0},
+                "audio": {"model": "laion_clap/HTSAT-tiny", "weights": "file", "sha256": "ab" * 32}}
+            runs[variant].append(m)
+    page = run_summary_html(runs)
+    assert "ecma: 3, 7; coleaf: 3, 7" in page  # the seeds trained, not the files' positions 0, 1
+    assert "40 epochs, batch size 128, learning rate 0.002" in page
+    assert "coleaf backbone: d_model 128, 2 layer(s), 4 head(s), 25 classes" in page
+    assert "protocol benchmark, video threshold 0.5, segment threshold 0.5" in page
+    assert "open_clip/ViT-B-32 (randomly initialised (seed 0))" in page and "sha256 abababababab..." in page

@@ -10,6 +10,7 @@ from ecma.data.shards import fingerprint_diff, load_features
 from ecma.data.splits import check_feature_dims
 from ecma.device import amp_dtype, precision_name, resolve_device
 from ecma.errors import EcmaError
+from ecma.extract.fingerprint import file_sha256
 from ecma.evaluation.inference import run_model
 from ecma.evaluation.predictions import Predictions
 from ecma.training.checkpoint import load_model
@@ -55,7 +56,10 @@ def predict(
         visual_prob=out.visual_prob,
         a_prob=out.a_prob,
         v_prob=out.v_prob,
-        provenance={"checkpoint": str(checkpoint), "variant": cfg.train.variant, "fingerprint": fp,
-                    "precision": precision_name(precision), "skipped": features.skipped},
+        # what trained the model: its checkpoint's own settings, carried on to every metrics.json
+        provenance={"checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
+                    "variant": cfg.train.variant, "seed": cfg.train.seed, "epoch": payload.get("epoch"),
+                    "fingerprint": fp, "precision": precision_name(precision), "skipped": features.skipped,
+                    "config": cfg.to_dict()},
         lengths=lengths,
     )
