@@ -28,6 +28,7 @@ from ecma.extract.visual import VisualEncoder
 from ecma.extract.weights import verify
 from ecma.extract.workers import decoded_batches
 from ecma.io import content_id
+from ecma.locks import hold_output
 from ecma.progress import Progress
 
 
@@ -173,6 +174,12 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
     for weights in (cfg.visual_pretrained, cfg.audio_checkpoint):
         if weights is not None and Path(weights).is_file():
             verify(weights)  # against the .sha256 written when it was fetched
+    with hold_output(output, "ecma extract"):  # one writer per store (ecma.locks)
+        return _extract(paths, names, output, cfg, overwrite=overwrite, prune=prune, progress=progress)
+
+
+def _extract(paths: list[Path], names: list[str], output: Path, cfg: ExtractConfig, *, overwrite: bool, prune: bool,
+             progress: bool) -> ExtractReport:
     enc = build_encoders(cfg)
     store = ShardStore(output, fingerprint_of(cfg, enc), overwrite=overwrite)
     report = ExtractReport(failures_path=failures_path_for(output))

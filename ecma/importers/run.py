@@ -27,6 +27,7 @@ from ecma.importers.spec import ImportFormat
 from ecma.importers.unav100 import UNAV100
 from ecma.importers.valor import VALOR
 from ecma.io import atomic_path
+from ecma.locks import hold_output
 from ecma.progress import Progress
 
 FORMATS: dict[str, ImportFormat] = {f.name: f for f in (VALOR, HAN, UNAV100)}
@@ -95,6 +96,12 @@ def import_features(
     root = check_root(fmt, root)
     output = Path(output)
     names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard, fmt)
+    with hold_output(output, "ecma import"):  # one writer per shard (ecma.locks)
+        return _import(fmt, root, annotation_csvs, output, names, progress)
+
+
+def _import(fmt: ImportFormat, root: Path, annotation_csvs: Sequence[str | os.PathLike], output: Path,
+            names: list[str], progress: bool) -> ImportReport:
     read_video = fmt.video_reader(root, annotation_csvs)
     report = ImportReport(failures_path=failures_path_for(output))
     files: dict[str, int] = {}

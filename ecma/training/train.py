@@ -39,6 +39,7 @@ from ecma.errors import EcmaError
 from ecma.evaluation.inference import run_model
 from ecma.evaluation.protocols import score_outputs, selection_score
 from ecma.io import atomic_path, write_json
+from ecma.locks import hold_output
 from ecma.models.backbone import Batch, backbone_class
 from ecma.progress import format_seconds, log
 from ecma.training.checkpoint import read_checkpoint, save_checkpoint
@@ -141,10 +142,18 @@ def train(
     progress: bool = True,
     stop_after_epochs: int | None = None,
 ) -> TrainResult:
-    """Train the configured variant; ``stop_after_epochs`` ends early (to test resumption)."""
+    """Train the configured variant; ``stop_after_epochs`` ends early (to test resumption). The output folder
+    is held for the run (:mod:`ecma.locks`): a second trainer of the same folder stops with one line."""
     check_classes(cfg, classes)
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with hold_output(out_dir, "ecma train"):
+        return _train(cfg, train_data, val_data, out_dir, classes=classes, fingerprint=fingerprint,
+                      progress=progress, stop_after_epochs=stop_after_epochs)
+
+
+def _train(cfg: EcmaConfig, train_data: SplitData, val_data: SplitData, out_dir: Path, *, classes: Sequence[str],
+           fingerprint: dict, progress: bool, stop_after_epochs: int | None) -> TrainResult:
     _check_data(cfg, train_data, "training")
     _check_data(cfg, val_data, "validation")
     if val_data.gt_audio is None:
