@@ -11,7 +11,8 @@ import sys
 
 from snakemake.utils import min_version, validate
 
-from ecma.config import schema_error_line, workflow_config_from_dict
+from ecma.config import workflow_config_from_dict
+from ecma.config.schema import schema_error_line
 from ecma.errors import EcmaError
 
 min_version("9.0")

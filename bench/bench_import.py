@@ -80,7 +80,7 @@ def main() -> None:
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
-    from ecma.data.datasets import youtube_id
+    from ecma.data.names import youtube_id
     from feature_trees import LAYOUTS, make_feature_tree, write_split_csv
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ecma-bench-import-"))

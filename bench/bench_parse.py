@@ -44,8 +44,8 @@ def write_checkpoint(path: Path, visual: str, device: str, amp: bool) -> None:
     from ecma.config import EcmaConfig, ExtractConfig, ModelConfig
     from ecma.data.classes import LLP_CLASSES
     from ecma.extract.pipeline import build_encoders, fingerprint_of
-    from ecma.models.backbone import build_network
-    from ecma.training.checkpoint import save_checkpoint
+    from ecma.models.factory import build_network
+    from ecma.models.checkpoint import save_checkpoint
 
     ex = ExtractConfig(visual_model=visual, device=device, amp=amp)
     enc = build_encoders(ex)
@@ -105,7 +105,7 @@ def main() -> None:
     from ecma.io import write_json
     if args.compare_extract:
         from ecma.extract import extract_videos
-        from ecma.training.checkpoint import load_model
+        from ecma.models.checkpoint import load_model
 
         ex = dataclasses.replace(load_model(ckpt)[1].extract, n_segments=None)  # every second, as parse reads them
         t0 = time.perf_counter()

@@ -30,7 +30,7 @@ from ecma.config import config_from_dict  # noqa: E402
 from ecma.data.classes import LLP_CLASSES  # noqa: E402
 from ecma.data.splits import load_split  # noqa: E402
 from ecma.device import amp_dtype, precision_name  # noqa: E402
-from ecma.training.checkpoint import load_model  # noqa: E402
+from ecma.models.checkpoint import load_model  # noqa: E402
 from ecma.training.train import train, validate  # noqa: E402
 
 KEYS = [("segment", "audio"), ("segment", "visual"), ("segment", "type_av"), ("event", "type_av")]

@@ -41,13 +41,16 @@ from ecma.config import config_from_dict
 from ecma.data.shards import FeatureSet
 from ecma.data.splits import SplitData
 from ecma.device import amp_dtype, precision_name, resolve_device
+from ecma.models.coleaf.settings import REFERENCE_FEATURE_SIZES
+from ecma.registry import variants
 from ecma.training.train import train, validate
-from ecma.training.variants import VARIANT_TABLE
+
+VARIANT_TABLE = variants()
 
 
 # (audio dim, visual dim, visual rows per segment, second visual stream's dim or None)
 SHAPES = {"clip": (768, 768, 1, None), "han": (128, 2048, 8, 512)}
-HAN_MODEL = {"audio_dim": 128, "visual_dim": 2048, "visual_frames_per_segment": 8, "visual_3d_dim": 512}
+HAN_MODEL = REFERENCE_FEATURE_SIZES  # CoLeaF's reference network: HAN's feature sizes
 
 
 def synthetic_split(n: int, t: int, d: int, c: int, rng, with_truth: bool, shapes: str = "clip") -> SplitData:
@@ -129,7 +132,7 @@ def main() -> None:
           f"({args.n_train / min(epoch_s):.0f} videos/s); total {total:.1f} s; peak RSS {peak_mb:.0f} MB")
     ours_epoch = min(epoch_s)
     if args.n_train != 10000 or args.reference:
-        from ecma.training.checkpoint import load_model
+        from ecma.models.checkpoint import load_model
 
         net = load_model(Path(out_dir) / "model.pt")[0]
         t1 = time.perf_counter()

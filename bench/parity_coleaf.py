@@ -13,7 +13,7 @@ Nothing of the checkpoint is copied into this repository.
 
 Then (unless --no-step) one training epoch of two batches, both ways, from the same weights: the reference's
 own ``train()`` of ``main.py`` (its device moved to the CPU by patching ``Tensor.to``/``.cuda``, its logging
-modules stubbed) and ``ecma.models.coleaf_step.coleaf_train_step``, at epochs 1, 2 and 5 (1-based: basic
+modules stubbed) and ``ecma.models.coleaf.step.coleaf_train_step``, at epochs 1, 2 and 5 (1-based: basic
 terms only; with the collaborative terms and denoising; after the auxiliary warm-up). Dropout is off in all
 six networks so that both sides compute the same thing, and SGD (lr 1e-3) replaces Adam so that the weights'
 change is the gradient: the figure is the largest difference of (w_after - w_before) / lr, i.e. of the
@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coleaf_reference import load_reference, load_reference_training, without_dropout  # noqa: E402
 
-from ecma.models.coleaf import CoLeaFNet  # noqa: E402
-from ecma.models.coleaf_config import CoLeaFModelConfig  # noqa: E402
-from ecma.models.coleaf_config import CoLeaFConfig  # noqa: E402
-from ecma.models.coleaf_import import import_coleaf_aux_state_dict, import_coleaf_state_dict  # noqa: E402
-from ecma.models.coleaf_losses import load_noise_ratios  # noqa: E402
-from ecma.models.coleaf_step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step  # noqa: E402
+from ecma.models.coleaf.network import CoLeaFNet  # noqa: E402
+from ecma.config import ModelConfig, config_from_dict  # noqa: E402
+from ecma.models.coleaf.settings import REFERENCE_FEATURE_SIZES  # noqa: E402
+from ecma.models.coleaf.checkpoint_import import import_coleaf_aux_state_dict, import_coleaf_state_dict  # noqa: E402
+from ecma.models.coleaf.losses import load_noise_ratios  # noqa: E402
+from ecma.models.coleaf.step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step  # noqa: E402
 
 TARGET = 1e-5
 
@@ -72,9 +72,9 @@ def step_parity(checkout: Path, seeds: int, lr: float = 1e-3, batch: int = 32, s
 
     ref_main = load_reference_training(checkout)
     nets_module = sys.modules[ref_main.MMIL_Net.__module__]
-    cfg = CoLeaFConfig()
+    cfg = config_from_dict({"model": {**REFERENCE_FEATURE_SIZES, "dropout": 0.0, "classifier_dropout": 0.0,
+                                      "interaction_dropout": 0.0}})
     m = cfg.model
-    m.attention_dropout = m.classifier_dropout = m.interaction_dropout = 0.0
     args = _argparse.Namespace(
         noise_ratio_file=str(checkout / "noise_ratios.npz"), warm_up_epoch=0.9, clamp=1e-7, second_warm_up_epoch=3,
         audio_weight=2.0, visual_weight=1.0, video_weight=2.0, nce_weight=1.0, mutual_weight=1.0,
@@ -87,7 +87,7 @@ def step_parity(checkout: Path, seeds: int, lr: float = 1e-3, batch: int = 32, s
             torch.manual_seed(seed)
             theirs = [without_dropout(net) for net in (nets_module.MMIL_Net(m.num_layers), nets_module.Self_Audio_Net(m.num_layers),
                                                       nets_module.Self_Video_Net(m.num_layers))]
-            ours = CoLeaFNets.build(cfg)
+            ours = CoLeaFNets.build(m)
             ours.main.load_state_dict(import_coleaf_state_dict(theirs[0].state_dict(), m))
             ours.audio_only.load_state_dict(import_coleaf_aux_state_dict(theirs[1].state_dict(), m, "audio"))
             ours.visual_only.load_state_dict(import_coleaf_aux_state_dict(theirs[2].state_dict(), m, "visual"))
@@ -98,7 +98,7 @@ def step_parity(checkout: Path, seeds: int, lr: float = 1e-3, batch: int = 32, s
                 y = (torch.rand(batch, m.num_classes, generator=g) < 0.3).double()
                 loader.append({
                     "audio": torch.randn(batch, 10, m.audio_dim, generator=g),
-                    "video_s": torch.randn(batch, 10 * m.frames_per_segment, m.visual_dim, generator=g),
+                    "video_s": torch.randn(batch, 10 * m.visual_frames_per_segment, m.visual_dim, generator=g),
                     "video_st": torch.randn(batch, 10, m.visual_3d_dim, generator=g),
                     "label": y, "Pa": y * 1.0 + 0.0, "Pv": y * 0.9 + 0.05,
                 })
@@ -136,7 +136,7 @@ def main() -> None:
     torch.set_num_threads(2)
     dtype = torch.float64 if args.float64 else torch.float32
     module = load_reference(args.reference)
-    cfg = CoLeaFModelConfig()  # HAN's shapes: 128, 2048 x 8 frames, 512; d 512, one layer, one head
+    cfg = ModelConfig(**REFERENCE_FEATURE_SIZES)  # HAN's shapes: 128, 2048 x 8 frames, 512; d 512, one layer, one head
     worst: dict[str, float] = {}
     for seed in range(args.seeds):
         torch.manual_seed(seed)
@@ -146,7 +146,7 @@ def main() -> None:
         ours = ours.eval().to(dtype)
         b, t = args.batch, 10
         audio = torch.randn(b, t, cfg.audio_dim, dtype=dtype)
-        visual = torch.randn(b, t * cfg.frames_per_segment, cfg.visual_dim, dtype=dtype)
+        visual = torch.randn(b, t * cfg.visual_frames_per_segment, cfg.visual_dim, dtype=dtype)
         visual_3d = torch.randn(b, t, cfg.visual_3d_dim, dtype=dtype)
         with torch.no_grad():
             theirs = reference_outputs(ref, audio, visual, visual_3d, cfg.fuse_ratio)

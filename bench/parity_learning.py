@@ -56,12 +56,13 @@ from ecma.device import amp_dtype, precision_name  # noqa: E402
 from ecma.evaluation.inference import run_model  # noqa: E402
 from ecma.evaluation.metrics import score  # noqa: E402
 from ecma.evaluation.protocols import score_outputs, selection_score  # noqa: E402
-from ecma.training.checkpoint import load_model  # noqa: E402
+from ecma.models.checkpoint import load_model  # noqa: E402
+from ecma.models.coleaf.settings import REFERENCE_FEATURE_SIZES  # noqa: E402
 from ecma.training.train import train  # noqa: E402
 
 KEYS = [("segment", "audio", "seg A"), ("segment", "visual", "seg V"), ("segment", "audio_visual", "seg AV"),
         ("segment", "type_av", "seg Type@AV"), ("segment", "event_av", "seg Event@AV"), ("event", "type_av", "evt Type@AV")]
-HAN_MODEL = {"audio_dim": 128, "visual_dim": 2048, "visual_frames_per_segment": 8, "visual_3d_dim": 512}
+HAN_MODEL = REFERENCE_FEATURE_SIZES  # CoLeaF's reference network: HAN's feature sizes
 
 
 def to_han(split: SplitData, noise: float, seed: int) -> SplitData:

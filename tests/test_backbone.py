@@ -9,10 +9,11 @@ import yaml
 from ecma.cli import main
 from ecma.config import EvalConfig, config_from_dict
 from ecma.evaluation.protocols import score_outputs, selection_score
-from ecma.models.backbone import Batch, backbone_class
-from ecma.models.coleaf import CoLeaFNet
-from ecma.models.coleaf_import import import_coleaf_state_dict
-from ecma.training.checkpoint import load_model
+from ecma.models.contracts import Batch
+from ecma.models.factory import backbone_class
+from ecma.models.coleaf.network import CoLeaFNet
+from ecma.models.coleaf.checkpoint_import import import_coleaf_state_dict
+from ecma.models.checkpoint import load_model
 from ecma.training.ema import ema_decay, ema_update_, make_teacher
 from test_coleaf import reference_state_dict, small_config
 
@@ -59,7 +60,7 @@ def test_a_backbone_trains_a_batch_and_names_its_terms(backbone):
 
 
 def test_a_checkpoint_of_the_han_era_loads_as_a_han():
-    from ecma.training.checkpoint import stored_config
+    from ecma.models.checkpoint import stored_config
 
     old = config_from_dict({"model": {"backbone": "han"}, "train": {"variant": "han_no_cma"}}).to_dict()
     del old["model"]["backbone"]
@@ -126,7 +127,7 @@ def test_selection_by_type_av_or_by_coleafs_average():
 def _import_config(tmp_path, cfg):
     path = tmp_path / "coleaf.yaml"
     path.write_text(yaml.safe_dump({"model": {
-        "audio_dim": cfg.audio_dim, "visual_dim": cfg.visual_dim, "visual_frames_per_segment": cfg.frames_per_segment,
+        "audio_dim": cfg.audio_dim, "visual_dim": cfg.visual_dim, "visual_frames_per_segment": cfg.visual_frames_per_segment,
         "visual_3d_dim": cfg.visual_3d_dim, "num_classes": cfg.num_classes, "d_model": cfg.d_model,
         "num_layers": cfg.num_layers, "num_heads": cfg.num_heads, "d_ff": cfg.d_ff}}))
     return path

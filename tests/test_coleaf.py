@@ -1,38 +1,42 @@
 """CoLeaF's backbone: shapes, the evidential probabilities, the fuse ratio, each loss on hand-made tensors
 (values computed here, by hand or with plain math), and the import of CoLeaF's state dict."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from ecma.errors import EcmaError
-from ecma.models.coleaf import (
+from ecma.models.coleaf.network import (
     AudioOnlyNet, CoLeaFEncoderLayer, CoLeaFNet, UnimodalOutput, VisualOnlyNet, class_dirichlet_uncertainty, segment_average,
     two_channel_dirichlet,
 )
-from ecma.models.coleaf_config import CoLeaFConfig, CoLeaFLossConfig, CoLeaFModelConfig
-from ecma.models.coleaf_import import import_coleaf_state_dict
-from ecma.models.coleaf_losses import (
+from ecma.config import ModelConfig, config_from_dict
+from ecma.models.coleaf.checkpoint_import import import_coleaf_state_dict
+from ecma.models.coleaf.losses import (
     asymmetric_loss, aux_audio_loss, aux_visual_loss, clamped_bce, coleaf_main_loss, cooccurrence_loss,
     cooccurrence_target, denoise_modality_labels, load_noise_ratios, modality_only_weights, mutual_learning_loss,
-    segment_nce_loss, smooth_labels, warmed_noise_ratios,
+    segment_nce_loss, warmed_noise_ratios,
 )
+from ecma.models.coleaf.settings import CoLeaFSettings
+from ecma.models.layers import smooth_labels
 
 B, T, K, C = 2, 4, 3, 3
 
 
-def small_config(**kw) -> CoLeaFModelConfig:
-    base = dict(audio_dim=6, visual_dim=5, frames_per_segment=K, visual_3d_dim=4, num_classes=C, d_model=8,
+def small_config(**kw) -> ModelConfig:
+    base = dict(audio_dim=6, visual_dim=5, visual_frames_per_segment=K, visual_3d_dim=4, num_classes=C, d_model=8,
                 num_layers=2, num_heads=2, d_ff=16)
     base.update(kw)
-    return CoLeaFModelConfig(**base)
+    base["visual_3d_dim"] = base["visual_3d_dim"] or 0  # 0: no second visual stream
+    return ModelConfig(**base)
 
 
-def inputs(cfg: CoLeaFModelConfig, seed: int = 0):
+def inputs(cfg: ModelConfig, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     audio = torch.randn(B, T, cfg.audio_dim, generator=g)
-    visual = torch.randn(B, T * cfg.frames_per_segment, cfg.visual_dim, generator=g)
+    visual = torch.randn(B, T * cfg.visual_frames_per_segment, cfg.visual_dim, generator=g)
     visual_3d = torch.randn(B, T, cfg.visual_3d_dim, generator=g) if cfg.visual_3d_dim else None
     return audio, visual, visual_3d
 
@@ -74,7 +78,7 @@ def test_segment_average_of_frames():
 def test_visual_input_projects_each_frame_then_averages(activation):
     # CoLeaF: mean over a segment's frames of ELU(W x + b) (main network), of W x + b (auxiliary network, which
     # we compute as W mean(x) + b): both against the per-frame formula written out here
-    from ecma.models.coleaf import VisualInput
+    from ecma.models.coleaf.network import VisualInput
 
     torch.manual_seed(0)
     layer = VisualInput(visual_dim=3, d_model=2, frames_per_segment=4, visual_3d_dim=None, activation=activation)
@@ -350,7 +354,7 @@ def test_asymmetric_loss_by_hand():
 
 
 def test_aux_losses_switch_weights_after_the_warm_up():
-    cfg = CoLeaFLossConfig()
+    cfg = CoLeaFSettings()
     out = UnimodalOutput(torch.tensor([[0.7, 0.2]]), torch.zeros(1, 2, 2), torch.tensor([[0.6, 0.3]]), torch.zeros(1, 2, 4))
     pa = torch.tensor([[1.0, 0.0]])
     main = torch.tensor([[0.4, 0.9]])  # binarised at 0.5 and kept where P^a: (0, 0)
@@ -373,7 +377,7 @@ def test_main_loss_sums_its_terms_with_coleafs_weights():
     pa, pv = smooth_labels(y, 0.0), smooth_labels(y, 0.1)
     aux_a = AudioOnlyNet(cfg_model)(audio)
     aux_v = VisualOnlyNet(cfg_model)(visual, visual_3d)
-    cfg = CoLeaFConfig().loss
+    cfg = CoLeaFSettings()
     first = coleaf_main_loss(out, y, pa, pv, aux_a, aux_v, cfg, epoch=0, step=0)
     base = 2 * first.audio + first.visual + 2 * first.video + first.nce + first.mutual
     assert first.total.item() == pytest.approx(base.item(), rel=1e-6)
@@ -393,7 +397,7 @@ def test_main_loss_sums_its_terms_with_coleafs_weights():
 
 # --- importing CoLeaF's checkpoints ------------------------------------------------------------------------
 
-def reference_state_dict(cfg: CoLeaFModelConfig, seed: int = 0) -> dict:
+def reference_state_dict(cfg: ModelConfig, seed: int = 0) -> dict:
     """A state dict with the names and shapes CoLeaF's MMIL_Net saves, written out here from its layout."""
     d, c, f = cfg.d_model, cfg.num_classes, cfg.d_ff
     shapes = {
@@ -467,10 +471,10 @@ def test_import_refuses_a_wrong_shape_a_missing_and_an_unknown_parameter():
 
 
 def test_training_step_updates_all_three_networks_and_denoises_its_targets():
-    from ecma.models.coleaf_step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step
+    from ecma.models.coleaf.step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step
 
-    cfg = CoLeaFConfig(model=small_config())
-    nets = CoLeaFNets.build(cfg)
+    cfg = config_from_dict({"model": dataclasses.asdict(small_config())})
+    nets = CoLeaFNets.build(cfg.model)
     adam = CoLeaFOptimizers.adam(nets, cfg.train)
     schedulers = adam.step_lr(cfg.train)
     assert [s.step_size for s in schedulers] == [6, 6, 6] and schedulers[0].gamma == 0.25
@@ -500,7 +504,7 @@ def test_ecma_terms_and_inference_take_the_coleaf_output():
     from ecma.evaluation.inference import run_model
     from ecma.training.losses import cma_loss, pseudo_loss
 
-    cfg = small_config(visual_3d_dim=None, frames_per_segment=1)
+    cfg = small_config(visual_3d_dim=None, visual_frames_per_segment=1)
     model = CoLeaFNet(cfg)
     audio, visual, _ = inputs(cfg)
     out = model.train()(audio, visual)
@@ -521,15 +525,11 @@ def test_ecma_terms_and_inference_take_the_coleaf_output():
 
 
 def test_config_defaults_are_coleafs_and_bad_values_are_refused():
-    from ecma.models.coleaf_config import validate_coleaf_config
-
-    cfg = CoLeaFConfig()
+    cfg = config_from_dict({})
     assert (cfg.train.batch_size, cfg.train.lr, cfg.train.lr_step_epochs, cfg.train.lr_gamma, cfg.train.epochs) == (128, 5e-4, 6, 0.25, 10)
     assert (cfg.model.fuse_ratio, cfg.model.train_cross_attention_ratio) == (0.7, 0.8)
-    validate_coleaf_config(cfg)
-    cfg.model.fuse_ratio = 1.5
     with pytest.raises(EcmaError, match="fuse_ratio"):
-        validate_coleaf_config(cfg)
+        config_from_dict({"model": {"fuse_ratio": 1.5}})
 
 
 def test_heads_stay_float32_under_bf16_autocast():
@@ -586,7 +586,7 @@ def test_shared_prefix_layer_equals_the_layer_on_the_concatenation(with_padding)
 @pytest.mark.parametrize("cross", [False, True])
 def test_inference_attention_equals_the_modules(cross):
     # without autograd the layer feeds torch's attention time-first tensors: the same numbers as the module
-    from ecma.models.coleaf import attend
+    from ecma.models.coleaf.network import attend
 
     torch.manual_seed(0)
     layer = CoLeaFEncoderLayer(16, 2, 32, dropout=0.0).eval()
@@ -606,10 +606,10 @@ def test_inference_attention_equals_the_modules(cross):
 @pytest.mark.parametrize("with_padding", [False, True])
 def test_both_passes_share_the_first_self_attention_only_without_dropout(with_padding):
     # eval mode: the passes with and without cross-attention computed together equal two separate encoder calls
-    from ecma.models.coleaf import CoLeaFEncoder
+    from ecma.models.coleaf.network import CoLeaFEncoder
 
     torch.manual_seed(0)
-    encoder = CoLeaFEncoder(small_config(num_layers=2, attention_dropout=0.3)).eval()
+    encoder = CoLeaFEncoder(small_config(num_layers=2, dropout=0.3)).eval()
     a, v = torch.randn(B, T, 8), torch.randn(B, T, 8)
     mask = None
     if with_padding:
@@ -629,7 +629,7 @@ def test_both_passes_share_the_first_self_attention_only_without_dropout(with_pa
 
 
 def test_inference_projects_frames_a_few_videos_at_a_time_with_the_same_numbers(monkeypatch):
-    import ecma.models.coleaf as coleaf
+    import ecma.models.coleaf.network as coleaf
 
     cfg = small_config()
     model = CoLeaFNet(cfg).eval()

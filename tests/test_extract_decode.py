@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecma.data.datasets import match_videos, youtube_id
+from ecma.data.datasets import match_videos
+from ecma.data.names import youtube_id
 from ecma.extract.decode import DecodeSpec, decode_video, frame_indices, frame_times, segments_present
 from media import FFMPEG, make_video
 

@@ -17,13 +17,13 @@ from ecma.cli import main
 from ecma.config import ModelConfig
 from ecma.data.annotations import read_split
 from ecma.data.classes import LLP_CLASSES
-from ecma.data.datasets import shard_of, youtube_id
+from ecma.data.names import shard_of, youtube_id
 from ecma.data.shards import FeatureShard, load_features
 from ecma.data.splits import check_feature_dims, load_split
 from ecma.errors import EcmaError
-from ecma.importers import import_features
+from ecma.importers.run import import_features
 from ecma.importers.clap import adaptive_avg_pool_matrix, bicubic_matrix, clap_map_to_segments
-from ecma.models.han import HANNet
+from ecma.models.han.network import HANNet
 from feature_trees import VALOR_FILES, make_feature_tree, write_split_csv
 
 MADE_UP = [f"vid{i:08d}_{10 * (i % 5)}_{10 * (i % 5) + 10}" for i in range(24)]  # 11-char ids, LLP-style names

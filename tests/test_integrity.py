@@ -22,7 +22,7 @@ from ecma.extract import extract_videos
 from ecma.extract.audio import load_audio_branch_state
 from ecma.io import atomic_path, content_id
 from ecma.safe_load import safe_np_load
-from ecma.training.checkpoint import load_model, read_checkpoint
+from ecma.models.checkpoint import load_model, read_checkpoint
 from media import FFMPEG, make_video
 
 CFG = ExtractConfig(visual_model="ViT-B-32", workers=0, batch_videos=4, device="cpu", amp=False)

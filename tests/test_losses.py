@@ -6,9 +6,13 @@ import pytest
 import torch
 
 from ecma.config import LossConfig
-from ecma.models.han import ModelOutput
-from ecma.training.losses import avvp_loss, cma_loss, cma_pairs, ecma_loss, pseudo_loss, smooth_labels
-from ecma.training.variants import VARIANT_TABLE, variant
+from ecma.models.contracts import ModelOutput
+from ecma.models.han.losses import avvp_loss
+from ecma.models.layers import smooth_labels
+from ecma.training.losses import cma_loss, cma_pairs, ecma_loss, pseudo_loss
+from ecma.registry import variant, variants
+
+VARIANT_TABLE = variants()
 
 
 def bce(p, y):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ecma.config import ModelConfig
-from ecma.models.han import Dropout, HANNet, HybridAttentionLayer
+from ecma.models.han.network import Dropout, HANNet, HybridAttentionLayer
 
 
 def test_mmil_pooling_matches_the_formulas():

@@ -245,7 +245,7 @@ def test_parse_thresholds_and_probabilities_match_the_model(tiny, parsed, tmp_pa
     from ecma.device import amp_dtype
     from ecma.evaluation.inference import run_model
     from ecma.extract import extract_videos
-    from ecma.training.checkpoint import load_model
+    from ecma.models.checkpoint import load_model
     import torch
 
     long = tiny["videos"][2]

@@ -6,7 +6,7 @@ import torch
 import ecma.device
 from ecma.config import ModelConfig
 from ecma.device import amp_dtype, autocast, precision_name
-from ecma.models.han import HANNet
+from ecma.models.han.network import HANNet
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -25,7 +25,7 @@ from feature_trees import make_feature_tree
 from llp_slices import dash_names, llp_slice
 from media import FFMPEG, make_video
 from test_workflow import output_of, run_snakemake
-from ecma.data.datasets import youtube_id
+from ecma.data.names import youtube_id
 
 SLICE = llp_slice(llp_annotations_dir())
 SMALL_MODEL = {"d_model": 16, "num_layers": 1, "num_heads": 1, "d_ff": 16}

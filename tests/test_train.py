@@ -9,10 +9,12 @@ from ecma.config import config_from_dict
 from ecma.data.classes import LLP_CLASSES
 from ecma.data.splits import load_split
 from ecma.errors import EcmaError
-from ecma.models.backbone import build_network
-from ecma.training.checkpoint import load_model
+from ecma.models.factory import build_network
+from ecma.models.checkpoint import load_model
 from ecma.training.train import train, validate
-from ecma.training.variants import VARIANT_TABLE
+from ecma.registry import variants
+
+VARIANT_TABLE = variants()
 from synthetic import make_planted_data
 
 

@@ -17,7 +17,7 @@ from ecma.evaluation.metrics_av import score_av_only
 from ecma.evaluation.metrics_map import (
     class_average_precision, detections_from_segments, mean_average_precision, score_av_map,
 )
-from ecma.importers import import_features
+from ecma.importers.run import import_features
 from ecma.importers.unav100 import grid_centres, resample_to_segments
 
 

@@ -17,11 +17,12 @@ from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
 from ecma.evaluation.inference import run_model
 from ecma.evaluation.metrics import score
-from ecma.models.backbone import build_network
-from ecma.models.coleaf import AudioOnlyNet, VisualOnlyNet
-from ecma.models.coleaf_config import coleaf_config
-from ecma.models.coleaf_losses import aux_audio_loss, aux_visual_loss, coleaf_main_loss, segment_nce_loss, smooth_labels
-from ecma.training.losses import avvp_loss, cma_loss, pseudo_loss
+from ecma.models.factory import build_network
+from ecma.models.coleaf.network import AudioOnlyNet, VisualOnlyNet
+from ecma.models.coleaf.losses import aux_audio_loss, aux_visual_loss, coleaf_main_loss, segment_nce_loss
+from ecma.models.han.losses import avvp_loss
+from ecma.models.layers import smooth_labels
+from ecma.training.losses import cma_loss, pseudo_loss
 from ecma.training.pseudo_masks import pseudo_masks
 
 DA, DV, K, C = 6, 5, 2, 4
@@ -86,13 +87,12 @@ def _han_losses(net, audio, visual, mask, y):
 
 def _coleaf_losses(net, audio, visual, mask, y):
     cfg = small_cfg("coleaf")
-    cc = coleaf_config(cfg)
     torch.manual_seed(1)
-    aux_a_net, aux_v_net = AudioOnlyNet(cc.model).eval(), VisualOnlyNet(cc.model).eval()
+    aux_a_net, aux_v_net = AudioOnlyNet(cfg.model).eval(), VisualOnlyNet(cfg.model).eval()
     out = net.from_inputs(net.embed_inputs(audio, visual, None, mask), passes="mixed")
     aux_a, aux_v = aux_a_net(audio, mask), aux_v_net(visual, None, mask)
     pa, pv = smooth_labels(y, 0.0), smooth_labels(y, 0.1)
-    lc = cc.loss
+    lc = cfg.coleaf
     terms = coleaf_main_loss(out, y, pa, pv, aux_a, aux_v, lc, epoch=5, step=1)  # every term switched on
     masks = pseudo_masks(out.segment_prob, y, lengths=None if mask is None else mask.sum(1))
     losses = {name: getattr(terms, name) for name in ("total", "audio", "visual", "video", "nce", "mutual",
@@ -266,7 +266,7 @@ def _varlen_split(n, lengths, rng, truth):
 
 @pytest.mark.parametrize("backbone", ["han", "coleaf"])
 def test_training_on_variable_length_videos(tmp_path, backbone):
-    from ecma.training.checkpoint import load_model
+    from ecma.models.checkpoint import load_model
     from ecma.training.train import train
 
     rng = np.random.default_rng(0)

@@ -28,13 +28,14 @@ import pytest
 import yaml
 
 from ecma import config as C
-from ecma.data.datasets import shard_of
+from ecma import registry
+from ecma.data.names import shard_of
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEFILE = REPO / "Snakefile"
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-SECTIONS = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in dataclasses.fields(C.EcmaConfig)}
+SECTIONS = C.section_classes()
 # run where Snakemake runs (the Snakefile's localrules), not queued on a cluster
 LOCAL_RULES = ("fetch_weights", "summarize_seeds", "main_metrics", "nothing_predicted", "ablation",
                "per_class_chart", "timelines", "run_summary")
@@ -325,7 +326,8 @@ def check_section(schema: dict, cls: type, with_defaults: bool, skip: tuple = ()
         if name in skip:
             continue
         prop = schema["properties"][name]
-        want = expected_property(hints[name])
+        kind = f.metadata.get("registered")  # a backbone, a variant or a feature format: the registry's names
+        want = {"enum": list(registry.names(kind))} if kind else expected_property(hints[name])
         got = {k: prop[k] for k in ("type", "enum", "items") if k in prop}
         assert got == want, f"{cls.__name__}.{name}: schema {got}, dataclass {want}"
         if with_defaults:
@@ -354,15 +356,16 @@ def test_schema_mirrors_the_config_dataclasses():
     assert defs["dataset"]["properties"]["demo"] == {"$ref": "#/$defs/demo", "default": None}
     overrides = defs["dataset"]["properties"]["overrides"]["properties"]
     assert {k: v["$ref"] for k, v in overrides.items()} == {n: f"#/$defs/{n}_override" for n in SECTIONS}
-    assert top["variants"]["items"]["enum"] == list(C.VARIANTS) and top["variants"]["default"] == list(C.DEFAULT_VARIANTS)
-    assert top["main_variant"]["enum"] == list(C.VARIANTS)
+    assert top["variants"]["items"]["enum"] == list(registry.names("variants"))
+    assert top["variants"]["default"] == list(C.default_variants())
+    assert top["main_variant"]["enum"] == list(registry.names("variants"))
 
 
 def test_the_committed_schema_is_the_one_the_dataclasses_generate():
-    from ecma.config_schema import schema_text
+    from ecma.config.schema import schema_text
 
     committed = (REPO / "workflow" / "schemas" / "config.schema.yaml").read_text()
-    assert committed == schema_text(), "regenerate: python -m ecma.config_schema > workflow/schemas/config.schema.yaml"
+    assert committed == schema_text(), "regenerate: python -m ecma.config.schema > workflow/schemas/config.schema.yaml"
 
 
 def test_the_schema_carries_the_bounds_of_the_dataclasses():
@@ -379,7 +382,7 @@ def test_config_yaml_sections_hold_the_package_defaults():
     for name in SECTIONS:
         assert cfg[name] == defaults[name], name
     wf = C.workflow_config_from_dict(cfg)
-    assert set(wf.datasets) == {"llp", "llp_valor", "llp_han", "unav100", "demo", "unav_demo"} and wf.variants == list(C.DEFAULT_VARIANTS) and wf.main_variant == "ecma"
+    assert set(wf.datasets) == {"llp", "llp_valor", "llp_han", "unav100", "demo", "unav_demo"} and wf.variants == list(C.default_variants()) and wf.main_variant == "ecma"
     demo = wf.for_dataset("demo")
     assert wf.datasets["demo"].demo is not None and wf.datasets["demo"].n_shards == 2
     # ViT-B-32 gives 512-d visual features, HTSAT-tiny 768-d audio features
@@ -507,7 +510,7 @@ def test_an_unknown_key_is_one_line_naming_its_path(tmp_path):
 
 
 def test_schema_errors_the_package_does_not_catch_are_one_line_too():
-    from ecma.config import schema_error_line
+    from ecma.config.schema import schema_error_line
 
     dump = ("Error validating config file.\nValidationError: 'x' is not of type 'integer'\n\nFailed validating "
             "'type' in schema['properties']['train']:\n    {'type': 'object', 'properties': {...}}\n\n"
@@ -693,8 +696,7 @@ def another_runtime_value(section: str, key: str):
     return 1 if default is None else default + 1
 
 
-RUNTIME_SETTINGS = [(f.name, key) for f in dataclasses.fields(C.EcmaConfig)
-                    for key in C.runtime_keys(typing.get_type_hints(C.EcmaConfig)[f.name])]
+RUNTIME_SETTINGS = [(name, key) for name, cls in C.section_classes().items() for key in C.runtime_keys(cls)]
 
 
 def test_the_runtime_settings_are_the_ones_named_in_the_issue():
@@ -970,7 +972,7 @@ def test_unav_demo_dag_end_to_end_on_both_backbones(tmp_path):
         assert (results / made).stat().st_size > 0, made
     # the model carries the JSON's classes, in label_id order
     from ecma.data.unav_demo import UNAV_DEMO_CLASSES
-    from ecma.training.checkpoint import load_model
+    from ecma.models.checkpoint import load_model
 
     classes = load_model(results / "models" / "han_ecma" / "seed-0" / "model.pt")[2]["classes"]
     assert list(classes) == [UNAV_DEMO_CLASSES[k] for k in sorted(UNAV_DEMO_CLASSES)]

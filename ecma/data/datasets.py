@@ -7,14 +7,14 @@ Used by the workflow (to wire the DAG and to stop before any job runs when a dat
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from ecma import registry
 from ecma.argv import option
+from ecma.data.names import shard_of, youtube_id
 from ecma.config import WorkflowConfig
 from ecma.data.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet, check_disjoint
 from ecma.data.annotations import read_split
@@ -23,22 +23,6 @@ from ecma.data.unav_demo import ANNOTATION_FILE as UNAV_DEMO_ANNOTATIONS, FEATUR
 from ecma.errors import EcmaError
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
-_CLIP_SUFFIX = re.compile(r"^(?P<id>.+)_(?P<start>\d+(?:\.\d+)?)_(?P<end>\d+(?:\.\d+)?)$")
-
-
-def youtube_id(filename: str) -> str:
-    """``BjCEufrlXm4_20_30`` -> ``BjCEufrlXm4``, ``AP0061o0Nvk_101.8_111.8`` -> ``AP0061o0Nvk`` (five of LLP's
-    names have fractional seconds); a name without the ``_<start>_<end>`` tail is returned as is."""
-    m = _CLIP_SUFFIX.match(filename)
-    return m.group("id") if m else filename
-
-
-def shard_of(filename: str, n_shards: int) -> int:
-    """Stable shard index of a video: adding videos never moves the old ones to another shard."""
-    digest = hashlib.sha1(filename.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % n_shards
-
-
 def match_videos(video_dir: str | os.PathLike, filenames: Iterable[str]) -> tuple[dict[str, Path], list[str]]:
     """Find each annotation filename's video as ``<filename>.<ext>`` or ``<YouTube id>.<ext>``.
 
@@ -163,6 +147,15 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
     )
 
 
+def workflow_dataset(config: str | os.PathLike, name: str, results: str | os.PathLike = "results") -> tuple[WorkflowConfig, DatasetFiles]:
+    """A dataset of a workflow config file and its files: what a command given ``--config`` and ``--dataset``
+    (instead of its inputs one by one) works on."""
+    from ecma.config import load_workflow_config
+
+    wcfg = load_workflow_config(config)
+    return wcfg, dataset_files(wcfg, name, results)
+
+
 def _annotated_names(files: DatasetFiles) -> list[str]:
     """Every annotated video, after checking the annotation files exist and the splits do not overlap."""
     for p in files.annotation_files():
@@ -210,10 +203,8 @@ def dataset_feature_files(files: DatasetFiles) -> dict[str, list[Path]]:
     Stops on a missing root or sub-folder of the format, on split overlap, and (unless ``missing_videos:
     skip``) on an annotated video without its files. Each folder is listed once: LLP has 11,849 videos.
     """
-    from ecma.importers.run import check_root, feature_format
-
-    fmt = feature_format(files.features_format)
-    root = check_root(fmt, files.features_root)
+    fmt = registry.feature_format(files.features_format)
+    root = fmt.check_root(files.features_root)
     names = _annotated_names(files)
     found = fmt.feature_files(root, names)
     _check_absent(files, names, found, root, f"have no {fmt.name} feature files")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ecma.config import COLEAF_VARIANTS
+from ecma import registry
 
 SOURCE = "E-CMANet, arXiv 2509.14097, Table 3 (LLP test split, CoLeaF backbone on CLIP/CLAP features)"
 LEVELS = ("segment", "event")
@@ -27,7 +27,7 @@ TABLE3_LLP: dict[str, Optional[dict[str, dict[str, float]]]] = {
     "no_ema": None,  # Table 3: w/o EMA
     "ecma": None,  # Table 3: E-CMANet
 }
-assert tuple(TABLE3_LLP) == COLEAF_VARIANTS
+assert tuple(TABLE3_LLP) == tuple(v.name for v in registry.backbone_spec("coleaf").variants)
 
 
 def paper_rows(dataset: str, variants: list[str]) -> dict[str, Optional[dict]]:

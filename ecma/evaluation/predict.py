@@ -13,7 +13,7 @@ from ecma.errors import EcmaError
 from ecma.extract.fingerprint import file_sha256
 from ecma.evaluation.inference import run_model
 from ecma.evaluation.predictions import Predictions
-from ecma.training.checkpoint import load_model
+from ecma.models.checkpoint import load_model
 
 
 def predict(

@@ -8,6 +8,8 @@ averages the 8); ROOT/r2plus1d_18/<id>.npy (10, 512) R(2+1)D-18 clip features (`
 
 from __future__ import annotations
 
+from ecma import registry
+
 from ecma.importers.spec import FeatureFormat, Stream
 
 HAN = FeatureFormat(
@@ -19,3 +21,5 @@ HAN = FeatureFormat(
     ),
     frames_per_segment=8,
 )
+
+registry.register_feature_format(HAN)

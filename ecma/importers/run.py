@@ -18,20 +18,15 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 
-from ecma.data.datasets import shard_of
+from ecma import registry
 from ecma.data.failures import failures_path_for, write_failures
+from ecma.data.names import shard_of
 from ecma.data.shards import FeatureShard, now_iso
 from ecma.errors import EcmaError
-from ecma.importers.han import HAN
 from ecma.importers.spec import ImportFormat
-from ecma.importers.unav100 import UNAV100
-from ecma.importers.valor import VALOR
 from ecma.io import atomic_path
 from ecma.locks import hold_output
 from ecma.progress import Progress
-
-FORMATS: dict[str, ImportFormat] = {f.name: f for f in (VALOR, HAN, UNAV100)}
-
 
 @dataclass
 class ImportReport:
@@ -39,17 +34,6 @@ class ImportReport:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (filename, stage, reason)
     failures_path: Optional[Path] = None
     manifest: dict = field(default_factory=dict)
-
-
-def feature_format(name: str) -> ImportFormat:
-    if name not in FORMATS:
-        raise EcmaError(f"unknown feature format {name!r} (known: {', '.join(FORMATS)})")
-    return FORMATS[name]
-
-
-def check_root(fmt: ImportFormat, root: str | os.PathLike) -> Path:
-    """The root folder, after checking that it holds what the format needs."""
-    return fmt.check_root(Path(root))
 
 
 def annotated_videos(
@@ -63,7 +47,7 @@ def annotated_videos(
         i, n = shard
         if n < 1 or not 0 <= i < n:
             raise EcmaError(f"shard {i}/{n} does not exist (0 <= I < N)")
-    names = (fmt or VALOR).annotated_names(annotation_csvs)
+    names = (fmt or registry.feature_format("valor")).annotated_names(annotation_csvs)
     return [f for f in names if shard is None or shard_of(f, shard[1]) == shard[0]]
 
 
@@ -92,8 +76,8 @@ def import_features(
     ``output`` is replaced atomically; ``OUTPUT.failures.tsv`` lists the videos left out (header only when
     none). Every video failing is an :class:`EcmaError` (and no shard is written).
     """
-    fmt = feature_format(format_name)
-    root = check_root(fmt, root)
+    fmt = registry.feature_format(format_name)
+    root = fmt.check_root(Path(root))
     output = Path(output)
     names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard, fmt)
     with hold_output(output, "ecma import"):  # one writer per shard (ecma.locks)

@@ -103,7 +103,7 @@ class FeatureFormat:
 
     def feature_files(self, root: Path, names: Sequence[str]) -> dict[str, list[Path]]:
         """name -> ``<folder>/<YouTube id>.npy`` of every stream, for the names that have them all."""
-        from ecma.data.datasets import youtube_id
+        from ecma.data.names import youtube_id
 
         listed = {s.folder: {p.name for p in (root / s.folder).iterdir()} for s in self.streams}
         found: dict[str, list[Path]] = {}
@@ -115,7 +115,7 @@ class FeatureFormat:
 
     def video_reader(self, root: Path, annotation_files: Sequence[str | os.PathLike] = ()) -> Callable[[str], LoadedVideo]:
         """name -> its streams, read from ``<folder>/<YouTube id>.npy`` and converted."""
-        from ecma.data.datasets import youtube_id
+        from ecma.data.names import youtube_id
 
         def read(name: str) -> LoadedVideo:
             video = LoadedVideo()

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ecma import registry
 from ecma.data.segments import n_segments
 from ecma.data.unav100 import UnavVideo, read_unav100
 from ecma.errors import EcmaError
@@ -143,3 +144,5 @@ class UnavFormat:
 
 
 UNAV100 = UnavFormat()
+
+registry.register_feature_format(UNAV100)

@@ -8,6 +8,8 @@ second (VALOR's ``clip_preprocess.py``). ROOT/CLAP/features/<id>.npy: (64, 768),
 
 from __future__ import annotations
 
+from ecma import registry
+
 from ecma.importers.clap import clap_map_to_segments
 from ecma.importers.spec import FeatureFormat, Stream
 
@@ -21,3 +23,5 @@ VALOR = FeatureFormat(
         Stream("visual", "CLIP/features", (10, 768), "CLIP ViT-L/14 image embeddings, L2-normalised (VALOR)"),
     ),
 )
+
+registry.register_feature_format(VALOR)

@@ -1,7 +1,10 @@
-"""The backbones: the interface (``backbone``), HAN (``han``, shared pieces in ``layers``) and CoLeaF (its
-networks, losses, training step, config view, checkpoint import and ``coleaf_backbone``)."""
+"""The backbones and what every one of them gives the rest of the package.
 
-from ecma.models.coleaf import AudioOnlyNet, CoLeaFNet, CoLeaFOutput, UnimodalOutput, VisualOnlyNet
-from ecma.models.coleaf_config import CoLeaFConfig, CoLeaFModelConfig
+``contracts`` (the interface: ``Backbone``, ``Batch``, ``ModelOutput``), ``factory`` (a config's backbone and
+network, through :mod:`ecma.registry`), ``checkpoint`` (saving and loading trained models, for training and
+inference alike), ``checkpoint_import`` (other codes' weights), ``layers`` (shared pieces); one subpackage per
+backbone, each registering itself: ``coleaf`` (the paper's), ``han``.
 
-__all__ = ["AudioOnlyNet", "CoLeaFConfig", "CoLeaFModelConfig", "CoLeaFNet", "CoLeaFOutput", "UnimodalOutput", "VisualOnlyNet"]
+This package's face imports nothing heavy: the registry imports the backbone subpackages while the config
+is being built.
+"""

@@ -36,7 +36,7 @@ from ecma.parse.page import write_page
 from ecma.parse.record import build_record
 from ecma.parse.timeline_png import plot_timeline
 from ecma.parse.windows import parse_probabilities
-from ecma.training.checkpoint import load_model
+from ecma.models.checkpoint import load_model
 
 
 @dataclass

@@ -12,22 +12,21 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from ecma import registry
 from ecma.errors import EcmaError
 from ecma.report.html import page
 from ecma.report.seeds import AV_ONLY_KEYS, LEVELS, check_metrics, expand_seeds, mean_std, metric_keys
 
 SHORT = {"audio": "A", "visual": "V", "audio_visual": "AV", "type_av": "Type@AV", "event_av": "Event@AV"}
 LEVEL_SHORT = {"segment": "seg", "event": "evt"}
-DESCRIPTIONS = {
-    "coleaf": "CoLeaF† alone (no teacher, no CMA)",
-    "han": "HAN baseline (no teacher, no CMA)",
-    "han_no_cma": "HAN + EMA teacher pseudo masks, no CMA",
-    "han_no_ema": "HAN + CMA, no EMA teacher",
-    "han_ecma": "E-CMA on HAN (teacher + CMA)",
-    "no_ema": "+ CMA, no EMA teacher",
-    "no_cma": "+ EMA teacher pseudo masks, no CMA",
-    "ecma": "E-CMA (teacher + CMA)",
-}
+
+
+def description(variant: str) -> str:
+    """The short description of a variant's row (its backbone registered it; ecma.registry); '' for others."""
+    known = registry.variants()
+    return known[variant].label if variant in known else ""
+
+
 BASELINE_NAME = "nothing predicted"
 
 
@@ -144,7 +143,7 @@ def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: s
             sd = f'<span class="sd">± {std:.2f}</span>' if n > 1 else ""  # below the mean: narrow columns
             cells.append(f'<td class="{" ".join(classes)}">{mean:.2f}{sd}</td>')
         body.append(f'<tr><td class="name">{html.escape(str(variant))}'
-                    f'<span class="desc">{html.escape(DESCRIPTIONS.get(str(variant), ""))}</span></td>'
+                    f'<span class="desc">{html.escape(description(str(variant)))}</span></td>'
                     + "".join(cells) + f'<td class="num sep">{n}</td></tr>')
     if baseline is not None:
         cells = "".join(f'<td class="num{" sep" if i % len(names) == 0 else ""}">{float(baseline[lv][k]):.2f}</td>'
@@ -173,7 +172,7 @@ def ablation_json(frame: pd.DataFrame, runs: Mapping[str, Sequence[Mapping]], ba
 
     out = {"split": _split_of(runs), "variants": {}, "std": {}, "seeds": {}, "ddof": 1}
     for variant, row in frame.iterrows():
-        out["variants"][variant] = {**blocks(row, "mean"), "description": DESCRIPTIONS.get(str(variant), ""),
+        out["variants"][variant] = {**blocks(row, "mean"), "description": description(str(variant)),
                                     "num_seeds": int(row[(LEVELS[0], names[0], "n")])}
         out["std"][variant] = blocks(row, "std")
         out["seeds"][variant] = list(seeds[variant])

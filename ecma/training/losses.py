@@ -1,5 +1,5 @@
-"""E-CMA's losses on any backbone's output: L = L_backbone + w_pseudo L_pseudo + w_cma L_CMA, and the HAN
-backbone's L_AVVP (CoLeaF's terms are in ecma.models.coleaf_losses).
+"""E-CMA's losses on any backbone's output: L = L_backbone + w_pseudo L_pseudo + w_cma L_CMA (each backbone's own
+L_backbone is beside its network: ecma.models.han.losses, ecma.models.coleaf.losses).
 
 All take probabilities (not logits) in float32; call them outside autocast. On variable-length batches
 (``out.mask``, (B, T) True on real segments) padded segments are in no pseudo mask and no CMA pair, so they
@@ -12,22 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ecma.config import LossConfig
-from ecma.models.han import ModelOutput
+from ecma.models.contracts import ModelOutput
 from ecma.training.pseudo_masks import fused_segment_prob
-
-
-def smooth_labels(y: torch.Tensor, eps: float) -> torch.Tensor:
-    """(1 - eps) * y + eps / 2: eps = 0.1 gives HAN's visual target 0.9 y + 0.05."""
-    return (1.0 - eps) * y + eps / 2.0
-
-
-def avvp_loss(out: ModelOutput, y: torch.Tensor, audio_smoothing: float = 0.0, visual_smoothing: float = 0.1) -> torch.Tensor:
-    """BCE of the video probability against y, plus of the modality-level ones against smoothed y."""
-    return (
-        F.binary_cross_entropy(out.video_prob.float(), y)
-        + F.binary_cross_entropy(out.a_prob.float(), smooth_labels(y, audio_smoothing))
-        + F.binary_cross_entropy(out.v_prob.float(), smooth_labels(y, visual_smoothing))
-    )
 
 
 def pseudo_loss(segment_prob: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

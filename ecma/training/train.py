@@ -1,6 +1,6 @@
 """Training E-CMA on any backbone: student, EMA teacher, periodic pseudo masks, validation and checkpoints.
 
-The backbone (``model.backbone``, :mod:`ecma.models.backbone`) owns its network, its own loss terms and
+The backbone (``model.backbone``, :mod:`ecma.models.contracts`) owns its network, its own loss terms and
 optimisers and how one batch trains; this loop adds E-CMA's teacher, masks and terms through that interface.
 The output folder gets ``model.pt`` (the checkpoint with the best validation score, ``train.select``),
 ``last.pt`` (everything needed to resume after an interruption, the best epoch's weights included, so
@@ -40,13 +40,14 @@ from ecma.evaluation.inference import run_model
 from ecma.evaluation.protocols import score_outputs, selection_score
 from ecma.io import atomic_path, write_json
 from ecma.locks import hold_output
-from ecma.models.backbone import Batch, backbone_class
+from ecma.models.checkpoint import read_checkpoint, save_checkpoint
+from ecma.models.contracts import Batch
+from ecma.models.factory import backbone_class
 from ecma.progress import format_seconds, log
-from ecma.training.checkpoint import read_checkpoint, save_checkpoint
+from ecma.registry import variant
 from ecma.training.ema import ema_decay, ema_update_, make_teacher
 from ecma.training.losses import ecma_loss
 from ecma.training.pseudo_masks import mask_density, pseudo_masks
-from ecma.training.variants import variant
 
 # The history's fixed columns; each backbone's own loss terms follow as loss_<term> (history.json and csv).
 HISTORY_FIELDS = (

@@ -1,4 +1,5 @@
-"""Weights saved by CoLeaF's own code, mapped into :class:`~ecma.models.coleaf.CoLeaFNet`.
+"""Weights saved by CoLeaF's own code, mapped into :class:`~ecma.models.coleaf.network.CoLeaFNet`, and written as
+an ecma checkpoint (``ecma import-checkpoint --format coleaf``).
 
 CoLeaF's ``main.py`` saves ``{'model': MMIL_Net.state_dict(), 'optimizer': ..., ...}``. Its main network's
 parameters map one to one onto ours (names below); a few of its parameters take no part in its forward pass
@@ -14,9 +15,14 @@ from typing import Mapping
 
 import torch
 
+import os
+
+from ecma.config import ModelConfig, config_from_dict, load_config
+from ecma.data.classes import LLP_CLASSES
 from ecma.errors import EcmaError
-from ecma.models.coleaf import CoLeaFNet
-from ecma.models.coleaf_config import CoLeaFModelConfig
+from ecma.models.checkpoint import save_checkpoint
+from ecma.models.coleaf.network import AudioOnlyNet, CoLeaFNet, VisualOnlyNet
+from ecma.safe_load import safe_torch_load
 
 # CoLeaF's module names -> ours (prefixes; the parameter's own name, weight/bias/..., follows unchanged).
 _MODULES = {
@@ -58,7 +64,7 @@ def coleaf_parameter_name(name: str) -> str | None:
     raise EcmaError(f"CoLeaF checkpoint: parameter {name!r} is not one of CoLeaF's main network (MMIL_Net)")
 
 
-def import_coleaf_state_dict(state_dict: Mapping[str, torch.Tensor], model_config: CoLeaFModelConfig) -> dict[str, torch.Tensor]:
+def import_coleaf_state_dict(state_dict: Mapping[str, torch.Tensor], model_config: ModelConfig) -> dict[str, torch.Tensor]:
     """Our state dict for ``CoLeaFNet(model_config)`` from CoLeaF's; also accepts main.py's saved dict (its
     'model' entry) and names prefixed by DataParallel's 'module.'."""
     if "model" in state_dict and isinstance(state_dict["model"], Mapping):
@@ -87,7 +93,7 @@ def import_coleaf_state_dict(state_dict: Mapping[str, torch.Tensor], model_confi
     return ours
 
 
-def _why_absent(target: str, cfg: CoLeaFModelConfig) -> str:
+def _why_absent(target: str, cfg: ModelConfig) -> str:
     if target.startswith(("visual_input.clip_proj", "visual_input.fusion")) and not cfg.visual_3d_dim:
         return "it has a second visual stream and model.visual_3d_dim is unset"
     if target.startswith("encoder.layers."):
@@ -120,11 +126,9 @@ _AUX_MODULES = {
 _AUX_UNUSED = re.compile(r"^(hat_encoder\.layers\.\d+\.cm_attn\..+|hat_encoder\.norm[12]\.(weight|bias))$")
 
 
-def import_coleaf_aux_state_dict(state_dict: Mapping[str, torch.Tensor], model_config: CoLeaFModelConfig, modality: str) -> dict[str, torch.Tensor]:
+def import_coleaf_aux_state_dict(state_dict: Mapping[str, torch.Tensor], model_config: ModelConfig, modality: str) -> dict[str, torch.Tensor]:
     """Our state dict for ``AudioOnlyNet`` (modality 'audio') or ``VisualOnlyNet`` ('visual') from CoLeaF's
     Self_Audio_Net / Self_Video_Net state dict; mismatches are an EcmaError naming the parameter."""
-    from ecma.models.coleaf import AudioOnlyNet, VisualOnlyNet
-
     if modality not in ("audio", "visual"):
         raise ValueError(f"modality must be 'audio' or 'visual', got {modality!r}")
     expected = (AudioOnlyNet if modality == "audio" else VisualOnlyNet)(model_config).state_dict()
@@ -153,3 +157,25 @@ def import_coleaf_aux_state_dict(state_dict: Mapping[str, torch.Tensor], model_c
     if missing:
         raise EcmaError(f"CoLeaF {modality} network: no parameter for {missing[0]} ({len(missing)} missing in all)")
     return ours
+
+
+def import_coleaf_checkpoint(reference: str | os.PathLike, output: str | os.PathLike, *, config: str | None = None):
+    """Read ``reference`` (weights only), map it into the CoLeaF backbone of ``config``'s model section, write
+    ``output``; a parameter that does not fit is an EcmaError naming it and the file. The checkpoint gets the
+    config (model.backbone coleaf, variant coleaf), the LLP classes, and an empty feature fingerprint, which
+    predict reads as "features of unknown origin"."""
+    raw = load_config(config).to_dict()
+    raw["model"]["backbone"], raw["train"]["variant"] = "coleaf", "coleaf"
+    cfg = config_from_dict(raw, str(config) if config else "config")
+    if cfg.model.num_classes != len(LLP_CLASSES):
+        raise EcmaError(f"import-checkpoint: model.num_classes is {cfg.model.num_classes}; CoLeaF's models have the {len(LLP_CLASSES)} LLP classes")
+    state = safe_torch_load(reference, "CoLeaF checkpoint")
+    if not isinstance(state, dict):
+        raise EcmaError(f"{reference}: not a state dict (a mapping of parameter names to tensors)")
+    try:
+        ours = import_coleaf_state_dict(state, cfg.model)
+    except EcmaError as e:
+        raise EcmaError(f"{reference}: {e}") from None
+    CoLeaFNet(cfg.model).load_state_dict(ours, strict=True)  # a last check of the mapping
+    save_checkpoint(output, ours, cfg, classes=LLP_CLASSES, fingerprint={}, imported_from={"format": "coleaf", "path": str(reference)})
+    return cfg

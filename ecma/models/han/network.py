@@ -1,4 +1,4 @@
-"""The HAN backbone: the Hybrid Attention Network (HAN) encoder with an MMIL pooling head.
+"""The HAN backbone's network: the Hybrid Attention Network (HAN) encoder with an MMIL pooling head.
 
 HAN (Tian, Li and Xu, ECCV 2020): both modalities are projected to ``d_model`` (for frame-level visual
 features, ``model.visual_frames_per_segment`` = k > 1, HAN's own input stage: every frame is projected, the
@@ -16,38 +16,14 @@ over time (softmax over T) and over modality (softmax over the two modalities), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 
-from ecma.config import EcmaConfig, ModelConfig
-from ecma.device import autocast
-from ecma.models.backbone import Backbone, Batch, ExtraLoss, finish_step
+from ecma.config import ModelConfig
+from ecma.models.contracts import ModelOutput
 from ecma.models.layers import Dropout, wide
-
-
-@dataclass
-class ModelOutput:
-    """What every backbone's forward gives (CoLeaF's output has these fields and more): modality-level
-    ``a_prob``/``v_prob`` (B, C), segment-level ``audio_prob``/``visual_prob`` (B, T, C)."""
-
-    video_prob: torch.Tensor  # (B, C)
-    a_prob: torch.Tensor  # (B, C) audio modality-level (video-level) probability
-    v_prob: torch.Tensor  # (B, C)
-    segment_prob: torch.Tensor  # (B, T, 2, C): [..., 0, :] audio, [..., 1, :] visual
-    audio_emb: torch.Tensor  # (B, T, d_model) encoder output, the space L_CMA aligns
-    visual_emb: torch.Tensor  # (B, T, d_model)
-    mask: Optional[torch.Tensor] = None  # (B, T) bool, True on real segments; None: all real
-
-    @property
-    def audio_prob(self) -> torch.Tensor:  # (B, T, C) segment-level
-        return self.segment_prob[:, :, 0]
-
-    @property
-    def visual_prob(self) -> torch.Tensor:  # (B, T, C)
-        return self.segment_prob[:, :, 1]
 
 
 class HybridAttentionLayer(nn.Module):
@@ -198,55 +174,3 @@ class HANNet(nn.Module):
             a, v = a * mask[:, :, None], v * mask[:, :, None]
         # Sums of attention-weighted probabilities can exceed 1 by rounding; BCE needs [0, 1].
         return ModelOutput(video_prob.clamp(0.0, 1.0), a_prob.clamp(0.0, 1.0), v_prob.clamp(0.0, 1.0), segment_prob, a, v, mask)
-
-
-class HANBackbone(Backbone):
-    """HAN + MMIL head, trained with L_AVVP (BCE of the video- and modality-level probabilities), one Adam
-    with StepLR, and the gradient clipped to train.grad_clip."""
-
-    name = "han"
-    loss_terms = ("avvp",)
-
-    def __init__(self, net: HANNet, cfg: EcmaConfig, device: torch.device, precision: Optional[torch.dtype]):
-        tc = cfg.train
-        self.cfg, self.net, self.device, self.precision = cfg, net, device, precision
-        # foreach: one fused call per update step over all parameters (torch picks it on CUDA only by default).
-        self.optimizer = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=tc.lr_step_epochs, gamma=tc.lr_gamma)
-
-    @classmethod
-    def network(cls, cfg: EcmaConfig) -> HANNet:
-        return HANNet(cfg.model)
-
-    @classmethod
-    def build(cls, cfg: EcmaConfig, *, steps_per_epoch: int, device: torch.device, precision: Optional[torch.dtype]) -> "HANBackbone":
-        return cls(HANNet(cfg.model).to(device), cfg, device, precision)
-
-    def train_step(self, batch: Batch, *, epoch: int, step: int, extra_loss: Optional[ExtraLoss] = None) -> dict[str, torch.Tensor]:
-        from ecma.training.losses import avvp_loss
-
-        lc = self.cfg.loss
-        with autocast(self.device, self.precision):
-            out = self.net(batch.audio, batch.visual, batch.visual_3d, batch.mask)
-        avvp = avvp_loss(out, batch.labels, lc.audio_smoothing, lc.visual_smoothing)
-        total, terms = finish_step(lc.w_avvp * avvp, {"avvp": avvp}, extra_loss(out) if extra_loss else None)
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if self.cfg.train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.train.grad_clip)
-        self.optimizer.step()
-        return terms
-
-    def end_epoch(self) -> None:
-        self.scheduler.step()
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
-
-    def training_state(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
-
-    def load_training_state(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecma.models.coleaf_config import CoLeaFModelConfig
+from ecma.config import ModelConfig
 from ecma.models.layers import ELU, Dropout  # each a quarter of torch's CPU cost (docs/benchmarks.md)
 
 Passes = Literal["mixed", "off", "fused"]
@@ -220,10 +220,10 @@ def shared_prefix_self_attention(attention: nn.MultiheadAttention, prefix: torch
 class CoLeaFEncoder(nn.Module):
     """HAN layers shared by both modalities, both updated from the layer's inputs; cross-attention optional."""
 
-    def __init__(self, cfg: CoLeaFModelConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.layers = nn.ModuleList(
-            CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.attention_dropout) for _ in range(cfg.num_layers)
+            CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.num_layers)
         )
 
     def forward(self, a: torch.Tensor, v: torch.Tensor, cross_attention: bool,
@@ -366,11 +366,11 @@ class CoLeaFInputs:
 class CoLeaFNet(nn.Module):
     """CoLeaF's main network; E-CMA's student and teacher when the backbone is CoLeaF."""
 
-    def __init__(self, cfg: CoLeaFModelConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.audio_input = projection(cfg.audio_dim, cfg.d_model, activation=True)
-        self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.frames_per_segment, cfg.visual_3d_dim, activation=True)
+        self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.visual_frames_per_segment, cfg.visual_3d_dim or None, activation=True)
         self.global_branch = GlobalBranch(cfg.d_model, cfg.num_classes, cfg.leaky_slope)
         self.encoder = CoLeaFEncoder(cfg)
         self.visual_dropout = Dropout(cfg.classifier_dropout)  # CoLeaF drops the visual embedding only
@@ -446,13 +446,13 @@ class UnimodalNet(nn.Module):
     classifier dropout and the visual network from the embedding after it (``attend_after_dropout``).
     """
 
-    def __init__(self, cfg: CoLeaFModelConfig, attend_after_dropout: bool):
+    def __init__(self, cfg: ModelConfig, attend_after_dropout: bool):
         super().__init__()
         self.num_classes = cfg.num_classes
         self.attend_after_dropout = attend_after_dropout
         self.class_tokens = nn.Parameter(torch.zeros(1, cfg.num_classes, cfg.d_model))  # zeros, as the reference
         self.layers = nn.ModuleList(
-            CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.attention_dropout, cross=False)
+            CoLeaFEncoderLayer(cfg.d_model, cfg.num_heads, cfg.d_ff, cfg.dropout, cross=False)
             for _ in range(cfg.num_layers)
         )
         self.dropout = Dropout(cfg.classifier_dropout)
@@ -480,7 +480,7 @@ class UnimodalNet(nn.Module):
 
 
 class AudioOnlyNet(UnimodalNet):
-    def __init__(self, cfg: CoLeaFModelConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, attend_after_dropout=False)
         self.audio_input = projection(cfg.audio_dim, cfg.d_model, activation=False)
 
@@ -489,9 +489,9 @@ class AudioOnlyNet(UnimodalNet):
 
 
 class VisualOnlyNet(UnimodalNet):
-    def __init__(self, cfg: CoLeaFModelConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, attend_after_dropout=True)
-        self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.frames_per_segment, cfg.visual_3d_dim, activation=False)
+        self.visual_input = VisualInput(cfg.visual_dim, cfg.d_model, cfg.visual_frames_per_segment, cfg.visual_3d_dim or None, activation=False)
 
     def forward(self, visual: torch.Tensor, visual_3d: Optional[torch.Tensor] = None,
                 mask: Optional[torch.Tensor] = None) -> UnimodalOutput:

@@ -23,24 +23,19 @@ import torch
 import torch.nn.functional as F
 
 from ecma.errors import EcmaError
-from ecma.models.coleaf import CoLeaFOutput, UnimodalOutput
-from ecma.models.coleaf_config import CoLeaFLossConfig
+from ecma.models.coleaf.network import CoLeaFOutput, UnimodalOutput
+from ecma.models.coleaf.settings import CoLeaFSettings
 
 
-# --- targets: smoothing and JoMoLD's label denoising -------------------------------------------------------
-
-def smooth_labels(y: torch.Tensor, eps: float) -> torch.Tensor:
-    """P = (1 - eps) y + eps / 2: CoLeaF's s y + (1 - s) / 2 with s = 1 - eps (audio s = 1, visual s = 0.9)."""
-    return (1.0 - eps) * y + eps / 2.0
-
+# --- targets: JoMoLD's label denoising (the smoothing is ecma.models.layers.smooth_labels) -------------------------------------------------------
 
 def load_noise_ratios(spec: str, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(audio, visual) per-class noise ratios, float64 (C,): 'han' (the ones CoLeaF ships for HAN's features,
     package data), a .json file with 'audio' and 'visual' lists, or an .npz file with those arrays."""
     if spec == "han":
-        text = resources.files("ecma.models").joinpath("data/coleaf_noise_ratios_han.json").read_text()
+        text = resources.files("ecma.models.coleaf").joinpath("data/noise_ratios_han.json").read_text()
         raw = json.loads(text)
-        where = "ecma/models/data/coleaf_noise_ratios_han.json"
+        where = "ecma/models/coleaf/data/noise_ratios_han.json"
     else:
         path = Path(spec)
         if not path.is_file():
@@ -256,7 +251,7 @@ def aux_target(main_prob: torch.Tensor, modality_target: torch.Tensor, threshold
 
 
 def aux_loss(out: UnimodalOutput, modality_target: torch.Tensor, main_target: Optional[torch.Tensor],
-             w_label: float, w_tokens: float, w_main: float, cfg: CoLeaFLossConfig) -> torch.Tensor:
+             w_label: float, w_tokens: float, w_main: float, cfg: CoLeaFSettings) -> torch.Tensor:
     """An auxiliary network's loss: w_label ASL(p, P^m) + w_tokens ASL(p_tokens, P^m) + w_main ASL(p, t^m),
     t^m = aux_target(main network's p^m); no third term without ``main_target`` (the warm-up)."""
 
@@ -269,7 +264,7 @@ def aux_loss(out: UnimodalOutput, modality_target: torch.Tensor, main_target: Op
     return loss
 
 
-def aux_audio_loss(out: UnimodalOutput, audio_target: torch.Tensor, main_a_prob: torch.Tensor, epoch: int, cfg: CoLeaFLossConfig) -> torch.Tensor:
+def aux_audio_loss(out: UnimodalOutput, audio_target: torch.Tensor, main_a_prob: torch.Tensor, epoch: int, cfg: CoLeaFSettings) -> torch.Tensor:
     """The audio-only network's loss at a 0-based ``epoch``: warm-up weights before ``aux_warmup_epochs``."""
     if epoch < cfg.aux_warmup_epochs:
         return aux_loss(out, audio_target, None, cfg.aux_audio_w_label_warmup, cfg.aux_audio_w_tokens_warmup, 0.0, cfg)
@@ -277,7 +272,7 @@ def aux_audio_loss(out: UnimodalOutput, audio_target: torch.Tensor, main_a_prob:
     return aux_loss(out, audio_target, target, cfg.aux_audio_w_label, cfg.aux_audio_w_tokens, cfg.aux_audio_w_main, cfg)
 
 
-def aux_visual_loss(out: UnimodalOutput, visual_target: torch.Tensor, main_v_prob: torch.Tensor, epoch: int, cfg: CoLeaFLossConfig) -> torch.Tensor:
+def aux_visual_loss(out: UnimodalOutput, visual_target: torch.Tensor, main_v_prob: torch.Tensor, epoch: int, cfg: CoLeaFSettings) -> torch.Tensor:
     """The visual-only network's loss at a 0-based ``epoch``."""
     if epoch < cfg.aux_warmup_epochs:
         return aux_loss(out, visual_target, None, cfg.aux_visual_w_label_warmup, cfg.aux_visual_w_tokens_warmup, 0.0, cfg)
@@ -303,7 +298,7 @@ class CoLeaFLossTerms:
 
 def coleaf_main_loss(
     out: CoLeaFOutput, y: torch.Tensor, audio_target: torch.Tensor, visual_target: torch.Tensor,
-    aux_audio: UnimodalOutput, aux_visual: UnimodalOutput, cfg: CoLeaFLossConfig, *, epoch: int, step: int,
+    aux_audio: UnimodalOutput, aux_visual: UnimodalOutput, cfg: CoLeaFSettings, *, epoch: int, step: int,
 ) -> CoLeaFLossTerms:
     """The main network's loss (module docstring) at a 0-based ``epoch`` and batch index ``step`` in it.
 

@@ -1,9 +1,10 @@
-"""The interface every backbone gives the trainer, the EMA teacher, the pseudo masks, CMA and prediction.
+"""The contracts between the backbones and the rest: what a batch is, what a network's forward gives, and the
+interface every backbone gives the trainer, the EMA teacher, the pseudo masks, CMA and prediction.
 
 A backbone owns its network (``net``, the student; the EMA teacher is a copy of it), its own loss terms,
 optimisers and schedulers (CoLeaF's auxiliary networks and their Adams among them), and how one batch
 trains. Its network's forward(audio, visual, visual_3d, mask=None) returns an output with at least the fields of
-:class:`~ecma.models.han.ModelOutput`:
+:class:`ModelOutput`:
   video_prob (B, C), a_prob / v_prob (B, C) modality-level, segment_prob (B, T, 2, C) (audio_prob /
   visual_prob (B, T, C) are its two halves), audio_emb / visual_emb (B, T, d) the encoder's segment embeddings,
 in training mode the training pass and in eval mode the inference pass, and ``mask`` (B, T) or None. With a
@@ -17,13 +18,35 @@ apply to any backbone through ``train_step``'s ``extra_loss``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import nn
 
-from ecma.config import EcmaConfig
-from ecma.errors import EcmaError
+if TYPE_CHECKING:
+    from ecma.config import EcmaConfig
+
+
+@dataclass
+class ModelOutput:
+    """What every backbone's forward gives (CoLeaF's output has these fields and more): modality-level
+    ``a_prob``/``v_prob`` (B, C), segment-level ``audio_prob``/``visual_prob`` (B, T, C)."""
+
+    video_prob: torch.Tensor  # (B, C)
+    a_prob: torch.Tensor  # (B, C) audio modality-level (video-level) probability
+    v_prob: torch.Tensor  # (B, C)
+    segment_prob: torch.Tensor  # (B, T, 2, C): [..., 0, :] audio, [..., 1, :] visual
+    audio_emb: torch.Tensor  # (B, T, d_model) encoder output, the space L_CMA aligns
+    visual_emb: torch.Tensor  # (B, T, d_model)
+    mask: Optional[torch.Tensor] = None  # (B, T) bool, True on real segments; None: all real
+
+    @property
+    def audio_prob(self) -> torch.Tensor:  # (B, T, C) segment-level
+        return self.segment_prob[:, :, 0]
+
+    @property
+    def visual_prob(self) -> torch.Tensor:  # (B, T, C)
+        return self.segment_prob[:, :, 1]
 
 
 @dataclass
@@ -80,21 +103,6 @@ class Backbone:
 
     def load_training_state(self, state: dict) -> None:
         raise NotImplementedError
-
-
-def backbone_class(name: str) -> type[Backbone]:
-    from ecma.models.coleaf_backbone import CoLeaFBackbone
-    from ecma.models.han import HANBackbone
-
-    classes = {"coleaf": CoLeaFBackbone, "han": HANBackbone}
-    if name not in classes:
-        raise EcmaError(f"unknown backbone {name!r} ({', '.join(classes)})")
-    return classes[name]
-
-
-def build_network(cfg: EcmaConfig) -> nn.Module:
-    """The configured backbone's network (model.backbone)."""
-    return backbone_class(cfg.model.backbone).network(cfg)
 
 
 def finish_step(loss: torch.Tensor, terms: dict[str, torch.Tensor], extra: Optional[tuple[torch.Tensor, dict]]) -> tuple[torch.Tensor, dict]:

@@ -1,6 +1,6 @@
 """The CoLeaF backbone: CoLeaF's main network as the student (and, copied, the EMA teacher), its auxiliary
 audio-only and visual-only networks with their own Adam and StepLR, and CoLeaF's training step
-(:mod:`ecma.models.coleaf_step`), with E-CMA's terms added to the main network's loss."""
+(:mod:`ecma.models.coleaf.step`), with E-CMA's terms added to the main network's loss."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import torch
 
 from ecma.config import EcmaConfig
 from ecma.device import autocast
-from ecma.models.backbone import Backbone, Batch, ExtraLoss, finish_step
-from ecma.models.coleaf import CoLeaFNet
-from ecma.models.coleaf_config import coleaf_config
-from ecma.models.coleaf_losses import load_noise_ratios
-from ecma.models.coleaf_step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step
+from ecma.models.coleaf.losses import load_noise_ratios
+from ecma.models.coleaf.network import CoLeaFNet
+from ecma.models.coleaf.step import CoLeaFNets, CoLeaFOptimizers, coleaf_train_step
+from ecma.models.contracts import Backbone, Batch, ExtraLoss, finish_step
 
 # The main network's terms as coleaf_main_loss names them (CoLeaFLossTerms), then the auxiliary networks' losses.
 MAIN_TERMS = ("audio", "visual", "video", "nce", "mutual", "cooccurrence_audio", "cooccurrence_visual",
@@ -26,22 +25,22 @@ class CoLeaFBackbone(Backbone):
     loss_terms = MAIN_TERMS + ("aux_audio", "aux_visual")
 
     def __init__(self, cfg: EcmaConfig, steps_per_epoch: int, device: torch.device, precision: Optional[torch.dtype]):
-        self.cfg, self.coleaf = cfg, coleaf_config(cfg)
+        self.cfg = cfg
         self.steps_per_epoch, self.device, self.precision = steps_per_epoch, device, precision
-        self.nets = CoLeaFNets.build(self.coleaf)
+        self.nets = CoLeaFNets.build(cfg.model)
         for net in (self.nets.main, self.nets.audio_only, self.nets.visual_only):
             net.to(device)
         self.net = self.nets.main
-        self.optimizers = CoLeaFOptimizers.adam(self.nets, self.coleaf.train)
-        self.schedulers = self.optimizers.step_lr(self.coleaf.train)
-        lc = self.coleaf.loss
+        self.optimizers = CoLeaFOptimizers.adam(self.nets, cfg.train)
+        self.schedulers = self.optimizers.step_lr(cfg.train)
+        lc = cfg.coleaf
         self.noise_ratios = None
         if lc.denoise and lc.noise_ratios:
             self.noise_ratios = tuple(r.to(device) for r in load_noise_ratios(lc.noise_ratios, cfg.model.num_classes))
 
     @classmethod
     def network(cls, cfg: EcmaConfig) -> CoLeaFNet:
-        return CoLeaFNet(coleaf_config(cfg).model)
+        return CoLeaFNet(cfg.model)
 
     @classmethod
     def build(cls, cfg: EcmaConfig, *, steps_per_epoch: int, device: torch.device, precision: Optional[torch.dtype]) -> "CoLeaFBackbone":
@@ -57,7 +56,7 @@ class CoLeaFBackbone(Backbone):
 
         with autocast(self.device, self.precision):
             result = coleaf_train_step(
-                self.nets, self.optimizers, batch.audio, batch.visual, batch.visual_3d, batch.labels, self.coleaf,
+                self.nets, self.optimizers, batch.audio, batch.visual, batch.visual_3d, batch.labels, self.cfg,
                 epoch=epoch, step=step, steps_per_epoch=self.steps_per_epoch, noise_ratios=self.noise_ratios,
                 extra_loss=main_extra if extra_loss else None, clip_grad=self.cfg.train.grad_clip, mask=batch.mask,
             )

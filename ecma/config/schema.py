@@ -1,13 +1,15 @@
-"""The workflow's JSON schema, generated from the dataclasses of :mod:`ecma.config`.
+"""The workflow's JSON schema, generated from the dataclasses of :mod:`ecma.config`, and Snakemake's reading of it.
 
-Types, enums, defaults and bounds have one source, the dataclasses; ``workflow/schemas/config.schema.yaml``
-is this module's output (``python -m ecma.config_schema > workflow/schemas/config.schema.yaml``), and a test
-checks that the committed file is current.
+Types, enums, defaults and bounds have one source, the dataclasses (and, for backbones, variants and feature
+formats, :mod:`ecma.registry`); ``workflow/schemas/config.schema.yaml`` is this module's output
+(``python -m ecma.config.schema > workflow/schemas/config.schema.yaml``), and a test checks that the committed
+file is current. :func:`schema_error_line` turns Snakemake's schema error into one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import types
 import typing
@@ -16,13 +18,15 @@ from typing import Any, Literal, Union
 import yaml
 
 from ecma import config as C
+from ecma import registry
+from ecma.config.typed import registered_kind
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object"}
 _BOUND_KEYWORDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 HEADER = """\
 # JSON schema (draft 2020-12) of config.yaml, validated by the Snakefile before any job runs.
-# GENERATED from the dataclasses of ecma/config.py: do not edit; regenerate with
-#   python -m ecma.config_schema > workflow/schemas/config.schema.yaml
+# GENERATED from the dataclasses of ecma/config/ and the registered plug-ins: do not edit; regenerate with
+#   python -m ecma.config.schema > workflow/schemas/config.schema.yaml
 # (tests/test_workflow.py checks that this file is current). Objects that may be null (a dataset's demo
 # and overrides) carry no defaults: Snakemake's validate() would try to fill them into a null.
 """
@@ -53,7 +57,8 @@ def section_schema(cls: type, *, with_defaults: bool, nullable: bool = False, sk
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        prop = _property(hints[f.name])
+        kind = registered_kind(f)
+        prop = {"enum": list(registry.names(kind))} if kind else _property(hints[f.name])
         for side, limit in f.metadata.get("bounds", {}).items():
             if limit is not None:
                 prop[_BOUND_KEYWORDS[side]] = limit
@@ -69,7 +74,8 @@ def section_schema(cls: type, *, with_defaults: bool, nullable: bool = False, sk
 
 
 def workflow_schema() -> dict:
-    sections = {f.name: typing.get_type_hints(C.EcmaConfig)[f.name] for f in dataclasses.fields(C.EcmaConfig)}
+    sections = C.section_classes()
+    variants = list(registry.names("variants"))
     defs: dict[str, dict] = {}
     dataset = section_schema(C.DatasetConfig, with_defaults=True, skip=("demo", "overrides", "features"))
     dataset["properties"]["overrides"] = {
@@ -90,10 +96,10 @@ def workflow_schema() -> dict:
         "datasets": {"description": "Datasets by name; results go to results/<name>/.", "type": "object",
                      "additionalProperties": {"$ref": "#/$defs/dataset"}, "default": {}},
         "variants": {"description": "The variants to train and compare in the ablation table.", "type": "array",
-                     "items": {"enum": list(C.VARIANTS)}, "minItems": 1, "uniqueItems": True,
-                     "default": list(C.DEFAULT_VARIANTS)},
+                     "items": {"enum": variants}, "minItems": 1, "uniqueItems": True,
+                     "default": list(C.default_variants())},
         "main_variant": {"description": "The variant whose test metrics become results/<dataset>/metrics.json.",
-                         "enum": list(C.VARIANTS), "default": "ecma"},
+                         "enum": list(variants), "default": "ecma"},
     }
     properties["parse"] = {"$ref": "#/$defs/parse", "default": None}
     defs["parse"] = section_schema(C.ParseConfig, with_defaults=False, nullable=True)
@@ -101,9 +107,18 @@ def workflow_schema() -> dict:
         properties[name] = {"$ref": f"#/$defs/{name}", "default": {}}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "description": "The workflow's config.yaml, generated from ecma/config.py.",
+        "description": "The workflow's config.yaml, generated from ecma/config/.",
         "type": "object", "additionalProperties": False, "properties": properties, "$defs": defs,
     }
+
+
+def schema_error_line(error: Exception) -> str:
+    """One line from Snakemake's schema error (which dumps the whole schema): the message and where."""
+    text = str(error)
+    message = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("ValidationError:")),
+                   text.strip().splitlines()[0] if text.strip() else "invalid config")
+    where = re.search(r"On instance((?:\[[^\]]*\])*)", text)
+    return f"config: {message}" + (f" (at {where.group(1)})" if where and where.group(1) else "")
 
 
 def schema_text() -> str:

@@ -19,16 +19,19 @@ the same in both, so the two differ only by dropout noise, and a forward pass is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 
-from ecma.models.coleaf import AudioOnlyNet, CoLeaFInputs, CoLeaFNet, CoLeaFOutput, VisualOnlyNet
-from ecma.models.coleaf_config import CoLeaFConfig, CoLeaFTrainConfig
-from ecma.models.coleaf_losses import (
-    CoLeaFLossTerms, aux_audio_loss, aux_visual_loss, coleaf_main_loss, denoise_modality_labels, smooth_labels,
-    warmed_noise_ratios,
+from ecma.config import ModelConfig, TrainConfig
+from ecma.models.coleaf.losses import (
+    CoLeaFLossTerms, aux_audio_loss, aux_visual_loss, coleaf_main_loss, denoise_modality_labels, warmed_noise_ratios,
 )
+from ecma.models.coleaf.network import AudioOnlyNet, CoLeaFInputs, CoLeaFNet, CoLeaFOutput, VisualOnlyNet
+from ecma.models.layers import smooth_labels
+
+if TYPE_CHECKING:
+    from ecma.config import EcmaConfig
 
 
 @dataclass
@@ -38,8 +41,8 @@ class CoLeaFNets:
     visual_only: VisualOnlyNet
 
     @classmethod
-    def build(cls, cfg: CoLeaFConfig) -> "CoLeaFNets":
-        return cls(CoLeaFNet(cfg.model), AudioOnlyNet(cfg.model), VisualOnlyNet(cfg.model))
+    def build(cls, model: ModelConfig) -> "CoLeaFNets":
+        return cls(CoLeaFNet(model), AudioOnlyNet(model), VisualOnlyNet(model))
 
     def train(self) -> None:
         for net in (self.main, self.audio_only, self.visual_only):
@@ -53,13 +56,13 @@ class CoLeaFOptimizers:
     visual_only: torch.optim.Optimizer
 
     @classmethod
-    def adam(cls, nets: CoLeaFNets, cfg: CoLeaFTrainConfig) -> "CoLeaFOptimizers":
+    def adam(cls, nets: CoLeaFNets, cfg: TrainConfig) -> "CoLeaFOptimizers":
         """Each network its own Adam, as CoLeaF trains them (lr 5e-4, no weight decay)."""
         def adam(net: torch.nn.Module) -> torch.optim.Optimizer:
             return torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)  # one fused call per op
         return cls(adam(nets.main), adam(nets.audio_only), adam(nets.visual_only))
 
-    def step_lr(self, cfg: CoLeaFTrainConfig) -> list[torch.optim.lr_scheduler.StepLR]:
+    def step_lr(self, cfg: TrainConfig) -> list[torch.optim.lr_scheduler.StepLR]:
         """One StepLR(lr_step_epochs, lr_gamma) per optimiser, stepped once per epoch."""
         return [torch.optim.lr_scheduler.StepLR(o, cfg.lr_step_epochs, cfg.lr_gamma)
                 for o in (self.main, self.audio_only, self.visual_only)]
@@ -75,12 +78,12 @@ class CoLeaFStepResult:
     output: CoLeaFOutput  # the main network's training pass (before its update)
 
 
-def coleaf_targets(nets: CoLeaFNets, inputs: CoLeaFInputs, y: torch.Tensor, cfg: CoLeaFConfig, *, epoch: int,
+def coleaf_targets(nets: CoLeaFNets, inputs: CoLeaFInputs, y: torch.Tensor, cfg: EcmaConfig, *, epoch: int,
                    step: int, steps_per_epoch: int, noise_ratios: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """P^a, P^v for a batch: smoothed labels, denoised when ``noise_ratios`` is given and cfg.loss.denoise.
-    ``inputs``: the main network's embedded inputs of the batch (``CoLeaFNet.embed_inputs``)."""
-    lc = cfg.loss
-    pa, pv = smooth_labels(y, lc.audio_smoothing), smooth_labels(y, lc.visual_smoothing)
+    """P^a, P^v for a batch: smoothed labels (section ``loss``), denoised when ``noise_ratios`` is given and
+    coleaf.denoise. ``inputs``: the main network's embedded inputs of the batch (``CoLeaFNet.embed_inputs``)."""
+    lc = cfg.coleaf
+    pa, pv = smooth_labels(y, cfg.loss.audio_smoothing), smooth_labels(y, cfg.loss.visual_smoothing)
     if not (lc.denoise and noise_ratios is not None):
         return pa, pv
     ra, rv = (warmed_noise_ratios(r, epoch, step, steps_per_epoch, lc.denoise_warmup_epochs) for r in noise_ratios)
@@ -93,14 +96,14 @@ def coleaf_targets(nets: CoLeaFNets, inputs: CoLeaFInputs, y: torch.Tensor, cfg:
 
 def coleaf_train_step(
     nets: CoLeaFNets, optimizers: CoLeaFOptimizers, audio: torch.Tensor, visual: torch.Tensor,
-    visual_3d: Optional[torch.Tensor], y: torch.Tensor, cfg: CoLeaFConfig, *, epoch: int, step: int,
+    visual_3d: Optional[torch.Tensor], y: torch.Tensor, cfg: EcmaConfig, *, epoch: int, step: int,
     steps_per_epoch: int, noise_ratios: Optional[tuple[torch.Tensor, torch.Tensor]],
     extra_loss: Optional[Callable[[CoLeaFOutput], torch.Tensor]] = None,
     clip_grad: Optional[float] = None, mask: Optional[torch.Tensor] = None,
 ) -> CoLeaFStepResult:
     """Steps 1-5 of the module docstring on one batch; ``epoch`` 0-based, ``step`` the batch index in it;
     ``mask`` (B, T) bool, True on real segments (None: all are), for every network."""
-    lc = cfg.loss
+    lc = cfg.coleaf
     # The input stage has no dropout: computed once, it serves the denoising pass (detached) and the training pass.
     inputs = nets.main.embed_inputs(audio, visual, visual_3d, mask)
     pa, pv = coleaf_targets(nets, inputs, y, cfg, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,

@@ -1,4 +1,5 @@
-"""Model checkpoints: weights plus everything needed to rebuild and to check them.
+"""Model checkpoints: weights plus everything needed to rebuild and to check them. Training writes them,
+prediction, parsing and checkpoint import read or write them; all reach them here, beside the networks.
 
 A checkpoint holds the model config, the class list, the feature fingerprint it was trained on, and the
 package version, so that ``ecma predict`` refuses a checkpoint whose architecture does not match it or
@@ -22,6 +23,7 @@ from ecma import __version__
 from ecma.config import EcmaConfig, config_from_dict
 from ecma.errors import EcmaError
 from ecma.io import atomic_path
+from ecma.models.factory import build_network
 from ecma.safe_load import safe_torch_load
 
 FORMAT = "ecma-checkpoint/1"
@@ -85,8 +87,6 @@ def stored_config(payload: dict, path) -> EcmaConfig:
 
 def load_model(path: str | os.PathLike) -> tuple[torch.nn.Module, EcmaConfig, dict]:
     """Rebuild the model of a checkpoint; a config or weights that do not fit are an error naming the file."""
-    from ecma.models.backbone import build_network
-
     payload = read_checkpoint(path)
     cfg = stored_config(payload, path)
     model = build_network(cfg)
