@@ -18,6 +18,7 @@ from ecma.device import amp_dtype
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import weights_id
 from ecma.extract.transform import ImageTransform
+from ecma.safe_load import check_torch_file
 
 
 class VisualEncoder:
@@ -33,6 +34,8 @@ class VisualEncoder:
                 f"{pretrained}: visual checkpoint file not found (nor an open_clip pretrained tag of {model_name}: "
                 f"{', '.join(tags) or 'none'})"
             )
+        if pretrained is not None and pretrained not in tags:  # open_clip takes a tag before a file of that name
+            _check_weights_file(pretrained)
         self.weights = weights_id(pretrained, seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -41,8 +44,9 @@ class VisualEncoder:
             logging.getLogger().setLevel(logging.ERROR)
             try:
                 model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
-            except Exception as e:
-                raise EcmaError(f"{pretrained or model_name}: cannot build visual encoder {model_name} ({e})") from None
+            except Exception as e:  # one line: torch's and open_clip's messages run to many
+                reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                raise EcmaError(f"{pretrained or model_name}: cannot build visual encoder {model_name} ({reason})") from None
             finally:
                 logging.getLogger().setLevel(level)
         self.model_name = model_name
@@ -78,6 +82,15 @@ class VisualEncoder:
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return torch.cat(out).numpy()
+
+
+def _check_weights_file(path: str) -> None:
+    """Check a local weights file as open_clip will read it, before it does (``open_clip.factory.load_checkpoint``
+    picks the reader by suffix): ``.safetensors`` and ``.npz``/``.npy`` (``np.load`` without pickles) hold data
+    only; anything else goes to ``torch.load(weights_only=True)``, whose refusal of a pickled object is many
+    lines of torch's text. Here it is one line naming the file, and the file's code never runs."""
+    if os.path.splitext(path)[1] not in (".safetensors", ".npz", ".npy"):
+        check_torch_file(path, "visual checkpoint")
 
 
 def _check_transform(transform: ImageTransform, preprocess: Callable, model_name: str) -> None:
