@@ -60,14 +60,14 @@ def safe_np_load(path: str | os.PathLike, what: str = "array") -> np.ndarray:
 
 def is_safetensors(path: str | os.PathLike) -> bool:
     """Whether the file is in the safetensors format (data only by construction), whatever its name: an
-    8-byte little-endian header length, then the JSON header."""
+    8-byte little-endian header length, then the JSON header (a truncated file still counts, so that its
+    reader names the damage)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(9)
-            size = os.fstat(f.fileno()).st_size
+            head = f.read(10)
     except OSError:
         return False
-    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8
+    return len(head) == 10 and head[8:10] == b'{"' and 0 < int.from_bytes(head[:8], "little") < 1 << 30
 
 
 def check_torch_file(path: str | os.PathLike, what: str) -> None:
