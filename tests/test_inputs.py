@@ -101,6 +101,49 @@ def test_bad_eval_rows_are_named(tmp_path):
         read_split(tmp_path / "absent.csv", LLP_CLASSES)
 
 
+def test_a_byte_order_mark_is_accepted_as_the_benchmarks_pandas_reader_accepts_it(tmp_path):
+    bom = "\ufeff"
+    split = read_split(write(tmp_path / "s.csv", bom + "filename\tevent_labels\nv1_0_10\tSpeech\n"), LLP_CLASSES)
+    assert split.filenames == ["v1_0_10"] and split.labels == [("Speech",)]
+    rows = read_eval(write(tmp_path / "e.csv", bom + "filename\tonset\toffset\tevent_labels\nv1_0_10\t2\t5\tDog\n"), LLP_CLASSES)
+    assert [(r.filename, r.onset, r.offset, r.label) for r in rows] == [("v1_0_10", 2, 5, "Dog")]
+
+
+def _llp_dataset(root, **texts):
+    """A DatasetFiles of LLP-format csvs: a video per split, any file replaced by ``texts[key]``."""
+    from ecma.data.datasets import DatasetFiles
+
+    files = {"train": "filename\tevent_labels\na_0_10\tSpeech\n", "val": "filename\tevent_labels\nb_0_10\tDog\n",
+             "test": "filename\tevent_labels\nc_0_10\tCat\n",
+             "audio": "filename\tonset\toffset\tevent_labels\n", "visual": "filename\tonset\toffset\tevent_labels\n"}
+    files.update(texts)
+    paths = {k: root / f"{k}.csv" for k in files}
+    for k, text in files.items():
+        paths[k].write_bytes(text) if isinstance(text, bytes) else paths[k].write_text(text)
+    return DatasetFiles("mine", root, root / "videos", paths["train"], paths["val"], paths["test"], paths["audio"],
+                        paths["visual"], n_shards=1, missing_videos="error", generated=False)
+
+
+HINT = "(set datasets.mine.allow_split_overlap: true if intended)"
+
+
+@pytest.mark.parametrize("texts, message", [
+    ({"val": "name\tlabels\nb_0_10\tDog\n"}, r"val\.csv: split file lacks column\(s\) filename, event_labels"),
+    ({"val": b"\xff\xfe\x00binary"}, r"val\.csv: not a text file"),
+    ({"test": "filename\tevent_labels\nc_0_10\tCat\nc_0_10\tCat\n"}, r"test\.csv:3: video 'c_0_10' is listed twice"),
+])
+def test_the_split_overlap_hint_is_only_on_the_overlap(tmp_path, texts, message):
+    from ecma.data.datasets import dataset_videos
+
+    with pytest.raises(EcmaError, match=message) as e:
+        dataset_videos(_llp_dataset(tmp_path, **texts))
+    assert "allow_split_overlap" not in str(e.value)
+    overlap = _llp_dataset(tmp_path, test="filename\tevent_labels\nc_0_10\tCat\nb_0_10\tDog\n")
+    with pytest.raises(EcmaError) as e:
+        dataset_videos(overlap)
+    assert str(e.value) == f"b_0_10: listed in {tmp_path / 'val.csv'} and in {tmp_path / 'test.csv'} (a video in two splits leaks between them) {HINT}"
+
+
 def test_real_llp_annotations(llp_dir):
     assert len(read_split(llp_dir / "AVVP_train.csv", LLP_CLASSES)) == 10000
     val = read_split(llp_dir / "AVVP_val_pd.csv", LLP_CLASSES)

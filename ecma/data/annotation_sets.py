@@ -142,16 +142,22 @@ class UnavAnnotationSet(Annotations):
         return self._videos(name, filenames).lengths(self.segment_seconds)
 
 
+class SplitOverlapError(EcmaError):
+    """A video listed in two splits: the one annotation error that a dataset may declare intended
+    (``allow_split_overlap``), so callers can add that hint to it and to nothing else."""
+
+
 def check_disjoint(annotations: Annotations, names: Sequence[str]) -> None:
-    """Stop on leakage: a video in two of the splits ``names`` is an error naming it and where each split is
-    listed (one csv given for two splits is not two listings)."""
+    """Stop on leakage: a video in two of the splits ``names`` is a :class:`SplitOverlapError` naming it and
+    where each split is listed (one csv given for two splits is not two listings). Errors in the files
+    themselves are plain :class:`EcmaError`."""
     seen: dict[str, str] = {}
     for split in names:
         source = annotations.source(split)
         for f in annotations.split(split).filenames:
             if f in seen and seen[f] != source:
-                raise EcmaError(f"{f}: listed in {seen[f]} and in {source} (a video in two splits leaks between them)")
+                raise SplitOverlapError(f"{f}: listed in {seen[f]} and in {source} (a video in two splits leaks between them)")
             seen.setdefault(f, source)
 
 
-__all__ = ["Annotations", "LlpAnnotations", "UnavAnnotationSet", "check_disjoint", "SPLITS"]
+__all__ = ["Annotations", "LlpAnnotations", "UnavAnnotationSet", "SplitOverlapError", "check_disjoint", "SPLITS"]

@@ -5,7 +5,9 @@
 - eval files (``AVVP_eval_audio.csv``, ``AVVP_eval_visual.csv``): ``filename``, ``onset``, ``offset``,
   ``event_labels`` (one class per row): segment-level truth, whole seconds, end exclusive.
 
-Every problem is an :class:`~ecma.errors.EcmaError` naming the file, the line and the problem.
+Every problem is an :class:`~ecma.errors.EcmaError` naming the file, the line and the problem. A UTF-8 byte
+order mark at the start of a file (as spreadsheet programs write) is accepted and dropped, as the benchmark's
+own reader does: AVVP-ECCV20 reads these files with ``pandas.read_csv(..., sep="\\t")``, which skips it.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _read_rows(path: str | os.PathLike, columns: Sequence[str], what: str) -> li
     if not path.is_file():
         raise EcmaError(f"{path}: {what} file not found")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8, minus a leading byte order mark
             reader = csv.reader(f, delimiter="\t")
             try:
                 header = next(reader)
