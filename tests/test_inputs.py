@@ -189,6 +189,26 @@ def test_missing_videos_are_named_or_skipped_with_a_warning(tmp_path):
     assert fs.filenames == ["v0"] and fs.skipped == ["v8"] and "v8" in str(w[0].message)
 
 
+def test_a_video_of_another_width_is_named_even_when_it_is_read_first(tmp_path):
+    """Videos are read in name order; the odd one ('a_odd', audio 5-d) comes first, so comparing each video
+    with the first one read would blame the good ones. The norm is what most videos have."""
+    a = _shard(tmp_path / "a.h5", ["v0", "v1"])
+    b = _shard(tmp_path / "b.h5", ["v2"])
+    with FeatureShard(b, "a") as s:
+        s.write("a_odd", np.zeros((4, 5)), np.zeros((4, 2)))
+    with pytest.raises(EcmaError) as e:
+        load_features([b, a], ["v0", "v1", "v2", "a_odd"])
+    assert str(e.value) == (f"{b}: video 'a_odd' has audio (4, 5) and visual (4, 2), but 3 other videos (e.g. 'v2' in "
+                            f"{b}) have (4, 3) and (4, 2)")
+    with FeatureShard(a, "a") as s:
+        s.write("v1", np.zeros((4, 5)), np.zeros((4, 2)))  # two odd ones of five: the count is said
+    with FeatureShard(b, "a") as s:
+        s.write("v4", np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(EcmaError, match=r"b.h5: video 'a_odd' has audio \(4, 5\).*but 3 other videos \(e.g. 'v2' in .*b.h5\) "
+                                        r"have \(4, 3\) and \(4, 2\) \(2 videos differ\)$"):
+        load_features([b, a], ["v0", "v1", "v2", "a_odd", "v4"])
+
+
 def test_shards_of_different_extractors_are_not_mixed(tmp_path):
     a = _shard(tmp_path / "a.h5", ["v0"], {"enc": "x", "seed": 0})
     b = _shard(tmp_path / "b.h5", ["v1"], {"enc": "x", "seed": 1})
@@ -203,8 +223,9 @@ def test_bad_features_are_named(tmp_path):
         s.write("wide", np.zeros((4, 5)), np.zeros((4, 2)))
     with pytest.raises(EcmaError, match="video 'nan' has NaN"):
         load_features([a], ["v0", "nan"])
-    with pytest.raises(EcmaError, match=r"video '(wide|v0)' has audio \(4, (5|3)\).*but videos in .*a.h5 have \(4, (3|5)\)"):
-        load_features([a], ["v0", "wide"])
+    with pytest.raises(EcmaError, match=r"a.h5: video 'wide' has audio \(4, 5\) and visual \(4, 2\), but video 'v0' in "
+                                        r".*a.h5 has \(4, 3\) and \(4, 2\): the videos of a split must share their feature sizes$"):
+        load_features([a], ["v0", "wide"])  # one each: neither is the norm, both named
     with pytest.raises(EcmaError, match="has 4 segments; the dataset has 10"):
         load_features([a], ["v0"], n_segments=10)
     with pytest.raises(EcmaError, match="feature shard not found"):
