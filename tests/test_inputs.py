@@ -79,6 +79,90 @@ def test_split_and_eval_files_are_read(tmp_path):
     assert gt.sum() == 5  # the row of v9 (not in the split) is ignored
 
 
+@pytest.fixture
+def ecma_log():
+    """The messages the package logs (the ``ecma`` logger: stderr in the CLI), taken as they come."""
+    import logging
+
+    class Taken(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+        def take(self) -> list[str]:
+            out, self.messages = self.messages, []
+            return out
+
+    taken = Taken()
+    logging.getLogger("ecma").addHandler(taken)
+    yield taken
+    logging.getLogger("ecma").removeHandler(taken)
+
+
+def test_truth_rows_outside_their_clip_are_scored_as_the_benchmark_does_and_named_in_one_line(tmp_path, ecma_log):
+    path = write(tmp_path / "e.csv", "filename\tonset\toffset\tevent_labels\n"
+                                     "v1\t2\t5\tSpeech\n"   # 2: fine
+                                     "v1\t9\t3\tDog\n"      # 3: onset > offset
+                                     "v2\t8\t12\tCat\n"     # 4: past the clip (T 10)
+                                     "v9\t5\t1\tCat\n"      # 5: a video not scored: not named
+                                     "v2\t0\t10\tSpeech\n"  # 6: ends with the clip: fine
+                                     "v1\t4\t11\tDog\n"     # 7: past the clip
+                                     "v1\t7\t2\tSpeech\n")  # 8: onset > offset
+    rows = read_eval(path, LLP_CLASSES)
+    gt = segment_truth(rows, ["v1", "v2"], LLP_CLASSES, 10)
+    speech, dog, cat = (LLP_CLASSES.index(c) for c in ("Speech", "Dog", "Cat"))
+    # the benchmark's GT[c, onset:offset] = 1 on a 10-segment array: reversed rows set nothing, late ones are cut
+    assert gt[0, speech].tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 0, 0]
+    assert gt[0, dog].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+    assert gt[1, cat].tolist() == [0] * 8 + [1, 1] and gt[1, speech].sum() == 10 and gt.sum() == 3 + 6 + 2 + 10
+    assert ecma_log.take() == [
+        f"{path}: 4 truth row(s) end before they start or past their clip, kept and scored as the benchmark scores "
+        "them (nothing, or cut at the clip's end): line 3 (onset 9 > offset 3), 4 (offset 12 past the clip's end 10), "
+        "7 (offset 11 past the clip's end 10) and 1 more"]
+    # videos of their own length: v2's clip ends at 6, so its row 6 (0-10) is past it too; scoring is unchanged
+    assert (segment_truth(rows, ["v1", "v2"], LLP_CLASSES, 10, lengths=[10, 6]) == gt).all()
+    assert [m.split(": ", 1)[1][:14] for m in ecma_log.take()] == ["5 truth row(s)"]
+    segment_truth(rows[:1] + rows[4:5], ["v1", "v2"], LLP_CLASSES, 10)
+    assert ecma_log.take() == []
+
+
+def test_truth_rows_outside_their_clip_are_one_stderr_line_per_file_in_the_cli(tmp_path, capsys):
+    from ecma.cli import main
+
+    split = write(tmp_path / "s.csv", "filename\tevent_labels\nv1\tSpeech\n")
+    audio = write(tmp_path / "a.csv", "filename\tonset\toffset\tevent_labels\nv1\t5\t2\tSpeech\nv1\t0\t3\tSpeech\n")
+    visual = write(tmp_path / "v.csv", "filename\tonset\toffset\tevent_labels\nv1\t0\t12\tSpeech\n")
+    rc = main(["baseline", "--quiet", "--split", str(split), "--eval-audio", str(audio), "--eval-visual", str(visual),
+               "--output", str(tmp_path / "b.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 0 and len(err) == 2
+    assert err[0].endswith(f"{audio}: 1 truth row(s) end before they start or past their clip, kept and scored as the "
+                           "benchmark scores them (nothing, or cut at the clip's end): line 2 (onset 5 > offset 2)")
+    assert err[1].endswith(f"{visual}: 1 truth row(s) end before they start or past their clip, kept and scored as the "
+                           "benchmark scores them (nothing, or cut at the clip's end): line 2 (offset 12 past the clip's end 10)")
+
+
+def test_the_real_llp_truth_has_one_row_that_ends_before_it_starts(llp_dir, ecma_log):
+    """AVVP_eval_audio.csv line 3770 (8DF2PxdT5tE_390_400, Cheering, 9 to 0), a validation video; no row of
+    either file ends past 10 s. Scoring the test split names nothing; the validation split, that row alone."""
+    rows_a = read_eval(llp_dir / "AVVP_eval_audio.csv", LLP_CLASSES)
+    rows_v = read_eval(llp_dir / "AVVP_eval_visual.csv", LLP_CLASSES)
+    test = read_split(llp_dir / "AVVP_test_pd.csv", LLP_CLASSES).filenames
+    val = read_split(llp_dir / "AVVP_val_pd.csv", LLP_CLASSES).filenames
+    for rows in (rows_a, rows_v):
+        segment_truth(rows, test, LLP_CLASSES, 10)
+    segment_truth(rows_v, val, LLP_CLASSES, 10)
+    assert ecma_log.take() == []
+    gt = segment_truth(rows_a, val, LLP_CLASSES, 10)
+    assert ecma_log.take() == [f"{llp_dir / 'AVVP_eval_audio.csv'}: 1 truth row(s) end before they start or "
+                                             "past their clip, kept and scored as the benchmark scores them (nothing, or "
+                                             "cut at the clip's end): line 3770 (onset 9 > offset 0)"]
+    assert gt[val.index("8DF2PxdT5tE_390_400"), LLP_CLASSES.index("Cheering")].sum() == 0
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "file is empty"),
     ("name\tlabels\nv\tSpeech\n", "lacks column"),
