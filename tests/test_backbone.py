@@ -185,6 +185,36 @@ def test_the_papers_table_3_rows_follow_the_coleaf_variants():
 
     assert list(TABLE3_LLP) == ["coleaf", "no_cma", "no_ema", "ecma"]
     assert set(paper_rows("llp_valor", ["ecma", "han"])) == {"ecma"} and paper_rows("demo", ["ecma"]) == {}
+    assert list(paper_rows("llp", ["ecma", "coleaf"])) == ["coleaf", "ecma"]  # Table 3's order
+
+
+def _markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """'## Table N' -> its rows' cells (header and rule left out)."""
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = tables.setdefault(line[3:].split(":")[0], [])
+        elif line.startswith("|") and current is not None and not line.startswith("|---"):
+            current.append([c.strip() for c in line.strip("|").split("|")])
+    return {k: rows[1:] for k, rows in tables.items()}
+
+
+def test_the_papers_figures_are_its_tables_as_printed():
+    """paper.py against the transcription of the paper's tables (../shared/paper/e-cmanet-tables.md)."""
+    from conftest import REPO
+    from ecma.evaluation.paper import METRICS, TABLE1_LLP_ECMANET, TABLE2_UNAV100_AV, TABLE3_LLP
+
+    source = REPO.parent / "shared" / "paper" / "e-cmanet-tables.md"
+    if not source.is_file():
+        pytest.skip(f"{source} not found (the paper's tables as printed)")
+    tables = _markdown_tables(source.read_text())
+    table3 = {(level, variant.split(" ")[0]): [float(x) for x in cells]
+              for level, variant, *cells in tables["Table 3"]}
+    assert {(lv, v): [TABLE3_LLP[v][lv][m] for m in METRICS] for v in TABLE3_LLP for lv in ("segment", "event")} == table3
+    ecmanet = next([float(x) for x in cells] for method, _venue, *cells in tables["Table 1"] if method == "E-CMANet")
+    assert [TABLE1_LLP_ECMANET[lv][m] for lv in ("segment", "event") for m in METRICS] == ecmanet
+    assert {m: [r["segment"], r["event"]] for m, r in TABLE2_UNAV100_AV.items()} == {
+        method: [float(seg), float(evt)] for method, seg, evt in tables["Table 2"]}
 
 
 def test_a_variant_must_be_one_of_the_configured_backbone():

@@ -595,6 +595,8 @@ def test_every_command_the_rules_run_is_one_the_cli_accepts(tmp_path):
             assert len(args.videos) == len(args.names) and args.prune, argv
         if argv[0] == "train":  # every section the training job reads, the backbone's own losses included
             assert set(json.loads(args.settings)) == {"model", "loss", "pseudo", "coleaf", "train", "eval", "extract"}, argv
+        if argv[0] == "ablation":  # the dataset decides whether the paper's figures are shown (LLP only)
+            assert args.dataset == "mine", argv
 
 
 def test_the_unav_commands_name_the_json_and_the_split(tmp_path):
