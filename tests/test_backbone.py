@@ -225,3 +225,18 @@ def test_a_variant_must_be_one_of_the_configured_backbone():
         config_from_dict({"train": {"variant": "han_ecma"}})
     wf = workflow_config_from_dict({"datasets": {"d": {"demo": {"n_train": 4}}}, "variants": ["ecma", "han"]})
     assert wf.for_dataset("d", "han").model.backbone == "han" and wf.for_dataset("d", "ecma").model.backbone == "coleaf"
+
+
+def test_readme_quotes_the_papers_targets_from_paper_py():
+    """README's LLP and UnAV-100 sections give the paper's targets: the same figures as paper.py."""
+    from conftest import REPO
+    from ecma.evaluation.paper import METRICS, TABLE1_LLP_ECMANET, TABLE2_UNAV100_AV
+
+    readme = " ".join((REPO / "README.md").read_text().split())  # line breaks as spaces
+    llp = readme[readme.index("## Running on LLP"):readme.index("### Trusting the numbers")]
+    for level in ("segment", "event"):
+        assert f"| {level} | " + " | ".join(f"{TABLE1_LLP_ECMANET[level][m]:.1f}" for m in METRICS) + " |" in llp
+    unav = readme[readme.index("## UnAV-100"):readme.index("## On a SLURM cluster")]
+    e, c = TABLE2_UNAV100_AV["E-CMANet"], TABLE2_UNAV100_AV["CoLeaF"]
+    assert (f"AV F1 {e['segment']:.1f} at segment level and {e['event']:.1f} at event level "
+            f"(CoLeaF: {c['segment']:.1f} and {c['event']:.1f})") in unav
