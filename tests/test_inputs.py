@@ -225,7 +225,8 @@ def test_the_split_overlap_hint_is_only_on_the_overlap(tmp_path, texts, message)
     overlap = _llp_dataset(tmp_path, test="filename\tevent_labels\nc_0_10\tCat\nb_0_10\tDog\n")
     with pytest.raises(EcmaError) as e:
         dataset_videos(overlap)
-    assert str(e.value) == f"b_0_10: listed in {tmp_path / 'val.csv'} and in {tmp_path / 'test.csv'} (a video in two splits leaks between them) {HINT}"
+    assert str(e.value) == (f"b_0_10: listed in {tmp_path / 'val.csv'} and in {tmp_path / 'test.csv'} "
+                            f"(a video in two splits leaks between them) {HINT}")
 
 
 def test_real_llp_annotations(llp_dir):

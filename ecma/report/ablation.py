@@ -160,7 +160,8 @@ def _papers_html(rows: Mapping[str, dict]) -> str:
                                  for i, (_, k) in enumerate(keys)) + "</tr>"
     body = []
     for variant, row in rows.items():
-        cells = "".join(f'<td class="num{" sep" if i % n == 0 else ""}">{row[lv][k]:.1f}</td>' for i, (lv, k) in enumerate(keys))
+        cells = "".join(f'<td class="num{" sep" if i % n == 0 else ""}">{row[lv][k]:.1f}</td>'
+                        for i, (lv, k) in enumerate(keys))
         body.append(f'<tr class="paper"><td class="name">{html.escape(variant)}'
                     f'<span class="desc">the paper\'s {html.escape(paper.PAPER_NAMES[variant])}</span></td>{cells}</tr>')
     caption = (f"{html.escape(paper.SOURCE)}. F1 in percent, one published run per row. Not computed by this "
