@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,18 @@ import torch
 from ecma.errors import EcmaError
 
 
-def safe_torch_load(path: str | os.PathLike, what: str, allowed: tuple = ()) -> Any:
+def safe_torch_load(path: str | os.PathLike, what: str, allowed: tuple = (), *, mmap: bool = False) -> Any:
     """``torch.load`` that never runs code: tensors, plain values and the ``allowed`` types only.
 
     A file that needs anything else (a pickled object, a class, a function) is an error naming the file;
-    its code is never executed.
+    its code is never executed. ``mmap``: map the tensors' bytes instead of reading them (torch's zip files
+    only; a file in torch's older format is read whole).
     """
     path = Path(path)
     try:
         with torch.serialization.safe_globals(list(allowed)):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            lazy = mmap and zipfile.is_zipfile(path)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=lazy)
     except pickle.UnpicklingError as e:
         # torch's message: the global it refused (a pickled object), or an opcode it cannot read (junk)
         refused = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(e))
@@ -53,3 +56,21 @@ def safe_np_load(path: str | os.PathLike, what: str = "array") -> np.ndarray:
         raise EcmaError(f"{path}: not a readable {what} ({str(e).splitlines()[0][:200]})") from None
     except (OSError, EOFError) as e:
         raise EcmaError(f"{path}: not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from None
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether the file is in the safetensors format (data only by construction), whatever its name: an
+    8-byte little-endian header length, then the JSON header (a truncated file still counts, so that its
+    reader names the damage)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(10)
+    except OSError:
+        return False
+    return len(head) == 10 and head[8:10] == b'{"' and 0 < int.from_bytes(head[:8], "little") < 1 << 30
+
+
+def check_torch_file(path: str | os.PathLike, what: str) -> None:
+    """Refuse, in one line naming the file, a torch file that holds anything but tensors and plain values,
+    before a library that loads the file itself (open_clip) reads it; the tensors are mapped, not read."""
+    safe_torch_load(path, what, mmap=True)

@@ -86,6 +86,24 @@ def test_perfect_segments_score_100_f1_and_the_map_the_seconds_grid_allows(tmp_p
     expected = {f"0.{k}": 100.0 for k in range(1, 9)} | {"0.9": 50.0}
     assert m["map"]["map"] == pytest.approx(expected)
     assert m["map"]["average_0.5_0.9"] == pytest.approx((4 * 100.0 + 50.0) / 5)
+    assert m["map"]["average"] == pytest.approx((8 * 100.0 + 50.0) / 9)  # UnAV's average: all nine thresholds
+
+
+def test_evaluate_shows_the_map_averaged_as_unavs_code_averages(tmp_path, capsys):
+    """The headline mAP is the mean over tIoU 0.1 ... 0.9 (UnAV's evaluator), not over 0.5 ... 0.9; both are
+    in metrics.json. The case of the test above: 100 at 0.1 ... 0.8, 50 at 0.9."""
+    a = UnavAnnotationSet(unav_json(tmp_path / "u.json"))
+    gt, _ = a.truth("test", a.split("test").filenames, 5)
+    prob = gt.transpose(0, 2, 1).astype(np.float32)
+    predictions = unav_predictions(tmp_path, a, prob, prob)
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--predictions", str(predictions), "--annotations", str(tmp_path / "u.json"),
+                 "--subset", "test", "--output", str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"{out}: 3 videos (unav100-av); segment AV 100.00, event AV 100.00; mAP 94.44 (mean over tIoU "
+                       "0.1:0.1:0.9, as UnAV's code averages)")
+    saved = json.loads(out.read_text())["map"]
+    assert (saved["average"], saved["average_0.5_0.9"]) == (pytest.approx(850 / 9), pytest.approx(90.0))
 
 
 def test_av_scores_need_both_streams_and_ignore_the_padding(tmp_path):

@@ -186,6 +186,36 @@ def test_the_papers_table_3_rows_follow_the_coleaf_variants():
 
     assert list(TABLE3_LLP) == ["coleaf", "no_cma", "no_ema", "ecma"]
     assert set(paper_rows("llp_valor", ["ecma", "han"])) == {"ecma"} and paper_rows("demo", ["ecma"]) == {}
+    assert list(paper_rows("llp", ["ecma", "coleaf"])) == ["coleaf", "ecma"]  # Table 3's order
+
+
+def _markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """'## Table N' -> its rows' cells (header and rule left out)."""
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = tables.setdefault(line[3:].split(":")[0], [])
+        elif line.startswith("|") and current is not None and not line.startswith("|---"):
+            current.append([c.strip() for c in line.strip("|").split("|")])
+    return {k: rows[1:] for k, rows in tables.items()}
+
+
+def test_the_papers_figures_are_its_tables_as_printed():
+    """paper.py against the transcription of the paper's tables (../shared/paper/e-cmanet-tables.md)."""
+    from conftest import REPO
+    from ecma.evaluation.paper import METRICS, TABLE1_LLP_ECMANET, TABLE2_UNAV100_AV, TABLE3_LLP
+
+    source = REPO.parent / "shared" / "paper" / "e-cmanet-tables.md"
+    if not source.is_file():
+        pytest.skip(f"{source} not found (the paper's tables as printed)")
+    tables = _markdown_tables(source.read_text())
+    table3 = {(level, variant.split(" ")[0]): [float(x) for x in cells]
+              for level, variant, *cells in tables["Table 3"]}
+    assert {(lv, v): [TABLE3_LLP[v][lv][m] for m in METRICS] for v in TABLE3_LLP for lv in ("segment", "event")} == table3
+    ecmanet = next([float(x) for x in cells] for method, _venue, *cells in tables["Table 1"] if method == "E-CMANet")
+    assert [TABLE1_LLP_ECMANET[lv][m] for lv in ("segment", "event") for m in METRICS] == ecmanet
+    assert {m: [r["segment"], r["event"]] for m, r in TABLE2_UNAV100_AV.items()} == {
+        method: [float(seg), float(evt)] for method, seg, evt in tables["Table 2"]}
 
 
 def test_a_variant_must_be_one_of_the_configured_backbone():
@@ -196,3 +226,18 @@ def test_a_variant_must_be_one_of_the_configured_backbone():
         config_from_dict({"train": {"variant": "han_ecma"}})
     wf = workflow_config_from_dict({"datasets": {"d": {"demo": {"n_train": 4}}}, "variants": ["ecma", "han"]})
     assert wf.for_dataset("d", "han").model.backbone == "han" and wf.for_dataset("d", "ecma").model.backbone == "coleaf"
+
+
+def test_readme_quotes_the_papers_targets_from_paper_py():
+    """README's LLP and UnAV-100 sections give the paper's targets: the same figures as paper.py."""
+    from conftest import REPO
+    from ecma.evaluation.paper import METRICS, TABLE1_LLP_ECMANET, TABLE2_UNAV100_AV
+
+    readme = " ".join((REPO / "README.md").read_text().split())  # line breaks as spaces
+    llp = readme[readme.index("## Running on LLP"):readme.index("### Trusting the numbers")]
+    for level in ("segment", "event"):
+        assert f"| {level} | " + " | ".join(f"{TABLE1_LLP_ECMANET[level][m]:.1f}" for m in METRICS) + " |" in llp
+    unav = readme[readme.index("## UnAV-100"):readme.index("## On a SLURM cluster")]
+    e, c = TABLE2_UNAV100_AV["E-CMANet"], TABLE2_UNAV100_AV["CoLeaF"]
+    assert (f"AV F1 {e['segment']:.1f} at segment level and {e['event']:.1f} at event level "
+            f"(CoLeaF: {c['segment']:.1f} and {c['event']:.1f})") in unav

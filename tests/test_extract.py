@@ -188,6 +188,26 @@ def test_local_checkpoints_load_and_are_fingerprinted(tmp_path, videos):
         AudioEncoder(checkpoint=str(tmp_path / "nothere.pt"))
 
 
+def test_a_safetensors_file_named_pt_loads_as_open_clip_downloads_it(tmp_path):
+    """open_clip downloads a tag's weights from the HF hub as safetensors, which fetch-weights keeps as NAME.pt;
+    open_clip would torch.load a .pt. Here it loads, with the weights in the file."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    full = open_clip.create_model("ViT-B-32", pretrained=None)
+    full.visual.load_state_dict(VisualEncoder("ViT-B-32", None, seed=7).tower.state_dict())
+    path = tmp_path / "ViT-B-32-openai.pt"
+    save_file({k: v.contiguous() for k, v in full.state_dict().items()}, path)
+    loaded = VisualEncoder("ViT-B-32", str(path), seed=0)
+    for k, v in full.visual.state_dict().items():
+        assert torch.equal(loaded.tower.state_dict()[k], v), k
+    assert loaded.weights == {"weights": "file", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert list(tmp_path.iterdir()) == [path]  # the link lived in a temporary folder
+    path.write_bytes(path.read_bytes()[:4096])  # a truncated download: one line, naming the file
+    with pytest.raises(EcmaError, match=r"ViT-B-32-openai\.pt: cannot build visual encoder ViT-B-32 \([^\n]*\)$"):
+        VisualEncoder("ViT-B-32", str(path))
+
+
 def test_incremental_and_fingerprint_rule(tmp_path, videos, encoders):
     out = tmp_path / "s.h5"
     extract_videos([videos["a"]], out, CFG, progress=False)

@@ -190,6 +190,28 @@ def test_a_clap_checkpoint_with_pickled_code_is_refused_and_never_run(tmp_path):
     assert not marker.exists()
 
 
+def test_a_visual_checkpoint_with_pickled_code_is_one_line_through_the_cli_and_never_run(tmp_path, capsys):
+    """open_clip reads a local .pt itself (torch.load(weights_only=True)): the file is checked before, so the
+    refusal is one line naming it, not torch's seven, and its code never runs."""
+    import yaml
+
+    marker = tmp_path / "PWNED"
+    evil = tmp_path / "clip.pt"
+    torch.save({"state_dict": {"visual.proj": torch.zeros(2)}, "extra": _Marker(marker)}, evil)
+    (tmp_path / "clap.pt").write_bytes(b"never read: the visual encoder is built first")  # no random-encoder warning
+    (tmp_path / "v.mp4").write_bytes(b"not decoded either")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"extract": {"visual_model": "ViT-B-32", "visual_pretrained": str(evil),
+                                                  "audio_checkpoint": str(tmp_path / "clap.pt"), "workers": 0,
+                                                  "device": "cpu"}}))
+    rc = main(["extract", "--quiet", "--config", str(config), "--videos", str(tmp_path / "v.mp4"),
+               "--output", str(tmp_path / "s.h5")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"ecma extract: error: {evil}: refused: the visual checkpoint holds pickled objects "
+                               "or code (posix.system), not only weights; it was not run"]
+    assert not marker.exists() and not (tmp_path / "s.h5").exists()
+
+
 def test_a_clap_checkpoint_with_numpy_scalars_loads(tmp_path):
     """LAION-CLAP's released files keep numpy scalars beside the weights: those are allowed, nothing more."""
     path = tmp_path / "clap.pt"

@@ -105,6 +105,38 @@ def test_ablation_markdown_json_and_html(runs):
     assert "nothing predicted" in html and f"{seg_a.mean():.2f}" in html
 
 
+def test_the_papers_figures_follow_ours_in_their_own_table_on_llp_only(runs):
+    """Table 3's printed figures (one decimal), headed as the paper's, after our table and never among its rows;
+    JSON under ``paper``; only for LLP datasets and the benchmark's columns."""
+    baseline = fake_metrics(np.random.default_rng(1))
+    ours_md, ours_html, ours_json = ablation_outputs(runs, baseline)
+    md, page, table = ablation_outputs(runs, baseline, "llp_valor")
+    head, theirs = md.split("\n## The paper's figures (not ours)\n")
+    assert head == ours_md  # our table is untouched, the paper's comes after it
+    assert "E-CMANet, arXiv 2509.14097, Table 3" in theirs and "Not computed by this project" in theirs
+    rows = [line for line in theirs.splitlines() if line.startswith("| ") and not line.startswith("| variant")]
+    # no_cma and ecma are in the runs (han has no Table 3 row); Table 3's order; the paper's decimals
+    assert rows == ["| no_cma | 65.4 | 68.2 | 60.4 | 64.7 | 64.4 | 54.4 | 64.7 | 52.3 | 57.2 | 53.8 | w/o CMA |",
+                    "| ecma | 66.1 | 69.9 | 61.7 | 65.9 | 65.4 | 54.5 | 66.6 | 53.5 | 58.2 | 54.3 | E-CMANet |"]
+    assert table == {**ours_json, "paper": {
+        "source": "E-CMANet, arXiv 2509.14097, Table 3 (LLP test split, CoLeaF backbone on CLIP/CLAP features), as printed",
+        "variants": {"no_cma": {"name": "w/o CMA",
+                                "segment": {"audio": 65.4, "visual": 68.2, "audio_visual": 60.4, "type_av": 64.7, "event_av": 64.4},
+                                "event": {"audio": 54.4, "visual": 64.7, "audio_visual": 52.3, "type_av": 57.2, "event_av": 53.8}},
+                     "ecma": {"name": "E-CMANet",
+                              "segment": {"audio": 66.1, "visual": 69.9, "audio_visual": 61.7, "type_av": 65.9, "event_av": 65.4},
+                              "event": {"audio": 54.5, "visual": 66.6, "audio_visual": 53.5, "type_av": 58.2, "event_av": 54.3}}}}}
+    ours_part, papers_part = page.split("<h2>The paper's figures (not ours)</h2>")
+    assert ours_part.count('class="paper"') == 0 and "best" not in papers_part  # bold marks only our means
+    assert papers_part.count('<tr class="paper">') == 2 and "<td class=\"num sep\">65.4</td>" in papers_part
+    assert "the paper's E-CMANet" in papers_part and "as printed" in papers_part
+    for other in ("demo", "unav100", "mine"):
+        assert ablation_outputs(runs, baseline, other) == (ours_md, ours_html, ours_json)
+    av_only = {v: [{"split": "t", "protocol": "unav100-av", **{lv: {"audio_visual": 50.0} for lv in LEVELS}}] for v in ("ecma",)}
+    md, page, table = ablation_outputs(av_only, None, "llp_unav_named")  # not the paper's columns: not shown
+    assert "paper" not in table and "paper's figures" not in md + page
+
+
 def test_summaries_and_per_seed_files_give_the_same_ablation(runs):
     summaries = {v: [summarize_seeds({str(i): m for i, m in enumerate(ms)})] for v, ms in runs.items()}
     a, b = ablation_frame(runs), ablation_frame(summaries)
@@ -205,7 +237,11 @@ def test_cli_contract(split, runs, tmp_path, capsys):
                  "--output-html", str(tmp_path / "a.html")]) == 0
     table = json.loads((tmp_path / "a.json").read_text())
     assert table["seeds"]["ecma"] == ["0", "1", "2"] and "baseline" in table
-    assert "nothing predicted" in (tmp_path / "a.md").read_text()
+    assert "nothing predicted" in (tmp_path / "a.md").read_text() and "paper" not in table
+    assert main(["ablation", "--quiet", "--metrics", *metrics_args, "--dataset", "llp", "--output-md", str(tmp_path / "l.md"),
+                 "--output-json", str(tmp_path / "l.json")]) == 0
+    assert list(json.loads((tmp_path / "l.json").read_text())["paper"]["variants"]) == ["no_cma", "ecma"]
+    assert "## The paper's figures (not ours)" in (tmp_path / "l.md").read_text()
     # figures
     assert main(["per-class-chart", "--quiet", "--metrics", *metrics_args, "--output", str(tmp_path / "per_class.png")]) == 0
     best = max(runs, key=lambda v: np.mean([m["segment"]["type_av"] for m in runs[v]]))

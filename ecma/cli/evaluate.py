@@ -79,7 +79,8 @@ def cmd_evaluate(args) -> int:
     seg, evt = metrics["segment"], metrics["event"]
     if annotations.av_only:
         print(f"{args.output}: {metrics['num_videos']} videos ({metrics['protocol']}); segment AV {seg['audio_visual']:.2f}, "
-              f"event AV {evt['audio_visual']:.2f}; mAP@0.5:0.9 {metrics['map']['average_0.5_0.9']:.2f}", file=sys.stderr)
+              f"event AV {evt['audio_visual']:.2f}; mAP {metrics['map']['average']:.2f} (mean over tIoU 0.1:0.1:0.9, "
+              "as UnAV's code averages)", file=sys.stderr)
         return 0
     print(
         f"{args.output}: {metrics['num_videos']} videos; segment A {seg['audio']:.2f} V {seg['visual']:.2f} "

@@ -34,9 +34,11 @@ class Annotations:
         """The split's videos in file order and their weak labels."""
         raise NotImplementedError
 
-    def truth(self, name: str, filenames: Sequence[str], n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    def truth(self, name: str, filenames: Sequence[str], n_segments: int,
+              lengths: Optional[Sequence[int]] = None) -> tuple[np.ndarray, np.ndarray]:
         """(audio, visual) (N, C, n_segments) 0/1 truth of ``filenames`` (videos of split ``name``), zero
-        past each video's own length."""
+        past each video's own length; ``lengths``: each video's T where known (features of any length), to
+        name truth rows past it."""
         raise NotImplementedError
 
     def lengths(self, name: str, filenames: Sequence[str]) -> Optional[np.ndarray]:
@@ -80,14 +82,14 @@ class LlpAnnotations(Annotations):
     def source(self, name: str) -> str:
         return str(self._csv(name))
 
-    def truth(self, name, filenames, n_segments):
+    def truth(self, name, filenames, n_segments, lengths=None):
         if self.eval_audio is None or self.eval_visual is None:
             raise EcmaError(f"the {name} split needs segment-level truth (the eval audio and visual csvs)")
         if "rows" not in self._cache:
             self._cache["rows"] = (read_eval(self.eval_audio, self.classes), read_eval(self.eval_visual, self.classes))
         rows_a, rows_v = self._cache["rows"]
-        return (segment_truth(rows_a, filenames, self.classes, n_segments),
-                segment_truth(rows_v, filenames, self.classes, n_segments))
+        return (segment_truth(rows_a, filenames, self.classes, n_segments, lengths),
+                segment_truth(rows_v, filenames, self.classes, n_segments, lengths))
 
 
 @dataclass
@@ -124,7 +126,7 @@ class UnavAnnotationSet(Annotations):
 
         return UnavSplit(name, s.classes, tuple(by_id[f] for f in filenames))
 
-    def truth(self, name, filenames, n_segments):
+    def truth(self, name, filenames, n_segments, lengths=None):  # lengths: the JSON's durations fix them
         sub = self._videos(name, filenames)
         gt, lengths = sub.segment_truth(self.segment_seconds)
         out = np.zeros((len(filenames), len(self.classes), n_segments), dtype=np.uint8)
@@ -142,16 +144,22 @@ class UnavAnnotationSet(Annotations):
         return self._videos(name, filenames).lengths(self.segment_seconds)
 
 
+class SplitOverlapError(EcmaError):
+    """A video listed in two splits: the one annotation error that a dataset may declare intended
+    (``allow_split_overlap``), so callers can add that hint to it and to nothing else."""
+
+
 def check_disjoint(annotations: Annotations, names: Sequence[str]) -> None:
-    """Stop on leakage: a video in two of the splits ``names`` is an error naming it and where each split is
-    listed (one csv given for two splits is not two listings)."""
+    """Stop on leakage: a video in two of the splits ``names`` is a :class:`SplitOverlapError` naming it and
+    where each split is listed (one csv given for two splits is not two listings). Errors in the files
+    themselves are plain :class:`EcmaError`."""
     seen: dict[str, str] = {}
     for split in names:
         source = annotations.source(split)
         for f in annotations.split(split).filenames:
             if f in seen and seen[f] != source:
-                raise EcmaError(f"{f}: listed in {seen[f]} and in {source} (a video in two splits leaks between them)")
+                raise SplitOverlapError(f"{f}: listed in {seen[f]} and in {source} (a video in two splits leaks between them)")
             seen.setdefault(f, source)
 
 
-__all__ = ["Annotations", "LlpAnnotations", "UnavAnnotationSet", "check_disjoint", "SPLITS"]
+__all__ = ["Annotations", "LlpAnnotations", "UnavAnnotationSet", "SplitOverlapError", "check_disjoint", "SPLITS"]

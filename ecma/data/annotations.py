@@ -5,7 +5,9 @@
 - eval files (``AVVP_eval_audio.csv``, ``AVVP_eval_visual.csv``): ``filename``, ``onset``, ``offset``,
   ``event_labels`` (one class per row): segment-level truth, whole seconds, end exclusive.
 
-Every problem is an :class:`~ecma.errors.EcmaError` naming the file, the line and the problem.
+Every problem is an :class:`~ecma.errors.EcmaError` naming the file, the line and the problem. A UTF-8 byte
+order mark at the start of a file (as spreadsheet programs write) is accepted and dropped, as the benchmark's
+own reader does: AVVP-ECCV20 reads these files with ``pandas.read_csv(..., sep="\\t")``, which skips it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ecma.errors import EcmaError
+from ecma.progress import log
 
 SPLIT_COLUMNS = ("filename", "event_labels")
 EVAL_COLUMNS = ("filename", "onset", "offset", "event_labels")
@@ -51,6 +54,8 @@ class EvalRow:
     onset: int
     offset: int
     label: str
+    source: str = ""  # the file and line it was read from, for messages
+    line: int = 0
 
 
 def _read_rows(path: str | os.PathLike, columns: Sequence[str], what: str) -> list[tuple[int, dict[str, str]]]:
@@ -58,7 +63,7 @@ def _read_rows(path: str | os.PathLike, columns: Sequence[str], what: str) -> li
     if not path.is_file():
         raise EcmaError(f"{path}: {what} file not found")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8, minus a leading byte order mark
             reader = csv.reader(f, delimiter="\t")
             try:
                 header = next(reader)
@@ -108,7 +113,8 @@ def read_split(path: str | os.PathLike, classes: Sequence[str]) -> SplitLabels:
 
 
 def read_eval(path: str | os.PathLike, classes: Sequence[str]) -> list[EvalRow]:
-    """Read a segment-level truth file. Rows with onset >= offset are kept (they add nothing, as in the benchmark)."""
+    """Read a segment-level truth file. Rows with onset >= offset, or past the clip, are kept and scored as the
+    benchmark scores them (:func:`segment_truth` says so where they are used)."""
     out = []
     for lineno, row in _read_rows(path, EVAL_COLUMNS, "eval"):
         try:
@@ -120,17 +126,20 @@ def read_eval(path: str | os.PathLike, classes: Sequence[str]) -> list[EvalRow]:
         if onset < 0 or offset < 0:
             raise EcmaError(f"{path}:{lineno}: negative onset/offset {onset}/{offset}")
         _check_class(path, lineno, row["event_labels"], classes)
-        out.append(EvalRow(row["filename"], onset, offset, row["event_labels"]))
+        out.append(EvalRow(row["filename"], onset, offset, row["event_labels"], str(path), lineno))
     return out
 
 
 def segment_truth(
-    rows: Sequence[EvalRow], filenames: Sequence[str], classes: Sequence[str], n_segments: int
+    rows: Sequence[EvalRow], filenames: Sequence[str], classes: Sequence[str], n_segments: int,
+    lengths: Sequence[int] | None = None,
 ) -> np.ndarray:
     """(N, C, T) 0/1 truth for ``filenames``: GT[c, onset:offset] = 1 (end exclusive, clipped to T).
 
     Rows of videos outside ``filenames`` are ignored, and rows with onset >= offset set nothing:
-    both as in the benchmark's evaluation loop.
+    both as in the benchmark's evaluation loop. Rows of these videos with onset > offset or past the clip's
+    end (``lengths[n]`` segments where given, else ``n_segments``) are scored so too, and named in one
+    warning line per file.
     """
     index = {f: i for i, f in enumerate(filenames)}
     cls = {c: i for i, c in enumerate(classes)}
@@ -139,4 +148,23 @@ def segment_truth(
         n = index.get(r.filename)
         if n is not None and r.onset < r.offset:
             gt[n, cls[r.label], r.onset : r.offset] = 1
+    ends = [n_segments] * len(filenames) if lengths is None else [int(t) for t in lengths]
+    _warn_rows_outside_their_clip([(r, ends[index[r.filename]]) for r in rows if r.filename in index])
     return gt
+
+
+def _warn_rows_outside_their_clip(rows: Sequence[tuple[EvalRow, int]], shown: int = 3) -> None:
+    """One warning line per file (the ``ecma`` logger, on stderr) naming the first ``shown`` of its truth rows
+    (row, clip end) with onset > offset or offset past the clip's end. They stay, scored as the benchmark
+    scores them (no segment, or cut at the clip's end); one line, so that a real run is not flooded."""
+    bad: dict[str, list[str]] = {}
+    for r, end in rows:
+        if r.onset > r.offset:
+            bad.setdefault(r.source, []).append(f"{r.line} (onset {r.onset} > offset {r.offset})")
+        elif r.offset > end:
+            bad.setdefault(r.source, []).append(f"{r.line} (offset {r.offset} past the clip's end {end})")
+    for source, lines in bad.items():
+        more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
+        log.warning(f"{source}: {len(lines)} truth row(s) end before they start or past their clip, kept and "
+                    f"scored as the benchmark scores them (nothing, or cut at the clip's end): line "
+                    f"{', '.join(lines[:shown])}{more}")

@@ -16,7 +16,8 @@ from ecma import registry
 from ecma.argv import option
 from ecma.data.names import shard_of, youtube_id
 from ecma.config import WorkflowConfig
-from ecma.data.annotation_sets import SPLITS, Annotations, LlpAnnotations, UnavAnnotationSet, check_disjoint
+from ecma.data.annotation_sets import (SPLITS, Annotations, LlpAnnotations, SplitOverlapError, UnavAnnotationSet,
+                                      check_disjoint)
 from ecma.data.annotations import read_split
 from ecma.data.classes import LLP_CLASSES
 from ecma.data.unav_demo import ANNOTATION_FILE as UNAV_DEMO_ANNOTATIONS, FEATURES_FOLDER as UNAV_DEMO_FEATURES
@@ -164,7 +165,7 @@ def _annotated_names(files: DatasetFiles) -> list[str]:
     if not files.allow_split_overlap:
         try:
             check_disjoint(files.annotation_set(), SPLITS)
-        except EcmaError as e:
+        except SplitOverlapError as e:  # only here does the setting help; a broken file's error stands alone
             raise EcmaError(f"{e} (set datasets.{files.name}.allow_split_overlap: true if intended)") from None
     return files.filenames()
 

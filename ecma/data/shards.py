@@ -274,7 +274,7 @@ def load_features(
     fingerprint = read_fingerprint(paths)
     wanted = {f: i for i, f in enumerate(filenames)}
     found: dict[str, VideoFeatures] = {}
-    first: tuple[VideoFeatures, Path] | None = None
+    shard_of: dict[str, Path] = {}
     for p in paths:
         with FeatureShard(p) as shard:
             for name in shard.videos():
@@ -287,13 +287,11 @@ def load_features(
                     raise EcmaError(f"{p}: video {name!r} has {video.describe()}; expected (T, D) per segment")
                 if n_segments is not None and a.shape[0] != n_segments:
                     raise EcmaError(f"{p}: video {name!r} has {a.shape[0]} segments; the dataset has {n_segments}")
-                if first is None:
-                    first = (video, Path(p))
-                elif video.sizes() != first[0].sizes():
-                    raise EcmaError(f"{p}: video {name!r} has {video.describe()}, but videos in {first[1]} have {first[0].describe(names=False)}")
                 if not all(np.isfinite(x).all() for x in (a, v, v3) if x is not None):
                     raise EcmaError(f"{p}: video {name!r} has NaN or infinite features")
                 found[name] = video
+                shard_of[name] = Path(p)
+    _check_same_sizes(found, shard_of)
     absent = [f for f in filenames if f not in found]
     if absent and missing == "error":
         shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
@@ -308,6 +306,28 @@ def load_features(
     audio, visual = _stack_float32(found, kept, "audio"), _stack_float32(found, kept, "visual")
     visual_3d = _stack_float32(found, kept, "visual_3d") if has_3d else None
     return FeatureSet(kept, audio, visual, fingerprint, absent, visual_3d, k, lengths)
+
+
+def _check_same_sizes(found: dict[str, VideoFeatures], shard_of: dict[str, Path]) -> None:
+    """Every video must share the feature sizes (:meth:`VideoFeatures.sizes`). The sizes most videos have are
+    the norm, and the error names a video that differs and its shard: comparing with the first video read
+    would blame every other video when that first one is the odd one. A tie names one of each."""
+    groups: dict[tuple, list[str]] = {}
+    for name, video in found.items():
+        groups.setdefault(video.sizes(), []).append(name)
+    if len(groups) <= 1:
+        return
+    by_count = sorted(groups.values(), key=len, reverse=True)  # stable: ties keep the order read
+    usual, odd = by_count[0], by_count[1]
+    (ex, bad) = usual[0], odd[0]
+    if len(usual) == len(odd):
+        raise EcmaError(f"{shard_of[bad]}: video {bad!r} has {found[bad].describe()}, but video {ex!r} in "
+                        f"{shard_of[ex]} has {found[ex].describe(names=False)}: the videos of a split must share "
+                        "their feature sizes")
+    n_odd = sum(len(g) for g in by_count[1:])
+    others = f" ({n_odd} videos differ)" if n_odd > 1 else ""
+    raise EcmaError(f"{shard_of[bad]}: video {bad!r} has {found[bad].describe()}, but {len(usual)} other videos "
+                    f"(e.g. {ex!r} in {shard_of[ex]}) have {found[ex].describe(names=False)}{others}")
 
 
 def _stack_float32(found: dict[str, VideoFeatures], kept: list[str], stream: str) -> np.ndarray:

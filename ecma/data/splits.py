@@ -49,7 +49,7 @@ def load_annotated_split(
     if with_truth:
         t = features.audio.shape[1]
         lengths = features.lengths if features.variable_length else None  # events end with their video
-        gt_a, gt_v = annotations.truth(split, features.filenames, t)
+        gt_a, gt_v = annotations.truth(split, features.filenames, t, lengths)
         data.gt_audio, data.gt_visual = mask_beyond_lengths(gt_a, lengths, 2), mask_beyond_lengths(gt_v, lengths, 2)
     return data
 

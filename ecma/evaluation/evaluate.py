@@ -62,12 +62,22 @@ def evaluate_files(
     rows_a = _with_classes_of(predictions_path, read_eval, eval_audio_csv, classes)
     rows_v = _with_classes_of(predictions_path, read_eval, eval_visual_csv, classes)
     n_segments = preds.audio_prob.shape[1]
-    gt_audio = segment_truth(rows_a, split.filenames, classes, n_segments)
-    gt_visual = segment_truth(rows_v, split.filenames, classes, n_segments)
+    lengths = _own_lengths(preds, split.filenames)
+    gt_audio = segment_truth(rows_a, split.filenames, classes, n_segments, lengths)
+    gt_visual = segment_truth(rows_v, split.filenames, classes, n_segments, lengths)
     result = evaluate_predictions(preds, split.filenames, gt_audio, gt_visual, video_threshold=video_threshold,
                                   segment_threshold=segment_threshold, missing=missing, eval_config=eval_config,
                                   source=f"{predictions_path}", split=str(split_csv))
     return result
+
+
+def _own_lengths(preds: Predictions, filenames: Sequence[str]) -> list[int] | None:
+    """Each video's own T where the predictions record lengths (videos of any length), else None (all T):
+    where its clip ends, for naming truth rows past it."""
+    if preds.lengths is None:
+        return None
+    own = dict(zip(preds.filenames, preds.lengths))
+    return [int(own.get(f, preds.audio_prob.shape[1])) for f in filenames]
 
 
 def _predicted_videos(preds: Predictions, filenames: Sequence[str], missing: str, source: str, split: str):
@@ -155,7 +165,7 @@ def evaluate_annotated(
     filenames = annotations.split(split).filenames
     if not filenames:
         raise EcmaError(f"the {split} split lists no videos")
-    gt_a, gt_v = annotations.truth(split, filenames, preds.audio_prob.shape[1])
+    gt_a, gt_v = annotations.truth(split, filenames, preds.audio_prob.shape[1], _own_lengths(preds, filenames))
     if not annotations.av_only:
         return evaluate_predictions(preds, filenames, gt_a, gt_v, video_threshold=video_threshold,
                                     segment_threshold=segment_threshold, missing=missing, eval_config=eval_config,

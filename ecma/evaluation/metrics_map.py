@@ -12,8 +12,11 @@ adaptation of ActivityNet's ``eval_detection.py``), written here without pandas:
   events; AP is VOC 2011's interpolated area (precision made monotone from the right, summed over the recall
   steps). A class without predictions has AP 0.
 - mAP at each threshold is the mean over the scored classes; thresholds 0.1, 0.2, ..., 0.9 (their
-  ``tiou_thresholds``); UnAV-100's paper reports mAP at 0.5 to 0.9 and the average over all nine, which is
-  ``average`` here.
+  ``tiou_thresholds = np.linspace(0.1, 0.9, 9)``, ``libs/datasets/unav100.py``).
+- The headline is ``average``, the mean over all nine thresholds: what their evaluator returns and prints as
+  "Average mAP" (``mAP.mean()`` in ``ANETdetection.evaluate``), and what ``ecma evaluate`` prints.
+  ``average_0.5_0.9``, the mean over 0.5 ... 0.9 alone, is kept beside it in metrics.json; it is not their
+  average.
 
 Our detections come from segment predictions (:func:`detections_from_segments`): every maximal run of
 positive segments of a class is one event, in seconds (clipped to the video's duration), scored by the mean
@@ -114,9 +117,10 @@ def mean_average_precision(
 ) -> dict:
     """mAP (percent) of ``detections`` against ``truth`` at each tIoU threshold, and their mean.
 
-    Returns ``{"protocol": "unav100-map", "map": {"0.5": ..., ...}, "average": ..., "per_class": {class:
-    [AP at each threshold]}, "num_classes": K}``; classes are those with a true event (named by
-    ``classes[index]`` where given).
+    Returns ``{"protocol": "unav100-map", "map": {"0.5": ..., ...}, "average": ..., "average_0.5_0.9": ...,
+    "per_class": {class: [AP at each threshold]}, "num_classes": K}``: ``average`` is the mean over every
+    threshold given (0.1 ... 0.9 by default, UnAV's average and our headline), ``average_0.5_0.9`` over those
+    from 0.5; classes are those with a true event (named by ``classes[index]`` where given).
     """
     truth = remove_duplicates(truth)
     scored = sorted({e[1] for e in truth})
@@ -134,8 +138,8 @@ def mean_average_precision(
     return {
         "protocol": "unav100-map",
         "map": {f"{t:.1f}": float(100 * m) for t, m in zip(thresholds, per_threshold)},
-        "average": float(100 * per_threshold.mean()),
-        # UnAV-100's paper reports tIoU 0.5 ... 0.9 and their mean
+        "average": float(100 * per_threshold.mean()),  # the headline: UnAV's code averages all nine thresholds
+        # the mean over tIoU 0.5 ... 0.9 alone, kept beside it (not UnAV's average)
         "average_0.5_0.9": float(100 * np.mean([m for t, m in zip(thresholds, per_threshold) if t >= 0.5 - 1e-9] or [0.0])),
         "per_class": {name(c): [float(100 * x) for x in ap[:, col]] for col, c in enumerate(scored)},
         "num_classes": len(scored),

@@ -7,9 +7,12 @@ there is network), a local checkpoint file, or None for a random initialisation 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Callable, Optional
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -18,6 +21,7 @@ from ecma.device import amp_dtype
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import weights_id
 from ecma.extract.transform import ImageTransform
+from ecma.safe_load import check_torch_file, is_safetensors
 
 
 class VisualEncoder:
@@ -40,9 +44,13 @@ class VisualEncoder:
             level = logging.getLogger().level
             logging.getLogger().setLevel(logging.ERROR)
             try:
-                model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
-            except Exception as e:
-                raise EcmaError(f"{pretrained or model_name}: cannot build visual encoder {model_name} ({e})") from None
+                with _weights_for_open_clip(pretrained, tags) as weights:
+                    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=weights)
+            except EcmaError:
+                raise
+            except Exception as e:  # one line: torch's and open_clip's messages run to many
+                reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                raise EcmaError(f"{pretrained or model_name}: cannot build visual encoder {model_name} ({reason})") from None
             finally:
                 logging.getLogger().setLevel(level)
         self.model_name = model_name
@@ -78,6 +86,32 @@ class VisualEncoder:
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return torch.cat(out).numpy()
+
+
+@contextlib.contextmanager
+def _weights_for_open_clip(pretrained: Optional[str], tags: list[str]) -> Iterator[Optional[str]]:
+    """What to hand open_clip as ``pretrained``, a local file checked first as open_clip will read it.
+
+    open_clip takes a tag before a file of that name, and reads a file by its suffix
+    (``open_clip.factory.load_checkpoint``): ``.safetensors`` and ``.npz``/``.npy`` (``np.load`` without
+    pickles) hold data only; anything else goes to ``torch.load(weights_only=True)``, whose refusal of a
+    pickled object is many lines of torch's text: here it is one line naming the file, and its code never
+    runs. A safetensors file under another name (what open_clip downloads for a tag from the HF hub, which
+    ``ecma fetch-weights`` keeps as ``NAME.pt``) goes through a link named ``.safetensors``: torch.load
+    cannot read it.
+    """
+    if pretrained is None or pretrained in tags:
+        yield pretrained
+    elif os.path.splitext(pretrained)[1] in (".safetensors", ".npz", ".npy"):
+        yield pretrained
+    elif is_safetensors(pretrained):
+        with tempfile.TemporaryDirectory(prefix="ecma-weights-") as folder:
+            link = Path(folder) / f"{Path(pretrained).stem}.safetensors"
+            link.symlink_to(Path(pretrained).resolve())
+            yield str(link)
+    else:
+        check_torch_file(pretrained, "visual checkpoint")
+        yield pretrained
 
 
 def _check_transform(transform: ImageTransform, preprocess: Callable, model_name: str) -> None:

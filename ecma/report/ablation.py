@@ -3,6 +3,10 @@
 Input: {variant: [metrics dict, ...]}, one dict per seed; a dict that is itself a seed summary (a
 ``seeds`` block, from :func:`ecma.report.seeds.summarize_seeds`) counts as its seeds. Spread: sample
 standard deviation over seeds (ddof=1), 0 for a variant with one seed (shown without "±").
+
+For an LLP dataset the paper's own figures for the same variants (its Table 3, :mod:`ecma.evaluation.paper`)
+follow in a table of their own, headed and captioned as the paper's and printed as the paper prints them
+(one decimal), never as rows of ours; the JSON keeps them under ``paper``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import pandas as pd
 
 from ecma import registry
 from ecma.errors import EcmaError
+from ecma.evaluation import paper
 from ecma.report.html import page
 from ecma.report.seeds import AV_ONLY_KEYS, LEVELS, check_metrics, expand_seeds, mean_std, metric_keys
 
@@ -101,8 +106,30 @@ def _split_of(runs: Mapping[str, Sequence[Mapping]]) -> str:
     return ""
 
 
-def ablation_markdown(frame: pd.DataFrame, baseline: Mapping | None = None, split: str = "") -> str:
-    """Markdown: one row per variant (mean ± std over seeds), a last row for predicting nothing."""
+def _papers_rows(frame: pd.DataFrame, dataset: str | None) -> dict[str, dict]:
+    """The paper's rows for the frame's variants (:func:`ecma.evaluation.paper.paper_rows`), where the
+    dataset has them and our columns are the paper's (the benchmark's five, not the AV-only protocol)."""
+    if dataset is None or _keys_of(frame) != paper.METRICS:
+        return {}
+    return paper.paper_rows(dataset, [str(v) for v in frame.index])
+
+
+def _papers_markdown(rows: Mapping[str, dict]) -> str:
+    keys = [(level, key) for level in LEVELS for key in paper.METRICS]
+    lines = ["| variant | " + " | ".join(f"{LEVEL_SHORT[lv]} {SHORT[k]}" for lv, k in keys) + " | the paper's name |",
+             "|" + "---|" * (len(keys) + 2)]
+    for variant, row in rows.items():
+        lines.append(f"| {variant} | " + " | ".join(f"{row[lv][k]:.1f}" for lv, k in keys)
+                     + f" | {paper.PAPER_NAMES[variant]} |")
+    return ("\n## The paper's figures (not ours)\n\n"
+            f"{paper.SOURCE}: F1 in percent, one published run per row. Not computed by this project; the targets of "
+            "our rows of the same variant above.\n\n" + "\n".join(lines) + "\n")
+
+
+def ablation_markdown(frame: pd.DataFrame, baseline: Mapping | None = None, split: str = "",
+                      papers: Mapping[str, dict] | None = None) -> str:
+    """Markdown: one row per variant (mean ± std over seeds), a last row for predicting nothing, then the
+    paper's rows (``papers``, from :func:`_papers_rows`) in a table of their own."""
     names = _keys_of(frame)
     keys = [(level, key) for level in LEVELS for key in names]
     header = "| variant | " + " | ".join(f"{LEVEL_SHORT[lv]} {SHORT[k]}" for lv, k in keys) + " | seeds |"
@@ -119,11 +146,34 @@ def ablation_markdown(frame: pd.DataFrame, baseline: Mapping | None = None, spli
         f"# Ablation ({split})\n\nF1 in percent, {_protocol(names)}; {spread}seeds per variant in the last column."
         + ("" if baseline is None else f" *{BASELINE_NAME}*: the score of all-zero predictions on the same truth.")
         + "\n\n" + "\n".join(lines) + "\n"
+        + (_papers_markdown(papers) if papers else "")
     )
 
 
-def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: str = "") -> str:
-    """A self-contained, styled HTML page of the table; the best mean of each column in bold."""
+def _papers_html(rows: Mapping[str, dict]) -> str:
+    keys = [(level, key) for level in LEVELS for key in paper.METRICS]
+    n = len(paper.METRICS)
+    head_group = ('<tr class="group"><th rowspan="2">variant</th>'
+                  + "".join(f'<th colspan="{n}" class="sep">{level}-level F1 (%)</th>' for level in LEVELS) + "</tr>")
+    head_keys = "<tr>" + "".join(f'<th{" class=sep" if i % n == 0 else ""}>{html.escape(SHORT[k])}</th>'
+                                 for i, (_, k) in enumerate(keys)) + "</tr>"
+    body = []
+    for variant, row in rows.items():
+        cells = "".join(f'<td class="num{" sep" if i % n == 0 else ""}">{row[lv][k]:.1f}</td>'
+                        for i, (lv, k) in enumerate(keys))
+        body.append(f'<tr class="paper"><td class="name">{html.escape(variant)}'
+                    f'<span class="desc">the paper\'s {html.escape(paper.PAPER_NAMES[variant])}</span></td>{cells}</tr>')
+    caption = (f"{html.escape(paper.SOURCE)}. F1 in percent, one published run per row. Not computed by this "
+               "project: the targets of our rows of the same variant above.")
+    return ("<h2>The paper's figures (not ours)</h2>\n"
+            f"<table class=\"paper\">\n<caption>{caption}</caption>\n<thead>\n{head_group}\n{head_keys}\n</thead>\n"
+            "<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>")
+
+
+def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: str = "",
+                  papers: Mapping[str, dict] | None = None) -> str:
+    """A self-contained, styled HTML page of the table (the best mean of each column in bold), then the
+    paper's rows (``papers``) in a table of their own."""
     names = _keys_of(frame)
     keys = [(level, key) for level in LEVELS for key in names]
     best = {k: frame[(*k, "mean")].max() for k in keys}
@@ -157,12 +207,15 @@ def ablation_html(frame: pd.DataFrame, baseline: Mapping | None = None, split: s
                "Type@AV: mean of A, V and AV; Event@AV: audio and visual counts pooled.")
     table = (f"<table>\n<caption>{caption}</caption>\n<thead>\n{head_group}\n{head_keys}\n</thead>\n<tbody>\n"
              + "\n".join(body) + "\n</tbody>\n</table>")
-    return page("Ablation", f"<h1>Ablation</h1>\n<p class=\"note\">Every variant on the test split.</p>\n{table}")
+    theirs = f"\n{_papers_html(papers)}" if papers else ""
+    return page("Ablation", f"<h1>Ablation</h1>\n<p class=\"note\">Every variant on the test split.</p>\n{table}{theirs}")
 
 
-def ablation_json(frame: pd.DataFrame, runs: Mapping[str, Sequence[Mapping]], baseline: Mapping | None = None) -> dict:
+def ablation_json(frame: pd.DataFrame, runs: Mapping[str, Sequence[Mapping]], baseline: Mapping | None = None,
+                  papers: Mapping[str, dict] | None = None) -> dict:
     """ablation.json: ``variants`` -> {variant: {segment, event (means), description, num_seeds}}, ``std``,
-    ``seeds`` ({variant: [seed labels]}), ``ddof`` and, if given, ``baseline`` ({segment, event})."""
+    ``seeds`` ({variant: [seed labels]}), ``ddof``, if given ``baseline`` ({segment, event}), and where the
+    paper has figures for these variants ``paper`` ({source, variants: {variant: {name, segment, event}}})."""
     names = _keys_of(frame)
     seeds = variant_seeds(runs)
     keys = names
@@ -178,15 +231,22 @@ def ablation_json(frame: pd.DataFrame, runs: Mapping[str, Sequence[Mapping]], ba
         out["seeds"][variant] = list(seeds[variant])
     if baseline is not None:
         out["baseline"] = {lv: {k: float(baseline[lv][k]) for k in names} for lv in LEVELS}
+    if papers:
+        out["paper"] = {"source": paper.SOURCE,
+                        "variants": {v: {"name": paper.PAPER_NAMES[v], **row} for v, row in papers.items()}}
     return out
 
 
-def ablation_outputs(runs: Mapping[str, Sequence[Mapping]], baseline: Mapping | None = None) -> tuple[str, str, dict]:
-    """(markdown, html, json-able dict) of {variant: [metrics per seed]}."""
+def ablation_outputs(runs: Mapping[str, Sequence[Mapping]], baseline: Mapping | None = None,
+                     dataset: str | None = None) -> tuple[str, str, dict]:
+    """(markdown, html, json-able dict) of {variant: [metrics per seed]}; ``dataset`` (the workflow's name)
+    decides whether the paper's figures are shown beside ours (LLP datasets only)."""
     if not runs:
         raise EcmaError("no variants to compare")
     if baseline is not None:
         check_metrics(baseline, "the baseline")
     frame = ablation_frame(runs)
     split = _split_of(runs)
-    return ablation_markdown(frame, baseline, split), ablation_html(frame, baseline, split), ablation_json(frame, runs, baseline)
+    papers = _papers_rows(frame, dataset)
+    return (ablation_markdown(frame, baseline, split, papers), ablation_html(frame, baseline, split, papers),
+            ablation_json(frame, runs, baseline, papers))

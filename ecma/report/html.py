@@ -23,6 +23,8 @@ td.best { font-weight: 700; background: #e3f8ef; }
 td.name { font-weight: 600; white-space: nowrap; }
 td.name .desc { display: block; font-weight: 400; color: #7b8794; font-size: 11px; }
 tr.baseline td { color: #7b8794; font-style: italic; background: #fafbfc; }
+h2 { font-size: 16px; margin: 28px 0 8px 0; }
+tr.paper td { background: #fffbea; }
 th.sep, td.sep { border-left: 2px solid #cbd2d9; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 4px 16px; font-size: 14px; }
 dt { font-weight: 600; color: #3e4c59; }

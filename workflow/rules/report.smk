@@ -101,7 +101,7 @@ rule ablation:
             for run in variant_test_metrics(wildcards)
         ],
     shell:
-        "ecma ablation --quiet --metrics {params.metrics} --baseline {input.baseline}"
+        "ecma ablation --quiet --metrics {params.metrics} --baseline {input.baseline} --dataset {wildcards.dataset:q}"
         " --output-md {output.md} --output-json {output.json} --output-html {output.html} > {log} 2>&1"
 
 
