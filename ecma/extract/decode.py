@@ -42,6 +42,8 @@ class DecodeSpec:
     # The encoder's input side (224 for ViT-L-14); frames larger than twice this are decoded at reduced
     # size (short side 2x the input), which keeps the encoder's own resize in charge of the final pixels.
     image_size: int = 224
+    # native: the settings above; valor: VALOR's recipe, which fixes them (ecma.extract.valor.decode)
+    profile: str = "native"
 
 
 @dataclass
@@ -144,6 +146,10 @@ def _decode_audio(path: str, spec: DecodeSpec) -> np.ndarray:
 def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpec,
                  transform: Optional[ImageTransform] = None) -> DecodedVideo:
     """Decode one file; never raises for a bad file (``error`` is set instead)."""
+    if spec.profile == "valor":
+        from ecma.extract.valor.decode import decode_valor_video
+
+        return decode_valor_video(index, name, path)
     out = DecodedVideo(index=index, name=name)
     p = Path(path)
     if not p.is_file():
