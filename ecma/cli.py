@@ -170,8 +170,8 @@ def cmd_fetch_weights(args) -> int:
     from ecma.extract.weights import WeightsFile, fetch
 
     library, *rest = args.spec
-    if library not in ("open_clip", "laion_clap") or not rest or (library == "open_clip" and len(rest) != 2):
-        raise EcmaError("--spec is 'open_clip MODEL TAG' or 'laion_clap RELEASE'")
+    if library not in ("open_clip", "open_clip_url", "laion_clap") or not rest or (library != "laion_clap" and len(rest) != 2):
+        raise EcmaError("--spec is 'open_clip MODEL TAG', 'open_clip_url MODEL TAG' or 'laion_clap RELEASE'")
     fetch(WeightsFile(args.output, (library, rest[0], rest[1] if len(rest) > 1 else "")))
     return 0
 
@@ -191,8 +191,13 @@ def cmd_import(args) -> int:
 
     if not args.annotations and args.names is None:
         raise EcmaError("give --annotations CSV... (or --names NAME...)")
+    encoders = None
+    if args.encoders_from is not None:
+        from ecma.config import load_config
+
+        encoders = load_config(args.encoders_from).extract
     report = import_features(args.format, args.root, args.annotations or [], args.output, shard=_parse_shard(args.shard),
-                             names=args.names, progress=not args.quiet)
+                             names=args.names, encoders_from=encoders, progress=not args.quiet)
     print(
         f"{args.output}: imported {report.imported}, failed {len(report.failed)}"
         + (f" (see {report.failures_path})" if report.failed else ""),
@@ -564,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output resources/weights/open_clip/ViT-L-14-quickgelu-openai.pt",
     )
     w.add_argument("--spec", nargs="+", required=True, metavar="WORD",
-                   help="'open_clip MODEL TAG' or 'laion_clap RELEASE' (e.g. laion_clap 630k-audioset-best.pt)")
+                   help="'open_clip MODEL TAG', 'open_clip_url MODEL TAG' (the tag's own download address, whose "
+                        "file the valor profile names by sha256) or 'laion_clap RELEASE' (e.g. laion_clap "
+                        "630k-audioset-best.pt)")
     w.add_argument("--output", required=True, help="the weights file to write")
     w.set_defaults(func=cmd_fetch_weights)
 
@@ -588,6 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "and --names=NAME takes a name that starts with '-'")
     i.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
     i.add_argument("--shard", help="I/N: only the videos of shard I of N (0-based; the stable hash extraction uses)")
+    i.add_argument("--encoders-from", metavar="YAML",
+                   help="valor: a config whose extract section names the encoders and weights files that computed "
+                        "these features (default: the published checkpoints); the shard then mixes with "
+                        "extract.profile valor extractions of that config")
     i.add_argument("--partial-ok", action="store_true",
                    help="exit 0 when some (not all) videos failed; they are listed in the failures table (workflow use)")
     i.set_defaults(func=cmd_import)
