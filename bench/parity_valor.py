@@ -226,7 +226,7 @@ def main() -> None:
     from ecma.data.shards import FeatureShard
     from ecma.extract import extract_videos
     from ecma.extract.pipeline import build_encoders
-    from ecma.extract.valor.decode import decode_valor_video
+    from ecma.extract.decode import DecodeSpec, decode_video
     from ecma.extract.valor.ffmpeg import run_ffmpeg
     from ecma.extract.valor.frames import ffmpeg_jpeg_args, split_jpegs
     from ecma.importers.clap import clap_map_to_segments
@@ -296,7 +296,7 @@ def main() -> None:
             valor_idx = [int(i) for i in np.round(np.linspace(0, len(jpgs) - 1, 10))]  # clip_preprocess's formula
             piped = split_jpegs(run_ffmpeg(ffmpeg_jpeg_args(str(path))).stdout)
             same_bytes = len(piped) == len(jpgs) and all(md5(piped[i]) == md5(jpgs[i].read_bytes()) for i in range(len(jpgs)))
-            d = decode_valor_video(0, name, path)
+            d = decode_video(0, name, path, DecodeSpec(profile="valor"))
             pix = valor_pixels["valor"][name].numpy().transpose(0, 2, 3, 1)  # normalised, as VALOR's loader gives
             mean, std = (np.array(x, np.float32) for x in (processor.image_processor.image_mean, processor.image_processor.image_std))
             ours_pix = (d.images - mean) / std

@@ -264,9 +264,9 @@ def test_extracted_and_imported_maps_go_through_one_conversion(cfg, videos, tmp_
     name = "vidAAAAAAAA_0_10"
     shard = tmp_path / "x.h5"
     extract_videos([videos[name]], shard, cfg, names=[name], progress=False)
-    from ecma.extract.valor.decode import decode_valor_video
+    from ecma.extract.decode import DecodeSpec, decode_video
 
-    d = decode_valor_video(0, name, videos[name])
+    d = decode_video(0, name, videos[name], DecodeSpec(profile="valor"))
     root = tmp_path / "tree"
     for folder, array in (("CLAP/features", enc.audio.feature_maps(torch.from_numpy(d.waveform[None]))[0].numpy()),
                           ("CLIP/features", enc.visual.encode(d.images))):

@@ -146,10 +146,6 @@ def _decode_audio(path: str, spec: DecodeSpec) -> np.ndarray:
 def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpec,
                  transform: Optional[ImageTransform] = None) -> DecodedVideo:
     """Decode one file; never raises for a bad file (``error`` is set instead)."""
-    if spec.profile == "valor":
-        from ecma.extract.valor.decode import decode_valor_video
-
-        return decode_valor_video(index, name, path)
     out = DecodedVideo(index=index, name=name)
     p = Path(path)
     if not p.is_file():
@@ -158,6 +154,10 @@ def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpe
     if p.stat().st_size == 0:
         out.error = ("open", "empty file (0 bytes)")
         return out
+    if spec.profile == "valor":
+        from ecma.extract.valor.decode import decode_valor_video
+
+        return decode_valor_video(out, p)
 
     images = duration_v = None
     n_v = 0

@@ -1,7 +1,8 @@
 """One video -> what the ``valor`` encoders take: 10 squashed frames and VALOR's 480,000 samples.
 
-The same contract as :func:`ecma.extract.decode.decode_video` (never raises for a bad file; ``error``
-set instead), with VALOR's arithmetic: every video has 10 segments, whatever its length (VALOR's code
+Called by :func:`ecma.extract.decode.decode_video` (``DecodeSpec.profile`` valor) after its checks that
+the file exists and is not empty, with the same contract (never raises for a bad file; ``error`` set
+instead), with VALOR's arithmetic: every video has 10 segments, whatever its length (VALOR's code
 picks 10 frames and 480,000 samples from any video), so ``segment_seconds`` in ``flags`` records how
 long each segment really is (duration / 10). A file without a video stream gets black frames and one
 without audio silence, flagged as the native profile flags them (VALOR's own code would stop there).
@@ -9,7 +10,6 @@ without audio silence, flagged as the native profile flags them (VALOR's own cod
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +19,8 @@ from ecma.extract.valor.frames import IMAGE_SIZE, N_FRAMES, NoVideoStream, valor
 from ecma.extract.valor.waveform import N_SAMPLES, NoAudioStream, valor_waveform
 
 
-def decode_valor_video(index: int, name: str, path: str | os.PathLike) -> DecodedVideo:
-    out = DecodedVideo(index=index, name=name)
-    p = Path(path)
-    if not p.is_file():
-        out.error = ("open", f"file not found: {p}")
-        return out
-    if p.stat().st_size == 0:
-        out.error = ("open", "empty file (0 bytes)")
-        return out
+def decode_valor_video(out: DecodedVideo, p: Path) -> DecodedVideo:
+    """Fill ``out`` (a readable, non-empty file's DecodedVideo, from :func:`ecma.extract.decode.decode_video`)."""
     images = wav = None
     duration = audio_seconds = None
     flags: dict = {}
