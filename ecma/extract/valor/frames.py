@@ -102,7 +102,8 @@ def linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def squash_resize(image: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
     """(H, W, 3) float32 in [0, 1] -> (size, size, 3) float32: ``Resize((size, size))`` of torchvision 0.13
-    on a tensor (both sides to ``size``, the aspect ratio not kept), rows then columns as torch weighs them."""
+    on a tensor (both sides to ``size``, the aspect ratio not kept), summed in the order torch sums: across
+    each of the two source rows first, then between them."""
     h, w = image.shape[:2]
     r0, r1, rw0, rw1 = linear_taps(h, size)
     c0, c1, cw0, cw1 = linear_taps(w, size)
