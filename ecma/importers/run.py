@@ -101,11 +101,11 @@ def import_features(
     output = Path(output)
     names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard, fmt)
     with hold_output(output, "ecma import"):  # one writer per shard (ecma.locks)
-        return _import(fmt, root, annotation_csvs, output, names, progress)
+        return _import(fmt, fingerprint, root, annotation_csvs, output, names, progress)
 
 
-def _import(fmt: ImportFormat, root: Path, annotation_csvs: Sequence[str | os.PathLike], output: Path,
-            names: list[str], progress: bool) -> ImportReport:
+def _import(fmt: ImportFormat, fingerprint: dict, root: Path, annotation_csvs: Sequence[str | os.PathLike],
+            output: Path, names: list[str], progress: bool) -> ImportReport:
     read_video = fmt.video_reader(root, annotation_csvs)
     report = ImportReport(failures_path=failures_path_for(output))
     files: dict[str, int] = {}
