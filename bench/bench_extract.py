@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_extract.py [--n 8] [--videos DIR] [--visual ViT-B-32] [--device auto]
                                             [--rss 4,16] [--rounds 2] [--modes clip,segment] [--no-amp]
+                                            [--profile native[,valor]]
 
 Stages, in videos/s on the same videos and encoders (random-initialised unless configured):
   decode-only   decord decoding + resize and crop (open_clip's steps, torch-free) in the worker processes
@@ -12,6 +13,11 @@ Stages, in videos/s on the same videos and encoders (random-initialised unless c
                 loaded again with librosa at 48 kHz and CLAP on each 1-s segment, one video at a time, in
                 float32 (ours follows extract.amp: bf16 where the hardware computes it natively; --no-amp)
 Peak RSS of end-to-end runs over growing numbers of videos is printed too (each in a fresh process).
+
+``--profile native,valor`` also extracts with ``extract.profile: valor`` (VALOR's recipe: ffmpeg's 8-fps
+JPEGs through a pipe, librosa's audio path, the fusion HTSAT; always float32) in the same alternating
+rounds, and prints its time per video against the native profile's (audio clip mode). The stages above
+are measured for the first profile named.
 """
 
 from __future__ import annotations
@@ -112,8 +118,12 @@ def main() -> None:
     ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                     help="ours in bf16 where the hardware has it (extract.amp; the published way is always float32)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours and the published way")
-    ap.add_argument("--modes", default="clip,segment", help="audio modes of our end-to-end runs")
+    ap.add_argument("--modes", default="clip,segment", help="audio modes of our end-to-end runs (native profile)")
+    ap.add_argument("--profile", default="native", help="extraction profiles, comma-separated (native, valor)")
     args = ap.parse_args()
+    profiles = [p for p in args.profile.split(",") if p]
+    if not profiles or set(profiles) - {"native", "valor"}:
+        ap.error("--profile takes native and/or valor")
 
     import numpy as np
     import torch
@@ -132,7 +142,7 @@ def main() -> None:
             videos = make_videos(work / "videos", args.n)
         n = len(videos)
         cfg = ExtractConfig(visual_model=args.visual, workers=args.workers, batch_videos=args.batch, device=args.device,
-                            amp=args.amp)
+                            amp=args.amp, profile=profiles[0])
         enc = build_encoders(cfg)
         rows = []
 
@@ -140,7 +150,7 @@ def main() -> None:
             rows.append((label, n / seconds, seconds))
             print(f"  {label:<40} {n / seconds:8.2f} videos/s  ({seconds:.1f} s)", flush=True)
 
-        spec = DecodeSpec(image_size=enc.visual.image_size)
+        spec = DecodeSpec(image_size=enc.visual.image_size, profile=cfg.profile)
         items = [(i, v.stem, v) for i, v in enumerate(videos)]
         list(decode_stream(items[:1], spec, enc.visual.transform, 0))  # warm caches
         t = time.perf_counter()
@@ -154,26 +164,33 @@ def main() -> None:
         t = time.perf_counter()
         for i in range(0, n, args.batch):
             enc.audio.encode([d.waveform for d in decoded[i : i + args.batch]])
-        rate("audio-only (HTSAT-tiny, clip mode)", time.perf_counter() - t)
+        rate("audio-only (HTSAT-tiny" + (", fusion" if cfg.profile == "valor" else ", clip mode") + ")",
+             time.perf_counter() - t)
         del decoded, images
 
         # Ours and the published way alternate, round after round: this virtual machine's speed drifts by
         # +-20% within minutes, so only runs made side by side are compared.
         # the published way: float32 encoders, ten audio passes per video (segment mode)
-        seg = build_encoders(dataclasses.replace(cfg, audio_mode="segment", amp=False))
-        modes = [m for m in args.modes.split(",") if m]
+        native = dataclasses.replace(cfg, profile="native")
+        seg = build_encoders(dataclasses.replace(native, audio_mode="segment", amp=False))
+        modes = [m for m in args.modes.split(",") if m] if "native" in profiles else []
+        runs = {m: dataclasses.replace(native, audio_mode=m) for m in modes}
+        if "valor" in profiles:
+            runs["valor"] = dataclasses.replace(cfg, profile="valor")
         ratios = {m: [] for m in modes}
+        valor_ratios = []
         for r in range(args.rounds):
             ours = {}
-            for mode in modes:
-                c = dataclasses.replace(cfg, audio_mode=mode)
+            for mode, c in runs.items():
                 build_encoders(c)
                 t = time.perf_counter()
                 rep = extract_videos(videos, work / f"e2e-{mode}-{r}.h5", c, progress=False)
                 assert rep.extracted == n, rep
                 ours[mode] = time.perf_counter() - t
-                rate(f"round {r + 1}, ours (audio {mode} mode)", ours[mode])
-            if not args.no_published:
+                rate(f"round {r + 1}, " + ("valor profile" if mode == "valor" else f"ours (audio {mode} mode)"), ours[mode])
+            if "valor" in ours and "clip" in ours:
+                valor_ratios.append(ours["valor"] / ours["clip"])
+            if not args.no_published and modes:
                 pub = published_way(videos, seg, work / f"jpgs{r}")
                 rate(f"round {r + 1}, published two-step way", pub)
                 for mode in modes:
@@ -197,6 +214,9 @@ def main() -> None:
         print(f"{'stage':<42} {'videos/s':>9} {'seconds':>8}")
         for label, r, s in rows:
             print(f"{label:<42} {r:9.2f} {s:8.1f}")
+        if valor_ratios:
+            print(f"valor profile's time per video / native's (audio clip mode, {'bf16' if build_encoders(native).precision == 'bf16' else 'float32'}), "
+                  f"per round: {', '.join(f'{x:.2f}x' for x in valor_ratios)}; median {statistics.median(valor_ratios):.2f}x")
         for mode, rs in ratios.items():
             if rs:
                 print(f"speed-up over the published way, audio {mode} mode, per round: "

@@ -77,8 +77,11 @@ def test_valor_round_trip_on_real_llp_names(tmp_path, llp_names):
             assert video.visual_3d is None and video.frames_per_segment == 1
             assert "frames_per_segment" not in s.attrs(name)
         manifest = s.manifest
-    assert fp["source"] == "import" and fp["format"] == "valor" and fp["importer_version"] >= 1
-    assert "bicubic" in fp["streams"]["audio"]["conversion"] and "manifest" not in fp  # per shard: see ecma.data.shards
+    # VALOR's features carry the identity valor-profile extractions share, naming the published checkpoints
+    assert fp["features"] == "valor" and fp["valor_recipe_version"] >= 1 and fp["dtype"] == "float32"
+    assert fp["visual"]["sha256"] == "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836"  # in OpenAI's URL
+    assert fp["visual"]["model"] == "open_clip/ViT-L-14-quickgelu" and fp["audio"]["model"] == "laion_clap/HTSAT-tiny fusion"
+    assert "bicubic" in fp["audio"]["features"] and "manifest" not in fp  # per shard: see ecma.data.shards
     # the manifest: sha256 of the sorted 'path<TAB>size' lines of every file used, computed here independently
     lines = sorted(f"{folder}/{vid}.npy\t{(root / folder / f'{vid}.npy').stat().st_size}\n"
                    for vid in arrays for folder in VALOR_FILES)
@@ -399,4 +402,4 @@ def test_a_shard_without_videos_is_still_written(tmp_path):
     assert main(["import", "--format", "valor", "--root", str(root), "--annotations", str(ann), "--output", str(out),
                  "--shard", f"{other}/2", "--quiet"]) == 0
     with FeatureShard(out) as s:
-        assert len(s) == 0 and s.fingerprint["source"] == "import" and s.manifest["files"] == 0
+        assert len(s) == 0 and s.fingerprint["features"] == "valor" and s.manifest["files"] == 0

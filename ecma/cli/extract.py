@@ -83,8 +83,8 @@ def cmd_fetch_weights(args) -> int:
     from ecma.extract.weights import WeightsFile, fetch
 
     library, *rest = args.spec
-    if library not in ("open_clip", "laion_clap") or not rest or (library == "open_clip" and len(rest) != 2):
-        raise EcmaError("--spec is 'open_clip MODEL TAG' or 'laion_clap RELEASE'")
+    if library not in ("open_clip", "open_clip_url", "laion_clap") or not rest or (library != "laion_clap" and len(rest) != 2):
+        raise EcmaError("--spec is 'open_clip MODEL TAG', 'open_clip_url MODEL TAG' or 'laion_clap RELEASE'")
     fetch(WeightsFile(args.output, (library, rest[0], rest[1] if len(rest) > 1 else "")))
     return 0
 
@@ -128,7 +128,9 @@ def add_fetch_weights(sub) -> argparse.ArgumentParser:
         "--output resources/weights/open_clip/ViT-L-14-quickgelu-openai.pt",
     )
     w.add_argument("--spec", nargs="+", required=True, metavar="WORD",
-                   help="'open_clip MODEL TAG' or 'laion_clap RELEASE' (e.g. laion_clap 630k-audioset-best.pt)")
+                   help="'open_clip MODEL TAG', 'open_clip_url MODEL TAG' (the tag's own download address, whose "
+                        "file the valor profile names by sha256) or 'laion_clap RELEASE' (e.g. laion_clap "
+                        "630k-audioset-best.pt)")
     w.add_argument("--output", required=True, help="the weights file to write")
     w.set_defaults(func=cmd_fetch_weights)
     return w

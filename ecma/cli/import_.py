@@ -25,8 +25,13 @@ def cmd_import(args) -> int:
 
     if not args.annotations and args.names is None:
         raise EcmaError("give --annotations CSV... (or --names NAME...)")
+    encoders = None
+    if args.encoders_from is not None:
+        from ecma.config import load_config
+
+        encoders = load_config(args.encoders_from).extract
     report = import_features(args.format, args.root, args.annotations or [], args.output, shard=_parse_shard(args.shard),
-                             names=args.names, progress=not args.quiet)
+                             names=args.names, encoders_from=encoders, progress=not args.quiet)
     print(
         f"{args.output}: imported {report.imported}, failed {len(report.failed)}"
         + (f" (see {report.failures_path})" if report.failed else ""),
@@ -56,6 +61,10 @@ def add_import(sub) -> argparse.ArgumentParser:
                         "and --names=NAME takes a name that starts with '-'")
     i.add_argument("--output", required=True, help="the shard (.h5); failures go to OUTPUT.failures.tsv")
     i.add_argument("--shard", help="I/N: only the videos of shard I of N (0-based; the stable hash extraction uses)")
+    i.add_argument("--encoders-from", metavar="YAML",
+                   help="valor: a config whose extract section names the encoders and weights files that computed "
+                        "these features (default: the published checkpoints); the shard then mixes with "
+                        "extract.profile valor extractions of that config")
     i.add_argument("--partial-ok", action="store_true",
                    help="exit 0 when some (not all) videos failed; they are listed in the failures table (workflow use)")
     i.set_defaults(func=cmd_import)

@@ -147,6 +147,11 @@ class EvalConfig:
 class ExtractConfig:
     """Feature extraction from raw video."""
 
+    # native: ecma's own recipe, set by the settings below. valor: VALOR's published CLIP/CLAP features
+    # (docs/method.md, "VALOR's features"): its recipe fixes the segments (10 per video, whatever its
+    # length), the sampling and the L2 norms, computes and stores float32 (amp and dtype are the native
+    # recipe's), and takes a fusion CLAP checkpoint (laion:630k-fusion-best.pt) and weights files.
+    profile: Literal["native", "valor"] = "native"
     n_segments: Optional[int] = bounded(10, ge=1)  # None: the number of whole seconds of each video
     segment_seconds: float = bounded(1.0, gt=0.0, le=60.0)
     frames_per_segment: int = bounded(1, ge=1, le=64)  # 1: the frame at the segment's middle; K: K frames averaged
@@ -233,6 +238,7 @@ def _validate(cfg: ConfigSections) -> None:
     seeds = cfg.train.seeds
     checks.append((bool(seeds) and len(set(seeds)) == len(seeds) and min(seeds) >= 0,
                    f"train.seeds must be distinct seeds >= 0, at least one, got {seeds!r}"))
+    checks += valor_profile_checks(cfg.extract)
     for section in ("train", "extract"):
         device = getattr(cfg, section).device
         checks.append((re.fullmatch(DEVICE_PATTERN, device) is not None,
@@ -240,6 +246,21 @@ def _validate(cfg: ConfigSections) -> None:
     for ok, message in checks:
         if not ok:
             raise EcmaError(f"config: {message}")
+
+
+# The settings VALOR's recipe fixes, with its values: a valor extraction refuses others rather than ignore them.
+VALOR_FIXED = {"n_segments": 10, "segment_seconds": 1.0, "frames_per_segment": 1, "sample_rate": 48000,
+               "audio_mode": "clip", "normalize": False}
+
+
+def valor_profile_checks(extract: ExtractConfig) -> list[tuple[bool, str]]:
+    """(ok, message) of each setting the valor profile fixes."""
+    if extract.profile != "valor":
+        return []
+    return [(getattr(extract, key) == value,
+             f"extract.{key} is {getattr(extract, key)!r}, but extract.profile valor fixes it to {value!r} "
+             "(VALOR's recipe: 10 segments per video, each frame and the audio sampled as VALOR does)")
+            for key, value in VALOR_FIXED.items()]
 
 
 def config_from_dict(raw: dict | None, source: str = "config") -> ConfigSections:

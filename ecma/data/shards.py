@@ -18,8 +18,10 @@ One shard is one ``.h5`` file holding many videos:
   shards (``ecma import``) say ``"source": "import"``, the format, its conversions and the importer's
   version, and carry a file attribute ``manifest`` (JSON: sha256 of the names and sizes of the feature
   files that went into that shard, their count and bytes; outside the fingerprint, which the shards of one
-  dataset must share: a per-shard digest in it would forbid loading them together). Shards with different fingerprints are never
-  mixed: :func:`load_features` refuses them, so imported and extracted features never meet in one run.
+  dataset must share: a per-shard digest in it would forbid loading them together); imported VALOR shards
+  carry instead the feature identity that ``extract.profile: valor`` extractions carry
+  (:mod:`ecma.extract.valor.identity`), so those two may share a shard and a run. Shards with different
+  fingerprints are never mixed: :func:`load_features` refuses them.
 """
 
 from __future__ import annotations

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import math
 import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from ecma.extract.decoded import DecodedVideo, one_line
 from ecma.extract.transform import ImageTransform
 
-# decord's C++ errors are multi-line and start with "[hh:mm:ss] /path/file.cc:123: "; keep the message.
-_DECORD_PREFIX = re.compile(r"^\[[0-9:]+\]\s+\S+:\d+:\s*")
 _NO_AUDIO = "can't find audio stream"
 _NO_VIDEO = "cannot find video stream"
 
@@ -42,32 +40,8 @@ class DecodeSpec:
     # The encoder's input side (224 for ViT-L-14); frames larger than twice this are decoded at reduced
     # size (short side 2x the input), which keeps the encoder's own resize in charge of the final pixels.
     image_size: int = 224
-
-
-@dataclass
-class DecodedVideo:
-    """One decoded video. ``images``: (n_visual * K, H, W, 3) uint8 frames of the segments the video stream
-    has, resized and cropped by the transform when one is given (black frames when the file has no video
-    stream); ``waveform``: mono float32 samples covering ``n_audio`` whole segments (zero-filled to the last
-    segment's end; silence when there is no audio stream). Both None when decoding failed."""
-
-    index: int
-    name: str
-    n_segments: int = 0  # T
-    images: Any = None
-    n_visual: int = 0  # segments the video stream has, at most T
-    waveform: Optional[np.ndarray] = None
-    n_audio: int = 0  # segments the audio stream has, at most T
-    flags: dict = field(default_factory=dict)
-    error: Optional[tuple[str, str]] = None  # (stage, one-line reason)
-
-
-def one_line(e: BaseException) -> str:
-    """A one-line reason from an exception, decord's multi-line C++ messages included."""
-    lines = [_DECORD_PREFIX.sub("", ln).strip() for ln in str(e).splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith(("Stack trace", "File ", "0:", "1:", "2:"))]
-    text = lines[0] if lines else type(e).__name__
-    return text[:300]
+    # native: the settings above; valor: VALOR's recipe, which fixes them (ecma.extract.valor.decode)
+    profile: str = "native"
 
 
 def segments_present(duration: float, segment_seconds: float) -> int:
@@ -152,6 +126,10 @@ def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpe
     if p.stat().st_size == 0:
         out.error = ("open", "empty file (0 bytes)")
         return out
+    if spec.profile == "valor":
+        from ecma.extract.valor.decode import decode_valor_video
+
+        return decode_valor_video(out, p)
 
     images = duration_v = None
     n_v = 0

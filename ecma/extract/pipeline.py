@@ -21,9 +21,11 @@ from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, resolve_device
 from ecma.errors import EcmaError
 from ecma.extract.audio import AudioEncoder
-from ecma.extract.decode import DecodedVideo, DecodeSpec
+from ecma.extract.decode import DecodeSpec
+from ecma.extract.decoded import DecodedVideo
 from ecma.extract.fingerprint import extractor_fingerprint
 from ecma.extract.store import ShardStore
+from ecma.extract.valor.identity import valor_fingerprint
 from ecma.extract.visual import VisualEncoder
 from ecma.extract.weights import verify
 from ecma.extract.workers import decoded_batches
@@ -60,15 +62,22 @@ _CACHE: dict[tuple, Encoders] = {}
 def build_encoders(cfg: ExtractConfig) -> Encoders:
     """The two encoders of a config (kept for reuse within a process: building them takes seconds)."""
     device = resolve_device(cfg.device)
-    key = (cfg.visual_model, cfg.visual_pretrained, cfg.audio_model, cfg.audio_checkpoint, cfg.audio_mode,
+    key = (cfg.profile, cfg.visual_model, cfg.visual_pretrained, cfg.audio_model, cfg.audio_checkpoint, cfg.audio_mode,
            cfg.seed, cfg.sample_rate, cfg.segment_seconds, str(device), amp_dtype(device, cfg.amp), _mtime(cfg.visual_pretrained),
            _mtime(cfg.audio_checkpoint))
     if key not in _CACHE:
         while len(_CACHE) >= 3:  # a few settings side by side (tests, benchmarks), not an unbounded pile
             _CACHE.pop(next(iter(_CACHE)))
-        visual = VisualEncoder(cfg.visual_model, cfg.visual_pretrained, seed=cfg.seed, device=device, amp=cfg.amp)
-        audio = AudioEncoder(cfg.audio_model, cfg.audio_checkpoint, mode=cfg.audio_mode, seed=cfg.seed,
-                             sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds, device=device, amp=cfg.amp)
+        if cfg.profile == "valor":
+            from ecma.extract.valor.encoders import ValorAudioEncoder, ValorVisualEncoder
+
+            visual = ValorVisualEncoder(cfg.visual_model, cfg.visual_pretrained, seed=cfg.seed, device=device)
+            audio = ValorAudioEncoder(cfg.audio_model, cfg.audio_checkpoint, seed=cfg.seed, device=device)
+        else:
+            visual = VisualEncoder(cfg.visual_model, cfg.visual_pretrained, seed=cfg.seed, device=device, amp=cfg.amp)
+            audio = AudioEncoder(cfg.audio_model, cfg.audio_checkpoint, mode=cfg.audio_mode, seed=cfg.seed,
+                                 sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds, device=device,
+                                 amp=cfg.amp)
         _CACHE[key] = Encoders(visual, audio, device)
     return _CACHE[key]
 
@@ -79,10 +88,17 @@ def _mtime(path: Optional[str]) -> Optional[int]:
 
 
 def fingerprint_of(cfg: ExtractConfig, enc: Encoders) -> dict:
+    if cfg.profile == "valor":  # the identity imported VALOR features share (ecma.extract.valor.identity)
+        return valor_fingerprint(enc.visual.identity, enc.audio.identity)
     v = enc.visual
     visual = {"model": f"open_clip/{v.model_name}", **v.weights, "preprocess": v.describe_preprocess(),
               "embedding": "image tower output (after projection)"}
     return extractor_fingerprint(cfg, visual=visual, audio=enc.audio.describe(), precision=enc.precision)
+
+
+def stored_dtype(cfg: ExtractConfig) -> str:
+    """The dtype features are stored in: extract.dtype, but float32 for the valor profile (as VALOR publishes)."""
+    return "float32" if cfg.profile == "valor" else cfg.dtype
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -189,7 +205,7 @@ def _extract(paths: list[Path], names: list[str], output: Path, cfg: ExtractConf
     report.skipped = len(paths) - len(todo)
 
     spec = DecodeSpec(cfg.segment_seconds, cfg.n_segments, cfg.frames_per_segment, cfg.sample_rate,
-                      enc.visual.image_size)
+                      enc.visual.image_size, cfg.profile)
     bar = Progress(len(todo), f"extract {output.name}", "video", bar=progress)
 
     def decode_failed(d: DecodedVideo) -> None:
@@ -202,7 +218,7 @@ def _extract(paths: list[Path], names: list[str], output: Path, cfg: ExtractConf
             done = encode_each(batch, enc, cfg, report.failed)
             stamp = now_iso()
             store.write_part([(d.name, a, v, {"extracted_at": stamp, "content_id": ids[d.name] or "", **d.flags})
-                              for d, (a, v) in done], cfg.dtype)
+                              for d, (a, v) in done], stored_dtype(cfg))
             report.extracted += len(done)
             bar.update(len(batch))
         completed = True

@@ -9,6 +9,10 @@ A config names weights in three ways:
 - a local file path: used as it is;
 - null: a randomly initialised encoder (demo and tests; a real dataset refuses it unless it says
   ``random_encoders: true``).
+
+The ``valor`` profile names its weights by the file's sha256, as the published features are named: an
+open_clip tag is then fetched from the tag's own download address (OpenAI's, which carries the file's
+sha256), not from open_clip's preferred Hugging Face copy (the same tensors in another file).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ class WeightsFile:
     """One weights file a config needs: where it goes, and how to fetch it (None: a local file)."""
 
     path: str
-    fetch: Optional[tuple[str, str, str]] = None  # ("open_clip", model, tag) or ("laion_clap", release, "")
+    # ("open_clip", model, tag), ("open_clip_url", model, tag: the tag's download address) or ("laion_clap", release, "")
+    fetch: Optional[tuple[str, str, str]] = None
 
 
 def _safe(name: str) -> str:
@@ -51,6 +56,9 @@ def needed_weights(cfg: ExtractConfig, resources: str = "resources/weights") -> 
     if vp is not None:
         if os.sep in vp or vp.endswith((".pt", ".pth", ".bin", ".safetensors")):
             out["visual"] = WeightsFile(vp)
+        elif cfg.profile == "valor":
+            out["visual"] = WeightsFile(f"{resources}/open_clip/{_safe(cfg.visual_model)}-{_safe(vp)}-url.pt",
+                                        ("open_clip_url", cfg.visual_model, vp))
         else:
             out["visual"] = WeightsFile(f"{resources}/open_clip/{_safe(cfg.visual_model)}-{_safe(vp)}.pt",
                                         ("open_clip", cfg.visual_model, vp))
@@ -110,14 +118,18 @@ def fetch(weights: WeightsFile) -> Path:
     kind, name, tag = weights.fetch
     with tempfile.TemporaryDirectory(prefix="ecma-weights-") as cache:
         try:
-            if kind == "open_clip":
+            if kind in ("open_clip", "open_clip_url"):
                 import open_clip
-                from open_clip.pretrained import download_pretrained
+                from open_clip.pretrained import download_pretrained, download_pretrained_from_url
 
                 pcfg = open_clip.get_pretrained_cfg(name, tag)
-                if not pcfg:
-                    raise EcmaError(f"config: open_clip has no pretrained weights {tag!r} for {name}")
-                downloaded = download_pretrained(pcfg, cache_dir=cache)  # checks the sha256 where its URL has one
+                if not pcfg or (kind == "open_clip_url" and not pcfg.get("url")):
+                    raise EcmaError(f"config: open_clip has no pretrained weights {tag!r} for {name}"
+                                    + (" with a download address" if pcfg else ""))
+                if kind == "open_clip_url":  # checks the sha256 its address carries
+                    downloaded = download_pretrained_from_url(pcfg["url"], cache_dir=cache)
+                else:
+                    downloaded = download_pretrained(pcfg, cache_dir=cache)  # checks the sha256 where its URL has one
             else:
                 from huggingface_hub import hf_hub_download
 

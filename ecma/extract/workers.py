@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
 from ecma.errors import EcmaError
-from ecma.extract.decode import DecodedVideo, DecodeSpec, decode_video
+from ecma.extract.decode import DecodeSpec, decode_video
+from ecma.extract.decoded import DecodedVideo
 from ecma.extract.transform import ImageTransform
 
 _SPEC: Optional[DecodeSpec] = None

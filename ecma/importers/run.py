@@ -67,25 +67,29 @@ def import_features(
     *,
     shard: Optional[tuple[int, int]] = None,
     names: Optional[Sequence[str]] = None,
+    encoders_from=None,
     progress: bool = True,
 ) -> ImportReport:
     """Import the published features of the annotated videos (shard i of n where given) into ``output``.
 
     ``names`` (the workflow's use) gives the videos directly instead of the annotation files.
+    ``encoders_from`` (format valor only): an ExtractConfig naming the encoders and weights files that
+    computed the features; the shard then carries the identity a ``valor`` extraction with it has.
 
     ``output`` is replaced atomically; ``OUTPUT.failures.tsv`` lists the videos left out (header only when
     none). Every video failing is an :class:`EcmaError` (and no shard is written).
     """
     fmt = registry.feature_format(format_name)
+    fingerprint = fmt.fingerprint(encoders_from)
     root = fmt.check_root(Path(root))
     output = Path(output)
     names = list(dict.fromkeys(names)) if names is not None else annotated_videos(annotation_csvs, shard, fmt)
     with hold_output(output, "ecma import"):  # one writer per shard (ecma.locks)
-        return _import(fmt, root, annotation_csvs, output, names, progress)
+        return _import(fmt, fingerprint, root, annotation_csvs, output, names, progress)
 
 
-def _import(fmt: ImportFormat, root: Path, annotation_csvs: Sequence[str | os.PathLike], output: Path,
-            names: list[str], progress: bool) -> ImportReport:
+def _import(fmt: ImportFormat, fingerprint: dict, root: Path, annotation_csvs: Sequence[str | os.PathLike],
+            output: Path, names: list[str], progress: bool) -> ImportReport:
     read_video = fmt.video_reader(root, annotation_csvs)
     report = ImportReport(failures_path=failures_path_for(output))
     files: dict[str, int] = {}
@@ -93,7 +97,7 @@ def _import(fmt: ImportFormat, root: Path, annotation_csvs: Sequence[str | os.Pa
     try:
         with atomic_path(output) as tmp:
             with FeatureShard(tmp, "w") as out:
-                out.fingerprint = fmt.fingerprint()
+                out.fingerprint = fingerprint
                 stamp = now_iso()
                 for name in names:
                     video = read_video(name)

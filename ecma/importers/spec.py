@@ -46,7 +46,10 @@ class ImportFormat(Protocol):
     name: str
     frames_per_segment: int
 
-    def fingerprint(self) -> dict: ...
+    def fingerprint(self, encoders=None) -> dict:
+        """The shards' fingerprint; ``encoders`` (an ExtractConfig naming the encoders and their weights
+        files) only for a format whose features an extraction profile also computes (valor)."""
+        ...
 
     def check_root(self, root: Path) -> Path: ...
 
@@ -59,15 +62,28 @@ class ImportFormat(Protocol):
         ...
 
 
+def refuse_encoders(format_name: str, encoders) -> None:
+    if encoders is not None:
+        raise EcmaError(f"format {format_name!r}: its features have no extraction profile, so naming the encoders "
+                        "that computed them (encoders_from) means nothing (valor only)")
+
+
 @dataclass(frozen=True)
 class FeatureFormat:
     name: str
     streams: tuple[Stream, ...]
     frames_per_segment: int = 1  # visual rows per segment
     n_segments: int = 10
+    # The feature identity that an extraction profile shares (valor: ecma.extract.valor.identity), from the
+    # encoders that computed the published features (None: the publisher's own); None: import-only features.
+    identity: Optional[Callable[[Any], dict]] = None
 
-    def fingerprint(self) -> dict:
-        """The shard fingerprint: an imported shard never mixes with extracted ones or other formats."""
+    def fingerprint(self, encoders=None) -> dict:
+        """The shard fingerprint: the shared feature identity where the format has one, else an import-only
+        one that never mixes with extracted shards or other formats."""
+        if self.identity is not None:
+            return self.identity(encoders)
+        refuse_encoders(self.name, encoders)
         streams = {}
         for s in self.streams:
             d = {"folder": s.folder, "published_shape": list(s.shape), "features": s.what}

@@ -31,7 +31,7 @@ from ecma.data.segments import n_segments
 from ecma.data.unav100 import UnavVideo, read_unav100
 from ecma.errors import EcmaError
 from ecma.importers.npy import BadFeatureFile, read_feature_file
-from ecma.importers.spec import IMPORTER_VERSION, LoadedVideo
+from ecma.importers.spec import IMPORTER_VERSION, LoadedVideo, refuse_encoders
 
 FPS, STRIDE_FRAMES, WINDOW_FRAMES = 25, 8, 24
 SEGMENT_SECONDS = 1.0
@@ -71,7 +71,8 @@ class UnavFormat:
     frames_per_segment: int = 1
     segment_seconds: float = SEGMENT_SECONDS
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self, encoders=None) -> dict:
+        refuse_encoders(self.name, encoders)
         return {
             "source": "import",
             "format": self.name,

@@ -4,14 +4,28 @@
 ROOT/CLIP/features/<id>.npy: (10, 768) float32, L2-normalised CLIP ViT-L/14 image embeddings, one frame per
 second (VALOR's ``clip_preprocess.py``). ROOT/CLAP/features/<id>.npy: (64, 768), HTSAT's last feature map
 (LAION-CLAP, fusion checkpoint), converted to 10 per-second vectors as VALOR's network does (``clap.py``).
+
+The shards carry the feature identity that ``extract.profile: valor`` extractions carry too
+(:mod:`ecma.extract.valor.identity`), naming the encoders that computed the published files: by default
+the publisher's (OpenAI's ViT-L/14, LAION-CLAP's 630k-fusion-best.pt); ``encoders_from`` (an extract
+config naming weights files) for features computed with other weights, e.g. the tests' random ones.
 """
 
 from __future__ import annotations
 
-from ecma import registry
+from typing import Optional
 
+from ecma import registry
+from ecma.extract.valor.identity import published_encoders, settings_fingerprint, valor_fingerprint
 from ecma.importers.clap import clap_map_to_segments
 from ecma.importers.spec import FeatureFormat, Stream
+
+
+def valor_identity(encoders: Optional[object] = None) -> dict:
+    """The fingerprint of imported VALOR features computed by ``encoders`` (an ExtractConfig; None: the
+    published checkpoints)."""
+    return valor_fingerprint(*published_encoders()) if encoders is None else settings_fingerprint(encoders)
+
 
 VALOR = FeatureFormat(
     name="valor",
@@ -22,6 +36,7 @@ VALOR = FeatureFormat(
                           "(align_corners=False), mean over frequency, adaptive average pool to 10"),
         Stream("visual", "CLIP/features", (10, 768), "CLIP ViT-L/14 image embeddings, L2-normalised (VALOR)"),
     ),
+    identity=valor_identity,
 )
 
 registry.register_feature_format(VALOR)

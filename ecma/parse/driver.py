@@ -24,9 +24,10 @@ from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, precision_name
 from ecma.errors import EcmaError
 from ecma.evaluation.inference import run_model
-from ecma.extract.decode import DecodedVideo, DecodeSpec
+from ecma.extract.decode import DecodeSpec
+from ecma.extract.decoded import DecodedVideo
 from ecma.extract.fingerprint import file_sha256
-from ecma.extract.pipeline import _check_inputs, encode_each, write_failures
+from ecma.extract.pipeline import _check_inputs, encode_each, stored_dtype, write_failures
 from ecma.extract.workers import decoded_batches
 from ecma.io import write_json
 from ecma.parse.events import extract_events
@@ -87,6 +88,7 @@ def parse_videos(checkpoint: str | os.PathLike, videos: Sequence[str | os.PathLi
     thresholds = _thresholds(stored, video_threshold, segment_threshold)
     cfg, source = _extract_config(checkpoint, stored, config, workers, device)
     ex = checkpoint_extractor(checkpoint, payload.get("fingerprint"), cfg, source)
+    cfg = ex.cfg  # the valor profile where the checkpoint was trained on VALOR's features
     enc = ex.encoders
     if (enc.audio.dim, enc.visual.dim) != (stored.model.audio_dim, stored.model.visual_dim):
         raise EcmaError(f"{checkpoint}: the encoders give audio {enc.audio.dim}-d and visual {enc.visual.dim}-d features, "
@@ -108,15 +110,17 @@ def parse_videos(checkpoint: str | os.PathLike, videos: Sequence[str | os.PathLi
     by_index = dict(enumerate(paths))
 
     def finish(d: DecodedVideo, audio: np.ndarray, visual: np.ndarray) -> None:
-        # the model saw features stored in extract.dtype: round to it as the shard would have
-        audio = audio.astype(cfg.dtype).astype(np.float32)
-        visual = visual.astype(cfg.dtype).astype(np.float32)
+        # the model saw features stored in the extraction's dtype: round to it as the shard would have
+        audio = audio.astype(stored_dtype(cfg)).astype(np.float32)
+        visual = visual.astype(stored_dtype(cfg)).astype(np.float32)
         probs = parse_probabilities(audio, visual, infer, ex.window, stride, whole=whole)
-        duration = float(d.flags.get("duration_seconds") or d.n_segments * cfg.segment_seconds)
+        # the valor profile fits every video into 10 segments: each lasts a tenth of the video
+        seconds = float(d.flags.get("segment_seconds", cfg.segment_seconds))
+        duration = float(d.flags.get("duration_seconds") or d.n_segments * seconds)
         events = extract_events(probs.audio, probs.visual, probs.video_gate, classes, video_threshold=thresholds["video"],
-                                segment_threshold=thresholds["segment"], segment_seconds=cfg.segment_seconds, duration=duration)
+                                segment_threshold=thresholds["segment"], segment_seconds=seconds, duration=duration)
         video_path = str(by_index[d.index])
-        record = build_record(name=d.name, path=video_path, duration=duration, segment_seconds=cfg.segment_seconds,
+        record = build_record(name=d.name, path=video_path, duration=duration, segment_seconds=seconds,
                               flags=d.flags, classes=classes, probs=probs, events=events, thresholds=thresholds,
                               window_source=ex.window_source, provenance={**prov, "created_at": now_iso()})
         write_json(out_dir / f"{d.name}.json", record)
@@ -136,7 +140,8 @@ def parse_videos(checkpoint: str | os.PathLike, videos: Sequence[str | os.PathLi
 def _run_pipeline(paths, names, ex: CheckpointExtractor, cfg, finish, report: ParseReport, progress: bool) -> None:
     """Decode in the workers, encode ``batch_videos`` at a time, hand each video's features to ``finish``."""
     enc = ex.encoders
-    spec = DecodeSpec(cfg.segment_seconds, None, cfg.frames_per_segment, cfg.sample_rate, enc.visual.image_size)
+    spec = DecodeSpec(cfg.segment_seconds, None, cfg.frames_per_segment, cfg.sample_rate, enc.visual.image_size,
+                      cfg.profile)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -4,6 +4,8 @@ The fingerprint alone cannot rebuild the encoders: a weights file is named there
 the decoding workers, batch size and device are not in it. So the extract section of a config (the one
 stored in the checkpoint, or the ``--config`` given) builds them, and the fingerprint of what it builds
 must equal the checkpoint's, key for key; anything else would feed the model features it never saw.
+A checkpoint trained on VALOR's features (imported, or extracted with ``extract.profile: valor``) is
+parsed with the ``valor`` profile whatever the config's profile says: its fingerprint names the recipe.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ecma.data.shards import fingerprint_diff
 from ecma.errors import EcmaError
 from ecma.extract.fingerprint import extractor_fingerprint, weights_id
 from ecma.extract.pipeline import Encoders, build_encoders, fingerprint_of
+from ecma.extract.valor import identity as valor
 
 
 @dataclass
@@ -55,6 +58,8 @@ def mismatch_message(checkpoint: str, trained: dict, rebuilt: dict, source: str)
 def settings_fingerprint(cfg: ExtractConfig, trained: dict) -> dict:
     """The checkpoint's fingerprint with what ``cfg`` says without building anything put in: its settings,
     encoder names and weights; the encoders' own descriptions and the precision are kept from ``trained``."""
+    if cfg.profile == "valor":
+        return valor.settings_fingerprint(cfg)
     own = extractor_fingerprint(cfg, visual={}, audio={}, precision=trained.get("precision"))
     out = {**trained, **{k: v for k, v in own.items() if k not in ("visual", "audio", "precision")}}
     for side, model, weights in (("visual", f"open_clip/{cfg.visual_model}", weights_id(cfg.visual_pretrained, cfg.seed)),
@@ -79,6 +84,8 @@ def checkpoint_extractor(checkpoint: str, trained_fingerprint: Optional[dict], c
     """Encoders for ``cfg`` whose fingerprint is the checkpoint's; else an EcmaError naming both."""
     if not trained_fingerprint:
         raise EcmaError(f"{checkpoint}: the checkpoint records no feature fingerprint, so it cannot say which extractor to parse with")
+    if valor.is_valor_fingerprint(trained_fingerprint) and cfg.profile != "valor":
+        cfg = dataclasses.replace(cfg, profile="valor")  # VALOR's features, published or extracted
     expected = settings_fingerprint(cfg, trained_fingerprint)
     if expected != trained_fingerprint:  # fail before building encoders that cannot fit (a ViT-L takes seconds)
         raise EcmaError(mismatch_message(checkpoint, trained_fingerprint, expected, source))
