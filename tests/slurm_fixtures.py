@@ -67,8 +67,28 @@ def _node_responds(env: dict[str, str]) -> bool:
     return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed", "allocated"))
 
 
+def cancel_jobs_under(cluster: SlurmCluster, folder: Path, *, except_under: Path | None = None) -> list[str]:
+    """Cancel the cluster's queued or running jobs whose working directory lies in `folder`.
+
+    A test run that was killed, or a snakemake that timed out, leaves its SLURM
+    jobs behind; on a 2-CPU node one of them holds a CPU for up to its time
+    limit, and every later test's jobs wait behind it.
+    """
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], env=cluster.env(), capture_output=True,
+                         text=True, timeout=30)
+    stale = []
+    for line in out.stdout.splitlines():
+        jobid, _, workdir = line.partition(" ")
+        where = Path(workdir)
+        if where.is_relative_to(folder) and not (except_under and where.is_relative_to(except_under)):
+            stale.append(jobid)
+    if stale:
+        subprocess.run(["scancel", *stale], env=cluster.env(), capture_output=True, timeout=30)
+    return stale
+
+
 @pytest.fixture(scope="session")
-def slurm_cluster() -> SlurmCluster:
+def slurm_cluster(tmp_path_factory) -> SlurmCluster:
     reason = slurm_missing_reason()
     if reason:
         pytest.skip(reason)
@@ -83,7 +103,11 @@ def slurm_cluster() -> SlurmCluster:
                         capture_output=True, text=True, timeout=180)
     if up.returncode != 0:
         pytest.fail(f"slurm-up.sh failed ({up.returncode}):\n{up.stdout}\n{up.stderr}")
+    # Jobs of earlier, killed test sessions (their folders sit beside this session's) are cancelled.
+    this_session = tmp_path_factory.getbasetemp().resolve()
+    cancel_jobs_under(cluster, this_session.parent, except_under=this_session)
     yield cluster
+    cancel_jobs_under(cluster, this_session)
     if not was_running:
         subprocess.run([str(CLUSTER_SCRIPTS / "slurm-down.sh")], env=cluster.env(),
                        capture_output=True, text=True, timeout=120)
@@ -107,10 +131,17 @@ def snakemake_command() -> list[str]:
 
 
 def run_snakemake(cluster: SlurmCluster, workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run snakemake in `workdir`, output (stdout and stderr together) in .stdout."""
-    return subprocess.run(snakemake_command() + list(args), cwd=workdir, env=cluster.env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=_SNAKEMAKE_TIMEOUT_S)
+    """Run snakemake in `workdir`, output (stdout and stderr together) in .stdout.
+
+    If it runs past the timeout, the jobs it submitted are cancelled before the error is raised.
+    """
+    try:
+        return subprocess.run(snakemake_command() + list(args), cwd=workdir, env=cluster.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=_SNAKEMAKE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        cancel_jobs_under(cluster, Path(workdir).resolve())
+        raise
 
 
 _SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
