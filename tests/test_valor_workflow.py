@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ecma.data.datasets import (FeatureSources, dataset_feature_sources, dataset_files, feature_shards,
-                                remove_stale_extracted_shards, shard_path, stale_extracted_shards)
+                                remove_stale_extracted_shards, shard_path, stale_extracted_shards, videos_to_extract)
 from ecma.data.names import shard_of, youtube_id
 from ecma.errors import EcmaError
 from feature_trees import make_feature_tree
@@ -128,6 +128,11 @@ def test_new_videos_extract_only_their_shard_and_move_to_the_import_when_publish
     encoders = [json.loads(next(w for w in a if w.startswith("--encoders=")).removeprefix("--encoders="))
                 for a in imports]
     assert [e["extract"]["audio_checkpoint"] for e in encoders] == ["weights/clap.pt"] * 3
+    from ecma.cli import build_parser
+
+    for argv in argvs:  # what the rules run, read by the real command line
+        if argv[0] in ("import", "extract"):
+            build_parser().parse_args(argv)
     assert rerun(tmp_path, env, calls)[:2] == ([], [])  # nothing to do
 
     # a new video (with its row) in shard 2: only shard 2 is extracted, beside its untouched import
@@ -180,6 +185,7 @@ def test_the_sources_one_video_one_place(tmp_path):
     assert feature_shards(files, "res", sources) == [Path(f"res/mine/features/shard-{i}.h5") for i in range(3)] + [
         Path(f"res/mine/features/extracted/shard-{i}.h5") for i in (1, 2)]
     assert feature_shards(files, "res") == [shard_path("res", "mine", i) for i in range(3)]
+    assert videos_to_extract(files) == sources.extracted  # what `ecma extract --dataset` extracts
     # a video with neither: an error naming both places, unless missing_videos: skip
     write_split(tmp_path / "data/AVVP_train.csv", published["train"] + new["train"] + ["gone0000000_0_10"])
     with pytest.raises(EcmaError, match="1 annotated video.* have neither valor feature files nor a video in .*"
@@ -206,6 +212,31 @@ def test_the_sources_one_video_one_place(tmp_path):
     assert len(list((folder / "store").iterdir())) == 4  # the stores stay: extraction prunes them
     assert remove_stale_extracted_shards(tmp_path / "results", {"other": []}) == []
     assert FeatureSources({}, {}).extraction_shards(3) == []
+
+
+def test_import_takes_the_encoders_as_json_as_the_rules_pass_them(tmp_path):
+    from ecma.cli import main
+    from ecma.data.shards import FeatureShard
+    from ecma.extract.valor import identity
+
+    names = ["pub00000000_0_10"]
+    make_feature_tree(tmp_path / "feats", "valor", ["pub00000000"])
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"stand-in weights")  # named by its sha256; import never loads it
+    extract = {"profile": "valor", "visual_pretrained": str(weights), "audio_checkpoint": str(weights)}
+    out = tmp_path / "s.h5"
+    args = ["import", "--quiet", "--format", "valor", "--root", str(tmp_path / "feats"), f"--names={names[0]}",
+            "--output", str(out)]
+    assert main(args + ["--encoders", json.dumps({"extract": extract})]) == 0
+    from ecma.config import ExtractConfig
+
+    with FeatureShard(out) as shard:
+        assert shard.fingerprint == identity.settings_fingerprint(ExtractConfig(**extract))
+        assert shard.fingerprint["audio"]["sha256"] == shard.fingerprint["visual"]["sha256"]
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump({"extract": extract}))
+    assert main(args + ["--encoders", "{}", "--encoders-from", str(tmp_path / "e.yaml")]) == 2
+    assert main(args + ["--encoders", "[1]"]) == 2
+    assert main(args + ["--encoders", json.dumps({"extract": {**extract, "profile": "native"}})]) == 2
 
 
 # ---------------------------------------------------------------------------------------------------
