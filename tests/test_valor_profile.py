@@ -38,10 +38,9 @@ from ecma.importers.clap import clap_map_to_segments
 from ecma.importers.valor import VALOR
 from feature_trees import make_feature_tree, write_split_csv
 from media import FFMPEG, make_video
+from valor_weights import TINY_CLIP, write_valor_weights  # a 1-layer ViT with CLIP's input, VALOR's 768-d output
 
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg binary is needed to make test videos")
-
-TINY_CLIP = "ecma-test-ViT-768"  # a 1-layer ViT with CLIP's input and VALOR's 768-d output
 
 
 # ---------------------------------------------------------------- fixtures
@@ -50,27 +49,7 @@ TINY_CLIP = "ecma-test-ViT-768"  # a 1-layer ViT with CLIP's input and VALOR's 7
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """Random weights files: a tiny open_clip ViT (768-d) and a LAION-CLAP fusion HTSAT-tiny checkpoint."""
-    import open_clip
-
-    from ecma.extract.audio import _Cfg, _htsat_module, audio_model_config
-
-    d = tmp_path_factory.mktemp("weights")
-    config = d / f"{TINY_CLIP}.json"
-    config.write_text(json.dumps({
-        "embed_dim": 768, "quick_gelu": True,
-        "vision_cfg": {"image_size": 224, "layers": 1, "width": 64, "head_width": 32, "patch_size": 32},
-        "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 1, "layers": 1},
-    }))
-    open_clip.add_model_config(config)
-    torch.manual_seed(1)
-    clip = d / "clip.pt"
-    torch.save(open_clip.create_model(TINY_CLIP).state_dict(), clip)
-    torch.manual_seed(2)
-    tower = _htsat_module().create_htsat_model(_Cfg(**audio_model_config("HTSAT-tiny")), enable_fusion=True,
-                                               fusion_type="aff_2d")
-    clap = d / "clap-fusion.pt"
-    torch.save({"state_dict": {f"module.audio_branch.{k}": v for k, v in tower.state_dict().items()}}, clap)
-    return {"clip": clip, "clap": clap}
+    return write_valor_weights(tmp_path_factory.mktemp("weights"))
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,8 @@ LOCAL_RULES = ("fetch_weights", "summarize_seeds", "main_metrics", "nothing_pred
                "per_class_chart", "timelines", "run_summary")
 RULES = ("demo_dataset", "extract_shard", "import_shard", "train_variant", "predict_split", "evaluate_split",
          "parse_demo_videos", "parse_new_videos", *LOCAL_RULES)
+# rules made from another by `use rule A as B with:` (they keep A's directives but those they give)
+DERIVED_RULES = {"extract_new_videos": "extract_shard"}
 
 
 @functools.cache
@@ -241,6 +243,11 @@ def test_every_rule_declares_log_benchmark_threads_resources_and_env():
         assert gpu == (name in ("extract_shard", "train_variant", "parse_new_videos")), f"rule {name}: gpu resource {gpu}"
     local = re.search(r"^localrules:\n((?:    \w+,\n)+)", SNAKEFILE.read_text(), re.M).group(1).split()
     assert sorted(n.rstrip(",") for n in local) == sorted(LOCAL_RULES)
+    derived = re.findall(r"^use rule (\w+) as (\w+) with:\n((?:    .*\n|\n)+?)(?=\S)", text, flags=re.M)
+    assert {new: old for old, new, _ in derived} == DERIVED_RULES
+    for old, new, block in derived:  # its own outputs, log and benchmark: never the same files as its parent's
+        for directive in ("output:", "log:", "benchmark:", "wildcard_constraints:"):
+            assert f"    {directive}" in block, f"rule {new} lacks its own {directive}"
 
 
 def pyproject_dependencies() -> list[str]:
@@ -294,7 +301,9 @@ def test_profiles_parse():
         res = slurm["set-resources"][rule]
         assert res["gpu"] >= 1 and res["mem_mb"] > 0 and res["runtime"] > 0
     for rule in slurm["set-resources"]:
-        assert rule in RULES, rule
+        assert rule in RULES or rule in DERIVED_RULES, rule
+    for new, old in DERIVED_RULES.items():  # a derived rule runs where its parent runs
+        assert slurm["set-resources"].get(new) == slurm["set-resources"].get(old), new
     text = (REPO / "workflow/profiles/slurm/config.yaml").read_text()
     assert "slurm_partition" in text and "slurm_account" in text
 

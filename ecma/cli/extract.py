@@ -39,12 +39,12 @@ def cmd_extract(args) -> int:
 
     output = Path(args.output)
     if args.dataset is not None:
-        from ecma.data.datasets import dataset_videos, shard_videos, workflow_dataset
+        from ecma.data.datasets import shard_videos, videos_to_extract, workflow_dataset
 
         if args.config is None or args.shard is None:
             raise EcmaError("--dataset needs --config and --shard")
         wcfg, files = workflow_dataset(args.config, args.dataset)
-        videos = shard_videos(dataset_videos(files), files.n_shards, args.shard)
+        videos = shard_videos(videos_to_extract(files), files.n_shards, args.shard)
         cfg = wcfg.for_dataset(args.dataset).extract
         names, paths = list(videos), list(videos.values())
         # The workflow changes extractor settings by design: a new fingerprint re-extracts the shard.

@@ -7,7 +7,7 @@ import sys
 
 from ecma import registry
 from ecma.errors import EcmaError
-from ecma.cli.common import EXIT_SOME_VIDEOS_FAILED, subcommand
+from ecma.cli.common import EXIT_SOME_VIDEOS_FAILED, json_option, subcommand
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -26,10 +26,15 @@ def cmd_import(args) -> int:
     if not args.annotations and args.names is None:
         raise EcmaError("give --annotations CSV... (or --names NAME...)")
     encoders = None
-    if args.encoders_from is not None:
+    if args.encoders_from is not None and args.encoders is not None:
+        raise EcmaError("give --encoders-from or --encoders, not both")
+    if args.encoders_from is not None or args.encoders is not None:
         from ecma.config import load_config
 
-        encoders = load_config(args.encoders_from).extract
+        raw = json_option(args, "encoders")
+        if raw is not None and not isinstance(raw, dict):
+            raise EcmaError(f"--encoders: expected a mapping of sections, got {type(raw).__name__}")
+        encoders = load_config(args.encoders_from, raw=raw, source=None if raw is None else "--encoders").extract
     report = import_features(args.format, args.root, args.annotations or [], args.output, shard=_parse_shard(args.shard),
                              names=args.names, encoders_from=encoders, progress=not args.quiet)
     print(
@@ -65,6 +70,9 @@ def add_import(sub) -> argparse.ArgumentParser:
                    help="valor: a config whose extract section names the encoders and weights files that computed "
                         "these features (default: the published checkpoints); the shard then mixes with "
                         "extract.profile valor extractions of that config")
+    i.add_argument("--encoders", metavar="JSON",
+                   help="as --encoders-from, the extract section as JSON, e.g. '{\"extract\": {\"profile\": "
+                        "\"valor\", ...}}' (workflow use)")
     i.add_argument("--partial-ok", action="store_true",
                    help="exit 0 when some (not all) videos failed; they are listed in the failures table (workflow use)")
     i.set_defaults(func=cmd_import)

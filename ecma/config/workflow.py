@@ -41,6 +41,11 @@ class FeaturesConfig:
     # valor: CLIP/ and CLAP/; han: vggish/, res152/, r2plus1d_18/; unav100: <id>_rgb/_flow/_vggish.npy in one folder
     format: str = registered("valor", "feature_formats")
     root: str = ""  # the folder holding the format's files (for valor and han: its sub-folders)
+    # valor: the weights that computed the published features, which decides whether they mix with features
+    # extracted from the dataset's videos. published: the publisher's checkpoints, named by their sha256 in
+    # ecma/extract/valor/identity.py; extract: the weights files the dataset's extract section names (features
+    # computed with them, or the published checkpoints once their fetched files were checked; README).
+    encoders: Literal["published", "extract"] = "published"
 
 
 @dataclass
@@ -55,7 +60,9 @@ class DatasetConfig:
     # the folder of the LLP-format csv files below; for features.format unav100, UnAV-100's annotation JSON
     annotations: Optional[str] = None
     source: Literal["videos", "features"] = "videos"  # features: import published features, no videos
-    videos: Optional[str] = None  # folder with the raw videos (<filename>.mp4 or <YouTube id>.mp4)
+    # folder with the raw videos (<filename>.mp4 or <YouTube id>.mp4); with source: features (format valor),
+    # optional: the annotated videos without published features are extracted (extract.profile valor)
+    videos: Optional[str] = None
     features: Optional[FeaturesConfig] = None  # with source: features
     train_csv: str = "AVVP_train.csv"
     val_csv: str = "AVVP_val_pd.csv"
@@ -144,6 +151,11 @@ def _check_merged(source: str, name: str, ds: DatasetConfig, merged: "EcmaConfig
         raise EcmaError(f"{source}: datasets.{name}: coleaf.noise_ratios 'han' holds CoLeaF's ratios for LLP's 25 "
                         f"classes, but model.num_classes is {merged.model.num_classes}: name a ratios file or set "
                         "its overrides coleaf.noise_ratios: null")
+    if ds.source == "features" and ds.features.format == "valor" and merged.extract.profile != "valor" and (
+            ds.videos or ds.features.encoders == "extract"):
+        raise EcmaError(f"{source}: datasets.{name} mixes VALOR's published features with features computed from "
+                        f"{'its videos' if ds.videos else 'its extract section'}: set its overrides extract.profile: "
+                        f"valor (extract.profile is {merged.extract.profile!r})")
     if ds.annotation_format == "unav100" and merged.train.select != "audio_visual":
         raise EcmaError(f"{source}: datasets.{name} annotates audio-visual events only (UnAV-100): set its "
                         f"overrides train.select: audio_visual (Type@AV would score unannotated sounds as errors)")
@@ -172,6 +184,10 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
             if ds.demo is not None or not ds.annotations or ds.features is None or not ds.features.root:
                 raise EcmaError(f"{source}: datasets.{name} with source: features needs 'annotations' and "
                                 "'features: {format: valor|han|unav100, root: DIR}' (and no 'demo')")
+            if ds.features.format != "valor" and (ds.videos or ds.features.encoders != "published"):
+                key = "videos" if ds.videos else "features.encoders"
+                raise EcmaError(f"{source}: datasets.{name}.{key} goes with features of format valor only (the "
+                                f"features extract.profile valor computes); no extractor computes {ds.features.format}'s")
             if ds.features.format == "unav100" and not ds.annotations.lower().endswith(".json"):
                 raise EcmaError(f"{source}: datasets.{name}.annotations must be UnAV-100's annotation JSON "
                                 f"(features format unav100), got {ds.annotations!r}")

@@ -3,6 +3,13 @@
 Used by the workflow (to wire the DAG and to stop before any job runs when a dataset is broken) and by
 ``ecma extract --dataset``. Raw LLP videos are stored as ``<YouTube id>.mp4`` while the annotations say
 ``<id>_<start>_<end>``; both namings are found.
+
+A dataset of published features (``source: features``) of a format that an extraction profile also computes
+(VALOR's) may have a video folder too: each annotated video then gets its features from one place only, its
+published files where it has them (imported), else its video (extracted), by :func:`dataset_feature_sources`.
+Per shard, the imported videos go to ``features/shard-I.h5`` and the extracted ones to
+``features/extracted/shard-I.h5``, which exists only for shards with videos to extract; training, prediction
+and parsing read both (:func:`feature_shards`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from ecma.data.annotation_sets import (SPLITS, Annotations, LlpAnnotations, Spli
                                       check_disjoint)
 from ecma.data.annotations import read_split
 from ecma.data.classes import LLP_CLASSES
+from ecma.data.failures import failures_path_for
 from ecma.data.unav_demo import ANNOTATION_FILE as UNAV_DEMO_ANNOTATIONS, FEATURES_FOLDER as UNAV_DEMO_FEATURES
 from ecma.errors import EcmaError
 
@@ -60,6 +68,7 @@ class DatasetFiles:
     allow_split_overlap: bool = False
     features_format: Optional[str] = None  # source: features
     features_root: Optional[Path] = None
+    features_encoders: str = "published"  # valor: which weights computed the published features (config)
     # llp: the csv files above; unav100: ``annotations`` is UnAV-100's JSON (the csv fields are unused)
     annotation_format: str = "llp"
 
@@ -144,6 +153,7 @@ def dataset_files(cfg: WorkflowConfig, name: str, results: str | os.PathLike = "
         allow_split_overlap=ds.allow_split_overlap,
         features_format=features_format,
         features_root=features_root,
+        features_encoders=ds.features.encoders if ds.source == "features" else "published",
         annotation_format=ds.annotation_format,
     )
 
@@ -180,6 +190,18 @@ def _check_absent(files: DatasetFiles, names: list[str], found: dict, where: Pat
         )
 
 
+def _folder_videos(files: DatasetFiles, names: list[str]) -> dict[str, Path]:
+    """filename -> video of the annotated videos in the dataset's folder; a missing folder, or a video that no
+    annotation row names, is an error."""
+    if not files.videos.is_dir():
+        raise EcmaError(f"{files.videos}: video folder of dataset {files.name!r} not found")
+    found, unmatched = match_videos(files.videos, names)
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+        raise EcmaError(f"{files.videos}: {len(unmatched)} video(s) have no annotation row: {shown}")
+    return found
+
+
 def dataset_videos(files: DatasetFiles) -> dict[str, Path]:
     """filename -> video path for every annotated video, after checking the folder against the annotations.
 
@@ -188,28 +210,97 @@ def dataset_videos(files: DatasetFiles) -> dict[str, Path]:
     ``missing_videos: skip``, on an annotation row without a video.
     """
     names = _annotated_names(files)
-    if not files.videos.is_dir():
-        raise EcmaError(f"{files.videos}: video folder of dataset {files.name!r} not found")
-    found, unmatched = match_videos(files.videos, names)
-    if unmatched:
-        shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
-        raise EcmaError(f"{files.videos}: {len(unmatched)} video(s) have no annotation row: {shown}")
+    found = _folder_videos(files, names)
     _check_absent(files, names, found, files.videos, "not found")
     return found
 
 
-def dataset_feature_files(files: DatasetFiles) -> dict[str, list[Path]]:
-    """filename -> its published feature files (one per stream) for every annotated video that has them all.
+@dataclass(frozen=True)
+class FeatureSources:
+    """Where the annotated videos of a dataset of published features get their features: one place each."""
 
-    Stops on a missing root or sub-folder of the format, on split overlap, and (unless ``missing_videos:
-    skip``) on an annotated video without its files. Each folder is listed once: LLP has 11,849 videos.
+    imported: dict[str, list[Path]]  # filename -> its published feature files (one per stream)
+    extracted: dict[str, Path]  # filename -> its video, for the videos without published features
+
+    def extraction_shards(self, n_shards: int) -> list[int]:
+        """The shards with videos to extract: only these get an extraction job (and build the encoders)."""
+        return sorted({shard_of(name, n_shards) for name in self.extracted})
+
+
+def dataset_feature_sources(files: DatasetFiles) -> FeatureSources:
+    """Each annotated video's source: its published files where they all exist (imported), else its video in
+    the dataset's folder, where it has one (extracted). A video with both is imported, so that a video whose
+    features are published later moves from the extracted shard to the imported one.
+
+    Stops on a missing root or sub-folder of the format, a missing video folder (where one is configured), a
+    video that no annotation row names, split overlap, and (unless ``missing_videos: skip``) an annotated video
+    with neither. Each folder is listed once: LLP has 11,849 videos.
     """
     fmt = registry.feature_format(files.features_format)
     root = fmt.check_root(files.features_root)
     names = _annotated_names(files)
-    found = fmt.feature_files(root, names)
-    _check_absent(files, names, found, root, f"have no {fmt.name} feature files")
-    return found
+    published = fmt.feature_files(root, names)
+    if files.videos is None:
+        _check_absent(files, names, published, root, f"have no {fmt.name} feature files")
+        return FeatureSources(published, {})
+    videos = {n: p for n, p in _folder_videos(files, names).items() if n not in published}
+    _check_absent(files, names, {**published, **videos}, root,
+                  f"have neither {fmt.name} feature files nor a video in {files.videos}")
+    return FeatureSources(published, videos)
+
+
+def videos_to_extract(files: DatasetFiles) -> dict[str, Path]:
+    """filename -> video of the videos a dataset extracts: all of a dataset of videos, and those without
+    published features of a dataset of published features."""
+    if files.features_format is None:
+        return dataset_videos(files)
+    return dataset_feature_sources(files).extracted
+
+
+EXTRACTED = "extracted"  # the folder under features/ of the shards a dataset of published features extracts
+
+
+def shard_path(results: str | os.PathLike, name: str, shard: int, *, extracted: bool = False) -> Path:
+    """results/NAME/features/shard-I.h5 (imported, or extracted for a dataset of videos), or
+    results/NAME/features/extracted/shard-I.h5 (extracted beside the imported shard)."""
+    folder = Path(results) / name / "features"
+    return (folder / EXTRACTED if extracted else folder) / f"shard-{shard}.h5"
+
+
+def feature_shards(files: DatasetFiles, results: str | os.PathLike,
+                   sources: Optional[FeatureSources] = None) -> list[Path]:
+    """The shards training, prediction and parsing read: one per shard index, and for a dataset of published
+    features (``sources``), the extracted shard of every shard index that has videos to extract."""
+    shards = [shard_path(results, files.name, i) for i in range(files.n_shards)]
+    if sources is not None:
+        shards += [shard_path(results, files.name, i, extracted=True)
+                   for i in sources.extraction_shards(files.n_shards)]
+    return shards
+
+
+def stale_extracted_shards(results: str | os.PathLike, name: str, planned: Iterable[int]) -> list[Path]:
+    """The extracted shards of dataset ``name`` (and their failures tables) that the plan no longer has: their
+    shard has no video to extract any more (each got published features, left the annotations, or the video
+    folder was taken out of the config). Their incremental stores (``features/extracted/store/``) stay: no
+    job reads them but extraction, which prunes them to its videos."""
+    planned = set(planned)
+    stale = []
+    for path in sorted((Path(results) / name / "features" / EXTRACTED).glob("shard-*.h5")):
+        index = path.name.removeprefix("shard-").removesuffix(".h5")
+        if not (index.isdigit() and int(index) in planned):
+            stale += [p for p in (path, failures_path_for(path)) if p.exists()]
+    return stale
+
+
+def remove_stale_extracted_shards(results: str | os.PathLike, planned: dict[str, Iterable[int]]) -> list[Path]:
+    """Delete :func:`stale_extracted_shards` of each dataset of ``planned`` (name -> its shards with videos to
+    extract): one video, one place, also for a reader who globs the folder. Returns what was deleted."""
+    removed = []
+    for name, shards in planned.items():
+        for path in stale_extracted_shards(results, name, shards):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def shard_videos(videos: dict, n_shards: int, index: int) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ecma import registry
+from ecma.errors import EcmaError
 from ecma.extract.valor.identity import published_encoders, settings_fingerprint, valor_fingerprint
 from ecma.importers.clap import clap_map_to_segments
 from ecma.importers.spec import FeatureFormat, Stream
@@ -24,7 +25,12 @@ from ecma.importers.spec import FeatureFormat, Stream
 def valor_identity(encoders: Optional[object] = None) -> dict:
     """The fingerprint of imported VALOR features computed by ``encoders`` (an ExtractConfig; None: the
     published checkpoints)."""
-    return valor_fingerprint(*published_encoders()) if encoders is None else settings_fingerprint(encoders)
+    if encoders is None:
+        return valor_fingerprint(*published_encoders())
+    if getattr(encoders, "profile", "valor") != "valor":  # a native extract section computes other features
+        raise EcmaError(f"the encoders of VALOR features are an extract section with profile: valor, "
+                        f"got profile: {encoders.profile}")
+    return settings_fingerprint(encoders)
 
 
 VALOR = FeatureFormat(

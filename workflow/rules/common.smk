@@ -11,22 +11,27 @@ import re
 import sys
 
 from ecma.data.datasets import (
-    dataset_feature_files,
+    dataset_feature_sources,
     dataset_files,
     dataset_videos,
+    feature_shards as dataset_feature_shards,
     first_test_videos,
     folder_videos,
+    remove_stale_extracted_shards,
     shard_videos,
 )
 from ecma.argv import check_length, option, options
+from ecma.extract.valor.identity import published_weights_mismatch
 from ecma.extract.weights import needed_weights, random_encoders, with_local_weights
 
 ENV = "../../envs/ecma.yaml"
 
 DEMO_DATASETS = [name for name, ds in ECMA.datasets.items() if ds.demo is not None]
-# Datasets imported from published features (no videos), and those extracted from videos.
+# Datasets imported from published features, and those extracted from videos; datasets of published
+# features with a video folder extract the videos without published features beside the imports.
 FEATURE_DATASETS = [n for n, ds in ECMA.datasets.items() if ds.imports_features]
 VIDEO_DATASETS = [n for n in ECMA.datasets if n not in FEATURE_DATASETS]
+FEATURES_AND_VIDEOS_DATASETS = [n for n in FEATURE_DATASETS if ECMA.dataset(n).videos]
 
 
 def any_of(names):
@@ -64,19 +69,12 @@ def videos_of(name):
         stop(error)
 
 
-@functools.cache
-def feature_files_of(name):
-    """filename -> its published feature files; stops on a missing root or folder, or missing files."""
-    try:
-        return dataset_feature_files(dataset_files(ECMA, name, "results"))
-    except EcmaError as error:
-        stop(error)
-
-
 def import_shard_videos(wildcards):
     files = dataset(wildcards)
     return shard_videos(
-        feature_files_of(wildcards.dataset), files.n_shards, int(wildcards.shard)
+        feature_sources_of(wildcards.dataset).imported,
+        files.n_shards,
+        int(wildcards.shard),
     )
 
 
@@ -98,10 +96,12 @@ def import_name_args(wildcards):
 
 
 def shard_of_dataset(wildcards):
-    """filename -> video of one shard's videos, so that a new video reruns only the shard it falls in."""
+    """filename -> video of one shard's videos to extract, so that a new video reruns only the shard it falls
+    in (in a dataset of published features, only the videos without them: extracted_videos_of).
+    """
     files = dataset(wildcards)
     return shard_videos(
-        videos_of(wildcards.dataset), files.n_shards, int(wildcards.shard)
+        extracted_videos_of(wildcards.dataset), files.n_shards, int(wildcards.shard)
     )
 
 
@@ -157,12 +157,15 @@ def checked_length(words, wildcards):
 
 
 def feature_shards(wildcards):
-    n_shards = ECMA.dataset(wildcards.dataset).n_shards
-    return expand(
-        "results/{dataset}/features/shard-{shard}.h5",
-        dataset=wildcards.dataset,
-        shard=range(n_shards),
-    )
+    """Every shard of the dataset, and the extracted ones beside the imports (ecma.data.datasets.feature_shards)."""
+    return [
+        str(p)
+        for p in dataset_feature_shards(
+            dataset_files(ECMA, wildcards.dataset, "results"),
+            "results",
+            extraction_plan_of(wildcards.dataset),
+        )
+    ]
 
 
 def annotation_inputs(role):
@@ -354,3 +357,72 @@ def gpus_for_parse(wildcards):
         if ECMA.for_dataset(ECMA.parse.dataset).extract.device.startswith("cuda")
         else 0
     )
+
+
+# Datasets of published features with a video folder (format valor): ecma.data.datasets decides which videos
+# are imported and which extracted (workflow/rules/extract.smk, rule extract_new_videos); shards left with no
+# video to extract lose their extracted shard when the run starts (onstart, in extract.smk).
+
+# dataset -> its shards with videos to extract, as this run plans them
+PLANNED_EXTRACTIONS = {}
+
+
+@functools.cache
+def feature_sources_of(name):
+    """Each annotated video's source, imported or extracted (ecma.data.datasets.FeatureSources); stops on a
+    missing root, folder or file, and on extractions that would not mix with the imported features.
+    """
+    files = dataset_files(ECMA, name, "results")
+    try:
+        sources = dataset_feature_sources(files)
+    except EcmaError as error:
+        stop(error)
+    if sources.extracted:
+        check_extraction_mixes(name, len(sources.extracted))
+    PLANNED_EXTRACTIONS[name] = sources.extraction_shards(files.n_shards)
+    return sources
+
+
+def extraction_plan_of(name):
+    """The feature sources of a dataset of published features with a video folder, else None."""
+    return feature_sources_of(name) if name in FEATURES_AND_VIDEOS_DATASETS else None
+
+
+def extracted_videos_of(name):
+    """filename -> video of the videos a dataset extracts: all of a dataset of videos, those without
+    published features of a dataset of published features."""
+    if name in FEATURE_DATASETS:
+        return feature_sources_of(name).extracted
+    return videos_of(name)
+
+
+def check_extraction_mixes(name, n_videos):
+    """Features extracted from a dataset's videos must mix with its imported ones; where the extract section's
+    weights cannot give the published features' identity, stop before any job with the reason.
+    """
+    if dataset_files(ECMA, name, "results").features_encoders == "extract":
+        return  # the imports take the identity of those very weights
+    reason = published_weights_mismatch(ECMA.for_dataset(name).extract)
+    if reason:
+        stop(
+            f"datasets.{name}: its {n_videos} video(s) without published features would be extracted with "
+            f"other weights than the published features were computed with, and the two would refuse to mix "
+            f"in training: {reason}. Set datasets.{name}.features.encoders: extract if the published features "
+            f"were computed with the weights its extract section names (README, Published features), or take "
+            f"out datasets.{name}.videos"
+        )
+
+
+def import_weights(wildcards):
+    """The weights files that name the encoders of imported features (features.encoders: extract), else none."""
+    if dataset(wildcards).features_encoders != "extract":
+        return []
+    check_encoders(wildcards.dataset)
+    return encoder_weights(wildcards)
+
+
+def import_encoders_args(wildcards):
+    """--encoders=JSON: the extract section whose weights computed the features (features.encoders: extract)."""
+    if dataset(wildcards).features_encoders != "extract":
+        return ""
+    return option("--encoders", settings("extract")(wildcards))

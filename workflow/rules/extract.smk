@@ -33,6 +33,34 @@ rule extract_shard:
         " {params.videos} --prune --store {params.store} --output {output.shard} > {log} 2>&1"
 
 
+# A dataset of published features with a video folder (format valor): the videos without published features
+# are extracted with the valor profile beside the imported shards, one job per shard that has any (none builds
+# the encoders for an empty shard); training reads both (common.smk feature_shards).
+use rule extract_shard as extract_new_videos with:
+    output:
+        shard="results/{dataset}/features/extracted/shard-{shard}.h5",
+        failures="results/{dataset}/features/extracted/shard-{shard}.h5.failures.tsv",
+    log:
+        "results/{dataset}/logs/extract/extracted-shard-{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract/extracted-shard-{shard}.tsv"
+    wildcard_constraints:
+        dataset=any_of(FEATURES_AND_VIDEOS_DATASETS),
+    params:
+        store="results/{dataset}/features/extracted/store/shard-{shard}.h5",
+
+
+# One video, one place: an extracted shard whose shard index has no video to extract any more (its videos got
+# published features, left the annotations, or the video folder left the config) is deleted when a run starts
+# (not in a dry run); ecma.data.datasets decides which.
+onstart:
+    for path in remove_stale_extracted_shards("results", PLANNED_EXTRACTIONS):
+        print(
+            f"removed {path}: its shard has no video to extract any more",
+            file=sys.stderr,
+        )
+
+
 # Encoder weights, fetched once by the libraries' own download paths where the network is (a local rule:
 # on a cluster it runs on the login node), verified by the .sha256 written beside them.
 rule fetch_weights:

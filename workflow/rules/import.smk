@@ -8,6 +8,8 @@ rule import_shard:
         features=import_inputs,
         # UnAV-100's durations come from its JSON (LLP's formats need no annotation file with --names)
         annotations=import_annotations,
+        # features.encoders: extract names the encoders by these files' sha256
+        weights=import_weights,
     output:
         shard="results/{dataset}/features/shard-{shard}.h5",
         failures="results/{dataset}/features/shard-{shard}.h5.failures.tsv",
@@ -27,9 +29,10 @@ rule import_shard:
         format=lambda wildcards: dataset(wildcards).features_format,
         root=lambda wildcards: option("--root", dataset(wildcards).features_root),
         names=import_name_args,
+        encoders=import_encoders_args,
         annotations=lambda wildcards, input: (
             option("--annotations", input.annotations) if input.annotations else ""
         ),
     shell:
         "ecma import --quiet --partial-ok --format {params.format} {params.root}"
-        " {params.names} {params.annotations} --output {output.shard} > {log} 2>&1"
+        " {params.names} {params.encoders} {params.annotations} --output {output.shard} > {log} 2>&1"

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ecma.extract.fingerprint import weights_id
+from ecma.extract.weights import needed_weights
 
 RECIPE_VERSION = 1  # bump when the numbers of the recipe change: shards of another version never mix
 
@@ -90,3 +91,32 @@ def settings_fingerprint(cfg) -> dict:
     what an import given ``encoders_from=cfg`` records, and what ``ecma parse`` checks first."""
     return valor_fingerprint(visual_encoder(cfg.visual_model, cfg.visual_pretrained, cfg.seed),
                              audio_encoder(cfg.audio_model, cfg.audio_checkpoint, cfg.seed))
+
+
+def published_weights_mismatch(cfg) -> Optional[str]:
+    """Why a ``valor`` extraction with ExtractConfig ``cfg`` would not carry the identity of the features VALOR
+    published (what a default import records), or None where it would, or where only a local weights file's
+    sha256 could tell (extraction hashes it; training then refuses a mismatch). From the settings' names alone,
+    so that the workflow can say it before any job runs: OpenAI's ViT-L/14 is fetched from the address that
+    carries its sha256, LAION-CLAP's release from Hugging Face, whose sha256 must be recorded here to count."""
+    files = needed_weights(cfg)
+    reasons = []
+    if cfg.visual_model != VISUAL_MODEL:
+        reasons.append(f"extract.visual_model is {cfg.visual_model!r}, not {VISUAL_MODEL!r}")
+    if "visual" not in files:
+        reasons.append("extract.visual_pretrained is null (random weights)")
+    elif files["visual"].fetch is not None and cfg.visual_pretrained != "openai":
+        reasons.append(f"extract.visual_pretrained {cfg.visual_pretrained!r} is not OpenAI's ViT-L/14 ('openai')")
+    if cfg.audio_model != AUDIO_MODEL:
+        reasons.append(f"extract.audio_model is {cfg.audio_model!r}, not {AUDIO_MODEL!r}")
+    if "audio" not in files:
+        reasons.append("extract.audio_checkpoint is null (random weights)")
+    elif files["audio"].fetch is not None:
+        release = files["audio"].fetch[1]
+        if release != LAION_630K_FUSION_RELEASE:
+            reasons.append(f"extract.audio_checkpoint {cfg.audio_checkpoint!r} is not laion:{LAION_630K_FUSION_RELEASE}")
+        elif LAION_630K_FUSION_SHA256 is None:
+            reasons.append(f"ecma has no sha256 recorded for the published {LAION_630K_FUSION_RELEASE} "
+                           "(LAION_630K_FUSION_SHA256 in ecma/extract/valor/identity.py), so the fetched file cannot "
+                           "be shown to be the one VALOR used")
+    return "; ".join(reasons) or None
