@@ -53,6 +53,12 @@ def apply_runtime_defaults(environ: MutableMapping[str, str] = os.environ, cgrou
     return added
 
 
+def describe(environ: MutableMapping[str, str] = os.environ) -> str:
+    """The settings in force, for a job's log: 'GOMP_SPINCOUNT=1000 OMP_NUM_THREADS=2'."""
+    shown = [f"{name}={environ[name]}" for name in (*WAIT_VARIABLES, "OMP_NUM_THREADS") if name in environ]
+    return " ".join(shown) or "OpenMP defaults"
+
+
 def usable_cpus(cgroup_root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> int:
     """The CPUs this process may use: its affinity mask (taskset, SLURM's CPU set), and no more than a cgroup
     CPU quota allows (rounded up; at least 1)."""
