@@ -116,6 +116,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import numpy as np
+    import ecma  # noqa: F401  before torch, which reads ecma's OpenMP settings when it loads (ecma/runtime_env.py)
     import torch
 
     from ecma.config import ExtractConfig
