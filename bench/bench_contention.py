@@ -52,7 +52,7 @@ from pathlib import Path
 START_ENV = dict(os.environ)  # before anything imports ecma (which sets runtime defaults in os.environ)
 REPO = Path(__file__).resolve().parent.parent
 # The commit before ecma/runtime_env.py: what was shipped before issue 24.
-DEFAULT_BASELINE = "0b4cf12"
+DEFAULT_BASELINE = "a50ae65"
 # What ecma/runtime_env.py may set, and what Snakemake sets per job: removed from the children's environment.
 RUNTIME_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS")
