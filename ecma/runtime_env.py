@@ -34,8 +34,6 @@ from typing import MutableMapping, Optional
 SPIN_COUNT = "1000"
 # Any of these set by the user is a choice of how threads wait: none of ours is added then.
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-
-
 CGROUP_ROOT, PROC_CGROUP = Path("/sys/fs/cgroup"), Path("/proc/self/cgroup")
 
 
