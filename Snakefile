@@ -40,6 +40,10 @@ os.environ.setdefault("ECMA_ROOT", workflow.basedir)
 
 # Jobs find `ecma` on the PATH; where it is not there (e.g. .venv/bin/snakemake without an activated
 # venv), the ecma beside this Snakemake's Python serves. Appended, so a PATH that has one keeps it.
+# The OpenMP settings of ecma/runtime_env.py need no entry: importing ecma above set them in this
+# process's environment (where the user had not), which every job inherits, on SLURM through sbatch
+# --export=ALL, and each job's own `ecma` sets them again before torch loads. Listed here, a variable the
+# user replaced (GOMP_SPINCOUNT by OMP_WAIT_POLICY) would stop the workflow as missing.
 envvars:
     "PATH",
 

@@ -126,6 +126,7 @@ def main() -> None:
         ap.error("--profile takes native and/or valor")
 
     import numpy as np
+    import ecma  # noqa: F401  before torch, which reads ecma's OpenMP settings when it loads (ecma/runtime_env.py)
     import torch
 
     from ecma.config import ExtractConfig

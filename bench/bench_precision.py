@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import ecma  # noqa: F401  before torch, which reads ecma's OpenMP settings when it loads (ecma/runtime_env.py)
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

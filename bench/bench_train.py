@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import ecma  # noqa: F401  before torch, which reads ecma's OpenMP settings when it loads (ecma/runtime_env.py)
 import torch
 
 from ecma.config import config_from_dict

@@ -19,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+import ecma  # noqa: F401  before torch, which reads ecma's OpenMP settings when it loads (ecma/runtime_env.py)
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Optional
 
 import torch
 
 from ecma.errors import EcmaError
+from ecma.runtime_env import usable_cpus
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -19,6 +21,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EcmaError(f"config: device {name!r} asked for, but this machine has no usable CUDA GPU")
     return device
+
+
+def set_cpu_threads(requested: Optional[int] = None) -> int:
+    """Set torch's CPU threads to ``requested`` (``train.threads``), or keep torch's own count (OMP_NUM_THREADS,
+    which Snakemake sets to a job's ``threads``, else the CPUs of the affinity mask), but never more than the
+    CPUs this process may use (:func:`ecma.runtime_env.usable_cpus`): threads beyond them only wait for each
+    other. Returns the count."""
+    n = min(requested or torch.get_num_threads(), usable_cpus())
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return n
 
 
 def cpu_has_native_bf16() -> bool:

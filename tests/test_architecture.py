@@ -17,9 +17,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ecma"
 
 # Low to high. A module belongs to the first entry that is its name or a package above it.
 LAYERS = (
-    # the ground: errors, files, progress, safe loading, locks, command-line words, devices, the plug-in registry
+    # the ground: errors, files, progress, safe loading, locks, command-line words, devices, the plug-in registry,
+    # the OpenMP settings set before torch loads
     ("ecma", "ecma.errors", "ecma.io", "ecma.progress", "ecma.safe_load", "ecma.locks", "ecma.argv", "ecma.device",
-     "ecma.registry"),
+     "ecma.registry", "ecma.runtime_env"),
     ("ecma.config",),  # every setting, typed and bounded
     ("ecma.data", "ecma.provenance"),  # what a dataset is: annotations, names, shards, batches, demos
     ("ecma.extract", "ecma.importers"),  # features: from videos, or from published files

@@ -52,7 +52,9 @@ def _close(a, b, tol=1e-6):
     return abs(a - b) <= tol
 
 
-def test_demo_dag_runs_as_slurm_jobs_and_matches_a_local_run(slurm_cluster, tmp_path):
+def test_demo_dag_runs_as_slurm_jobs_and_matches_a_local_run(slurm_cluster, tmp_path, monkeypatch):
+    # a user's own OpenMP spin count (ecma/runtime_env.py keeps it) must reach the jobs through sbatch
+    monkeypatch.setenv("GOMP_SPINCOUNT", "2000")
     local, cluster = tmp_path / "local", tmp_path / "slurm"
     for d in (local, cluster):
         d.mkdir()
@@ -80,3 +82,5 @@ def test_demo_dag_runs_as_slurm_jobs_and_matches_a_local_run(slurm_cluster, tmp_
         assert record["WorkDir"] == str(cluster)
 
     assert _close(_scores(local / TARGET), _scores(cluster / TARGET)), (_scores(local / TARGET), _scores(cluster / TARGET))
+    for d in (local, cluster):  # the training job logs the OpenMP settings it ran with
+        assert "1 CPU thread, GOMP_SPINCOUNT=2000" in (d / "results/demo/logs/train/ecma-seed0.log").read_text()

@@ -134,6 +134,9 @@ from pathlib import Path
 argv = sys.argv[1:]
 with open(os.environ["ECMA_STUB_LOG"], "a") as log:
     log.write(json.dumps(argv) + "\\n")
+if "ECMA_STUB_ENV_LOG" in os.environ:  # the environment each job got
+    with open(os.environ["ECMA_STUB_ENV_LOG"], "a") as log:
+        log.write(json.dumps({{"argv": argv, "env": dict(os.environ)}}) + "\\n")
 
 def opt(name):
     return argv[argv.index(name) + 1]
@@ -761,6 +764,33 @@ def test_a_runtime_setting_reruns_nothing_yet_reaches_the_jobs(section, key, fin
             if flag:
                 seen.append(type(value)(argv[argv.index(flag) + 1]))
     assert seen and all(v == value for v in seen), (seen, value)
+
+
+@pytest.mark.parametrize("user", [{}, {"GOMP_SPINCOUNT": "77"}, {"OMP_WAIT_POLICY": "ACTIVE"}])
+def test_every_job_gets_the_runtime_defaults_or_the_users_values(user, tmp_path):
+    """ecma/runtime_env.py's defaults reach every `ecma` that Snakemake starts, though Snakemake is started
+    without them (the Snakefile imports ecma, which sets them in Snakemake's process), and a user's own
+    wait setting reaches the jobs instead; OMP_NUM_THREADS is each job's `threads`, as Snakemake sets it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ecma").write_text(STUB.format(python=sys.executable))
+    (bin_dir / "ecma").chmod(0o755)
+    make_dataset(tmp_path / "data", {"train": ["a1", "a2"], "val": ["b1"], "test": ["c1"]})
+    write_config(tmp_path, small_dataset_config(tmp_path, 2), train={"threads": 1})
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    env.update(user, PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", ECMA_STUB_LOG=str(tmp_path / "calls.jsonl"),
+               ECMA_STUB_ENV_LOG=str(tmp_path / "env.jsonl"))
+    p = run_snakemake(tmp_path, "results/mine/metrics.json", "results/mine/ablation.md", env=env)
+    assert p.returncode == 0, output_of(p)
+    jobs = [json.loads(line) for line in (tmp_path / "env.jsonl").read_text().splitlines()]
+    assert {job["argv"][0] for job in jobs} >= {"extract", "train", "predict", "evaluate", "summarize", "ablation"}
+    expected = user or {"GOMP_SPINCOUNT": "1000"}
+    for job in jobs:
+        got = {k: job["env"].get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+        assert got == {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None, **expected}, job["argv"]
+    threads = {job["argv"][0]: job["env"]["OMP_NUM_THREADS"] for job in jobs}
+    # extract: workers + 1 (2 + 1, capped at --cores 2); train: train.threads; summarize: 1
+    assert (threads["extract"], threads["train"], threads["summarize"]) == ("2", "1", "1"), threads
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

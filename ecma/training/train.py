@@ -34,7 +34,7 @@ from tqdm import tqdm
 from ecma.config import EcmaConfig
 from ecma.data.batching import RowGather, bucketed_order, crop_windows, segment_mask
 from ecma.data.splits import SplitData, check_feature_dims
-from ecma.device import amp_dtype, keep_freed_memory, precision_name, resolve_device
+from ecma.device import amp_dtype, keep_freed_memory, precision_name, resolve_device, set_cpu_threads
 from ecma.errors import EcmaError
 from ecma.evaluation.inference import run_model
 from ecma.evaluation.protocols import score_outputs, selection_score
@@ -45,6 +45,7 @@ from ecma.models.contracts import Batch
 from ecma.models.factory import backbone_class
 from ecma.progress import format_seconds, log
 from ecma.registry import variant
+from ecma.runtime_env import describe as describe_runtime
 from ecma.training.ema import ema_decay, ema_update_, make_teacher
 from ecma.training.losses import ecma_loss
 from ecma.training.pseudo_masks import mask_density, pseudo_masks
@@ -160,14 +161,14 @@ def _train(cfg: EcmaConfig, train_data: SplitData, val_data: SplitData, out_dir:
     if val_data.gt_audio is None:
         raise EcmaError("validation data needs segment-level truth (eval audio/visual csvs)")
     tc = cfg.train
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
+    threads = set_cpu_threads(tc.threads)
     device = resolve_device(tc.device)
     if device.type == "cpu":
         keep_freed_memory()
     v = variant(tc.variant)
     precision = amp_dtype(device, tc.amp)
-    log.info("training %s (%s backbone) on %s (%s)", tc.variant, cfg.model.backbone, device, precision_name(precision))
+    log.info("training %s (%s backbone) on %s (%s; %d CPU thread%s, %s)", tc.variant, cfg.model.backbone, device,
+             precision_name(precision), threads, "" if threads == 1 else "s", describe_runtime())
 
     n = len(train_data)
     steps_per_epoch = math.ceil(n / tc.batch_size)
