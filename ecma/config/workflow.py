@@ -186,6 +186,22 @@ class WorkflowConfig:
         return config_from_dict(merged, f"config (dataset {name})")
 
 
+def _named(raw: dict, key: str, what: str, source: str) -> dict:
+    """A top-level mapping of named entries (datasets, sweeps), {} where absent."""
+    entries = raw.get(key) or {}
+    if not isinstance(entries, dict):
+        raise EcmaError(f"{source}: {key} must be a mapping of {what} names")
+    return entries
+
+
+def build_in(source: str, cls: type, where: str, raw) -> object:
+    """:func:`build_section`, its error named by ``source`` (the config file) instead of 'config'."""
+    try:
+        return build_section(cls, where, raw)
+    except EcmaError as e:
+        raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+
+
 _WORKFLOW_KEYS = ("datasets", "variants", "main_variant", "parse", "sweeps")
 
 # What a sweep may not vary, and where that choice is made instead (a runtime setting changes no number, and
@@ -229,10 +245,7 @@ def integer_setting(cls: type, name: str) -> bool:
 def sweep_range(source: str, sweep: str, key: str, raw: dict, sampler: str) -> SweepRange:
     """A setting's range, checked: both ends, low < high, log scale above 0, ``num`` for grids only."""
     where = f"{source}: sweeps.{sweep}.settings.{key}"
-    try:
-        rng = build_section(SweepRange, f"sweeps.{sweep}.settings.{key}", raw)
-    except EcmaError as e:
-        raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+    rng = build_in(source, SweepRange, f"sweeps.{sweep}.settings.{key}", raw)
     if rng.low is None or rng.high is None:
         raise EcmaError(f"{where}: a range needs low and high")
     if not rng.low < rng.high:
@@ -300,15 +313,9 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
     if unknown:
         raise EcmaError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sections + _WORKFLOW_KEYS)})")
     settings = config_from_dict(raw, source)
-    datasets_raw = raw.get("datasets") or {}
-    if not isinstance(datasets_raw, dict):
-        raise EcmaError(f"{source}: datasets must be a mapping of dataset names")
     datasets = {}
-    for name, ds in datasets_raw.items():
-        try:
-            datasets[name] = build_section(DatasetConfig, f"datasets.{name}", ds)
-        except EcmaError as e:
-            raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+    for name, ds in _named(raw, "datasets", "dataset", source).items():
+        datasets[name] = build_in(source, DatasetConfig, f"datasets.{name}", ds)
         ds = datasets[name]
         if ds.source == "features":
             if ds.demo is not None or not ds.annotations or ds.features is None or not ds.features.root:
@@ -331,23 +338,14 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
         raise EcmaError(f"{source}: main_variant {main_variant!r} is not one of the variants {variants}")
     parse = None
     if raw.get("parse") is not None:
-        try:
-            parse = build_section(ParseConfig, "parse", raw["parse"])
-        except EcmaError as e:
-            raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+        parse = build_in(source, ParseConfig, "parse", raw["parse"])
         if not parse.videos or (parse.checkpoint is None) == (parse.dataset is None):
             raise EcmaError(f"{source}: parse needs 'videos' and one of 'checkpoint' (a model.pt) or 'dataset'")
         if parse.dataset is not None and parse.dataset not in datasets:
             raise EcmaError(f"{source}: parse.dataset {parse.dataset!r} is not a configured dataset ({', '.join(datasets)})")
-    sweeps_raw = raw.get("sweeps") or {}
-    if not isinstance(sweeps_raw, dict):
-        raise EcmaError(f"{source}: sweeps must be a mapping of sweep names")
     sweeps = {}
-    for name, sweep in sweeps_raw.items():
-        try:
-            sweeps[name] = build_section(SweepConfig, f"sweeps.{name}", sweep)
-        except EcmaError as e:
-            raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+    for name, sweep in _named(raw, "sweeps", "sweep", source).items():
+        sweeps[name] = build_in(source, SweepConfig, f"sweeps.{name}", sweep)
         _check_sweep(source, str(name), sweeps[name], datasets)
     cfg = WorkflowConfig(settings, datasets, list(variants), main_variant, raw, parse, sweeps)
     for name, ds in datasets.items():

@@ -25,9 +25,11 @@ import itertools
 import math
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from ecma.config import WorkflowConfig, section_classes
 from ecma.config.typed import build_section
@@ -228,13 +230,9 @@ def sweep_trials(wcfg: WorkflowConfig, name: str, source: str = "config") -> lis
     return list(trials.values())
 
 
-def chosen_settings(wcfg: WorkflowConfig, name: str, path) -> dict[str, Any]:
+def chosen_settings(wcfg: WorkflowConfig, name: str, path: str | Path) -> dict[str, Any]:
     """The settings sweep ``name`` chose, from its best.yaml (``ecma sweep-select``): the final runs' settings.
     A file of another sweep, or one whose settings are not the sweep's (the config changed since), is an error."""
-    from pathlib import Path
-
-    import yaml
-
     path = Path(path)
     try:
         record = yaml.safe_load(path.read_text())
