@@ -3,6 +3,7 @@
 #   snakemake --cores 2 results/demo/metrics.json                 # the synthetic demo, runs anywhere
 #   snakemake --cores 8 --use-conda results/llp/metrics.json      # LLP (videos and csvs under data/llp)
 #   snakemake --profile workflow/profiles/slurm results/llp/metrics.json
+#   snakemake --cores 2 results/demo/sweeps/demo_sweep/sweep.html   # a sweep (sweeps: in config.yaml)
 #
 # The rules only wire files together: every job runs one `ecma` subcommand, and the input
 # functions ask ecma.data.datasets which videos, shards and csvs a job depends on.
@@ -14,6 +15,7 @@ from snakemake.utils import min_version, validate
 from ecma.config import workflow_config_from_dict
 from ecma.config.schema import schema_error_line
 from ecma.errors import EcmaError
+from ecma.sweeps.trials import sweep_trials
 
 min_version("9.0")
 
@@ -21,11 +23,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# The package's checks first (types, bounds, unknown keys, every dataset's merged settings, variants), so
-# that a bad config stops here with one line naming the key and the value; then the schema, which also
-# fills in the defaults of ecma/config.py.
+# The package's checks first (types, bounds, unknown keys, every dataset's merged settings, variants, every
+# value each sweep's sampler can give), so that a bad config stops here with one line naming the key and the
+# value; then the schema, which also fills in the defaults of ecma/config/.
 try:
     ECMA = workflow_config_from_dict(config, "config")
+    SWEEP_TRIALS = {name: sweep_trials(ECMA, name) for name in ECMA.sweeps}
     validate(config, "workflow/schemas/config.schema.yaml")
 except (EcmaError, WorkflowError) as error:
     print(
@@ -61,6 +64,9 @@ localrules:
     per_class_chart,
     timelines,
     run_summary,
+    sweep_select,
+    sweep_summarize,
+    sweep_page,
 
 
 report: "workflow/report/workflow.rst"
@@ -74,10 +80,12 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/parse.smk"
+include: "workflow/rules/sweep.smk"
 
 
 # Without a target, every generated (demo) dataset; real datasets are asked for by name, e.g.
-# results/llp/metrics.json, because their videos must be in place first.
+# results/llp/metrics.json, because their videos must be in place first, and sweeps by their page, e.g.
+# results/demo/sweeps/demo_sweep/sweep.html.
 rule all:
     default_target: True
     input:

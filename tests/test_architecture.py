@@ -25,7 +25,7 @@ LAYERS = (
     ("ecma.data", "ecma.provenance"),  # what a dataset is: annotations, names, shards, batches, demos
     ("ecma.extract", "ecma.importers"),  # features: from videos, or from published files
     ("ecma.models",),  # the backbones, their losses, checkpoints
-    ("ecma.evaluation", "ecma.training"),  # scoring and training a model
+    ("ecma.evaluation", "ecma.training", "ecma.sweeps"),  # scoring and training a model; sweeps of training runs
     ("ecma.report", "ecma.parse"),  # what a person reads: tables, figures, parsed videos
     ("ecma.cli",),  # the command, on top
 )
@@ -136,10 +136,10 @@ def test_the_checks_see_a_circle_and_an_upward_import():
     assert "ecma.models.contracts" in graph()["ecma.training.train"]
 
 
-@pytest.mark.parametrize("name", ["ecma.config.sections", "ecma.models.coleaf", "ecma.registry"])
+@pytest.mark.parametrize("name", ["ecma.config.sections", "ecma.models.coleaf", "ecma.registry", "ecma.sweeps.trials"])
 def test_the_low_modules_that_plug_ins_meet_import_no_torch(name):
-    """Config, registry and the backbones' registrations load without torch: the Snakefile reads them on every
-    run, and the registry imports the plug-ins while the config builds its class."""
+    """Config, registry, the backbones' registrations and the sweeps' trials load without torch: the Snakefile
+    reads them on every run, and the registry imports the plug-ins while the config builds its class."""
     import subprocess
     import sys
 

@@ -1,7 +1,7 @@
-"""The demo DAG through the user-facing SLURM profile on a real one-node SLURM cluster.
+"""The demo DAG and a 2-trial sweep through the user-facing SLURM profile on a real one-node SLURM cluster.
 
 Every job must run as a SLURM job, and the metrics must equal a local run of the same config (same seeds,
-same thread counts) to 1e-6.
+same thread counts) to 1e-6; the sweep must choose the same trial.
 """
 
 import json
@@ -37,8 +37,11 @@ CONFIG = {
     },
     "variants": ["ecma"],
     "main_variant": "ecma",
+    # two trials (a grid of two CMA weights), the chosen one trained again with one seed
+    "sweeps": {"mini": {"dataset": "demo", "variant": "ecma", "settings": {"loss.w_cma": [0.1, 1.0]}, "seeds": [0]}},
 }
 TARGET = "results/demo/metrics.json"
+SWEEP = "results/demo/sweeps/mini"
 
 
 def _scores(path: Path) -> dict:
@@ -60,11 +63,12 @@ def test_demo_dag_runs_as_slurm_jobs_and_matches_a_local_run(slurm_cluster, tmp_
         d.mkdir()
         (d / "config.yaml").write_text(yaml.safe_dump(CONFIG))
 
-    p = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(local), "--cores", "2", TARGET],
+    targets = [TARGET, f"{SWEEP}/sweep.html"]
+    p = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(local), "--cores", "2", *targets],
                        capture_output=True, text=True, env=slurm_cluster.env(), timeout=900)
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
 
-    p = run_snakemake(slurm_cluster, cluster, "-s", str(SNAKEFILE), "-d", str(cluster), *profile_args(), TARGET)
+    p = run_snakemake(slurm_cluster, cluster, "-s", str(SNAKEFILE), "-d", str(cluster), *profile_args(), *targets)
     out = p.stdout
     assert p.returncode == 0, out[-6000:]
     jobs = submitted_jobs(out)
@@ -72,10 +76,13 @@ def test_demo_dag_runs_as_slurm_jobs_and_matches_a_local_run(slurm_cluster, tmp_
     # Snakemake runs): submissions plus local jobs are the jobs run
     done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", out)
     local_jobs = re.findall(r"^localrule (\w+):", out, re.M)
-    assert sorted(local_jobs) == ["main_metrics", "summarize_seeds"], local_jobs
+    local_jobs += re.findall(r"^localcheckpoint (\w+):", out, re.M)
+    assert sorted(local_jobs) == ["main_metrics", "summarize_seeds", "sweep_page", "sweep_select", "sweep_summarize"], local_jobs
     assert done and len(jobs) + len(local_jobs) == int(done[-1][1]), (len(jobs), local_jobs, done)
     assert {j.rule for j in jobs} == {"demo_dataset", "extract_shard", "train_variant", "predict_split",
-                                      "evaluate_split"}
+                                      "evaluate_split", "sweep_trial", "sweep_final", "sweep_predict", "sweep_evaluate"}
+    assert sorted(j.rule for j in jobs if j.rule.startswith("sweep_")) == [
+        "sweep_evaluate", "sweep_final", "sweep_predict", "sweep_trial", "sweep_trial"]
     for job in jobs:
         record = scontrol_job(slurm_cluster, job.slurm_jobid)
         assert record["JobState"] == "COMPLETED", (job, record.get("JobState"))
@@ -84,3 +91,11 @@ def test_demo_dag_runs_as_slurm_jobs_and_matches_a_local_run(slurm_cluster, tmp_
     assert _close(_scores(local / TARGET), _scores(cluster / TARGET)), (_scores(local / TARGET), _scores(cluster / TARGET))
     for d in (local, cluster):  # the training job logs the OpenMP settings it ran with
         assert "1 CPU thread, GOMP_SPINCOUNT=2000" in (d / "results/demo/logs/train/ecma-seed0.log").read_text()
+    # the sweep: the same trials' validation scores, the same choice, the same test scores of the final run
+    local_best = yaml.safe_load((local / SWEEP / "best.yaml").read_text())
+    cluster_best = yaml.safe_load((cluster / SWEEP / "best.yaml").read_text())
+    assert local_best["settings"] == cluster_best["settings"] and local_best["trials"] == 2
+    assert abs(local_best["val_select"] - cluster_best["val_select"]) <= 1e-6
+    sweep_metrics = f"{SWEEP}/metrics.json"
+    assert _close(_scores(local / sweep_metrics), _scores(cluster / sweep_metrics))
+    assert (cluster / SWEEP / "sweep.html").stat().st_size > 0

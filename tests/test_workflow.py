@@ -38,11 +38,14 @@ SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").r
 SECTIONS = C.section_classes()
 # run where Snakemake runs (the Snakefile's localrules), not queued on a cluster
 LOCAL_RULES = ("fetch_weights", "summarize_seeds", "main_metrics", "nothing_predicted", "ablation",
-               "per_class_chart", "timelines", "run_summary")
+               "per_class_chart", "timelines", "run_summary", "sweep_select", "sweep_summarize", "sweep_page")
+# rules made from another by `use rule PARENT as NAME with:` (NAME -> PARENT): they keep its directives
+DERIVED_RULES = {"sweep_final": "sweep_trial", "sweep_predict": "predict_split", "sweep_evaluate": "evaluate_split",
+                 "sweep_summarize": "summarize_seeds", "extract_new_videos": "extract_shard"}
 RULES = ("demo_dataset", "extract_shard", "import_shard", "train_variant", "predict_split", "evaluate_split",
-         "parse_demo_videos", "parse_new_videos", *LOCAL_RULES)
-# rules made from another by `use rule A as B with:` (they keep A's directives but those they give)
-DERIVED_RULES = {"extract_new_videos": "extract_shard"}
+         "parse_demo_videos", "parse_new_videos", "sweep_trial", *LOCAL_RULES,
+         *(r for r in DERIVED_RULES if r not in LOCAL_RULES))
+GPU_RULES = ("extract_shard", "extract_new_videos", "train_variant", "parse_new_videos", "sweep_trial", "sweep_final")
 
 
 @functools.cache
@@ -169,6 +172,15 @@ elif cmd == "ablation":
         write(opt("--output-html"))
 elif cmd == "parse":
     write(Path(opt("--output-dir")) / "index.html")
+elif cmd == "sweep-select":  # chooses trial $ECMA_STUB_CHOOSE (default: the first given), named by its folder
+    trials = [a.split("=", 2)[1:] for a in argv if a.startswith("--trials=")]
+    pick = os.environ.get("ECMA_STUB_CHOOSE", trials[0][0])
+    folder = Path(next(d for i, d in trials if i == pick)).name
+    settings = {{k: json.loads(v) for k, v in (kv.split("=", 1) for kv in folder.split(","))}}
+    write(opt("--output-table"), "trial\\n" + "".join(i + "\\n" for i, _ in trials))
+    write(opt("--output-best"), json.dumps({{"sweep": opt("--name"), "trial": int(pick), "settings": settings}}))
+elif cmd == "sweep-page":
+    write(opt("--output"))
 elif cmd in ("summarize", "baseline", "per-class-chart", "timelines", "run-summary", "import"):
     write(opt("--output"))
     if cmd == "import":
@@ -236,20 +248,26 @@ def test_snakefmt_leaves_the_files_unchanged():
 
 def test_every_rule_declares_log_benchmark_threads_resources_and_env():
     text = "\n".join(f.read_text() for f in RULE_FILES)
-    blocks = re.split(r"^(?=(?:rule|checkpoint) \w+:)", text, flags=re.M)[1:]
-    names = [re.match(r"(?:rule|checkpoint) (\w+):", b).group(1) for b in blocks]
+    blocks = re.split(r"^(?=(?:rule|checkpoint) \w+:|use rule \w+ as \w+ with:)", text, flags=re.M)[1:]
+    names = [re.match(r"(?:rule|checkpoint|use rule \w+ as) (\w+)", b).group(1) for b in blocks]
     assert sorted(names) == sorted(RULES)
-    for name, block in zip(names, blocks):
+    blocks = dict(zip(names, blocks))
+    for name, block in blocks.items():
+        if name in DERIVED_RULES:  # the parent's directives, its own files
+            parent = DERIVED_RULES[name]
+            assert block.startswith(f"use rule {parent} as {name} with:"), block[:80]
+            assert "log:" in block and "benchmark:" in block, f"rule {name} would share {parent}'s log"
+            block = blocks[parent]
         for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime=", "conda:", "shell:"):
             assert directive in block, f"rule {name} lacks {directive}"
         gpu = "gpu=" in block
-        assert gpu == (name in ("extract_shard", "train_variant", "parse_new_videos")), f"rule {name}: gpu resource {gpu}"
+        assert gpu == (name in GPU_RULES), f"rule {name}: gpu resource {gpu}"
     local = re.search(r"^localrules:\n((?:    \w+,\n)+)", SNAKEFILE.read_text(), re.M).group(1).split()
     assert sorted(n.rstrip(",") for n in local) == sorted(LOCAL_RULES)
     derived = re.findall(r"^use rule (\w+) as (\w+) with:\n((?:    .*\n|\n)+?)(?=\S)", text, flags=re.M)
     assert {new: old for old, new, _ in derived} == DERIVED_RULES
     for old, new, block in derived:  # its own outputs, log and benchmark: never the same files as its parent's
-        for directive in ("output:", "log:", "benchmark:", "wildcard_constraints:"):
+        for directive in ("output:", "log:", "benchmark:"):
             assert f"    {directive}" in block, f"rule {new} lacks its own {directive}"
 
 
@@ -300,7 +318,7 @@ def test_profiles_parse():
     assert slurm["executor"] == "slurm" and slurm["jobs"] > 0
     # the scheduler squeeze of the test cluster stays in the test-only profile
     assert not {"slurm-status-command", "slurm-no-account"} & set(slurm)
-    for rule in ("extract_shard", "train_variant"):
+    for rule in ("extract_shard", "train_variant", "sweep_trial", "sweep_final"):
         res = slurm["set-resources"][rule]
         assert res["gpu"] >= 1 and res["mem_mb"] > 0 and res["runtime"] > 0
     for rule in slurm["set-resources"]:
@@ -354,8 +372,12 @@ def check_section(schema: dict, cls: type, with_defaults: bool, skip: tuple = ()
 def test_schema_mirrors_the_config_dataclasses():
     defs = SCHEMA["$defs"]
     top = SCHEMA["properties"]
-    assert set(top) == set(SECTIONS) | {"datasets", "variants", "main_variant", "parse"}
+    assert set(top) == set(SECTIONS) | {"datasets", "variants", "main_variant", "parse", "sweeps"}
     check_section(defs["parse"], C.ParseConfig, with_defaults=False)
+    assert top["sweeps"]["additionalProperties"] == {"$ref": "#/$defs/sweep"} and top["sweeps"]["default"] == {}
+    check_section(defs["sweep"], C.SweepConfig, with_defaults=True, skip=("settings",))
+    check_section(defs["sweep_range"], C.SweepRange, with_defaults=False)
+    assert defs["sweep"]["properties"]["settings"]["additionalProperties"]["anyOf"][1] == {"$ref": "#/$defs/sweep_range"}
     assert SCHEMA["additionalProperties"] is False
     for name, cls in SECTIONS.items():
         assert top[name]["$ref"] == f"#/$defs/{name}" and top[name]["default"] == {}

@@ -4,7 +4,7 @@ One module per stage of the workflow, each holding its subcommands' parsers besi
 rule's ``shell: ecma train ...`` (workflow/rules/train.smk) leads to ``ecma/cli/train.py``: ``data`` (demo),
 ``extract`` (extract, fetch-weights), ``import_`` (import), ``train`` (train, import-checkpoint), ``evaluate``
 (predict, evaluate), ``report`` (ablation, summarize, baseline, per-class-chart, timelines, run-summary),
-``parse`` (parse); ``common`` holds what they share.
+``parse`` (parse), ``sweep`` (sweep, sweep-select, sweep-page); ``common`` holds what they share.
 
 Errors in the user's input end the command with one line, ``ecma <command>: error: <message>``, and exit
 status 2, never a traceback.
@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from ecma import __version__
-from ecma.cli import data, evaluate, extract, import_, parse, report, train
+from ecma.cli import data, evaluate, extract, import_, parse, report, sweep, train
 from ecma.cli.common import EXIT_INPUT_ERROR
 from ecma.errors import EcmaError
 
@@ -25,7 +25,7 @@ SUBCOMMANDS = (
     data.add_demo, extract.add_extract, extract.add_fetch_weights, import_.add_import, train.add_train,
     train.add_import_checkpoint, evaluate.add_predict, evaluate.add_evaluate, report.add_ablation, parse.add_parse,
     report.add_summarize, report.add_baseline, report.add_per_class_chart, report.add_timelines,
-    report.add_run_summary,
+    report.add_run_summary, sweep.add_sweep, sweep.add_sweep_select, sweep.add_sweep_page,
 )
 
 

@@ -2,7 +2,7 @@
 
 Three jobs, three modules: :mod:`ecma.config.typed` (the loader: field types, bounds, runtime settings,
 registered names), :mod:`ecma.config.sections` (the package's sections and ``EcmaConfig``),
-:mod:`ecma.config.workflow` (the workflow's ``config.yaml``: datasets, variants, parse); :mod:`ecma.config.schema`
+:mod:`ecma.config.workflow` (the workflow's ``config.yaml``: datasets, variants, parse, sweeps); :mod:`ecma.config.schema`
 generates the workflow's JSON schema from them. The names below are the public face of all four.
 """
 
@@ -30,6 +30,8 @@ from ecma.config.workflow import (
     DemoConfig,
     FeaturesConfig,
     ParseConfig,
+    SweepConfig,
+    SweepRange,
     WorkflowConfig,
     load_workflow_config,
     workflow_config_from_dict,
@@ -37,7 +39,7 @@ from ecma.config.workflow import (
 
 __all__ = [
     "DEVICE_PATTERN", "ConfigSections", "DatasetConfig", "DemoConfig", "EcmaConfig", "EvalConfig", "ExtractConfig",
-    "FeaturesConfig", "LossConfig", "ModelConfig", "ParseConfig", "PseudoConfig", "TrainConfig", "WorkflowConfig",
+    "FeaturesConfig", "LossConfig", "ModelConfig", "ParseConfig", "PseudoConfig", "SweepConfig", "SweepRange", "TrainConfig", "WorkflowConfig",
     "bounded", "config_class", "config_from_dict", "default_variants", "field_bounds", "load_config",
     "load_workflow_config", "merge_runtime", "registered", "runtime_keys", "runtime_setting", "section_classes",
     "workflow_config_from_dict",

@@ -103,6 +103,16 @@ def workflow_schema() -> dict:
     }
     properties["parse"] = {"$ref": "#/$defs/parse", "default": None}
     defs["parse"] = section_schema(C.ParseConfig, with_defaults=False, nullable=True)
+    properties["sweeps"] = {"description": "Hyperparameter sweeps by name; results go to results/<dataset>/sweeps/<name>/.",
+                            "type": "object", "additionalProperties": {"$ref": "#/$defs/sweep"}, "default": {}}
+    sweep = section_schema(C.SweepConfig, with_defaults=True, skip=("settings",))
+    sweep["properties"]["settings"] = {
+        "description": "SECTION.KEY of a setting -> a list of its values, or a range.", "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {"anyOf": [{"type": "array", "minItems": 1}, {"$ref": "#/$defs/sweep_range"}]},
+    }
+    defs["sweep"] = sweep
+    defs["sweep_range"] = section_schema(C.SweepRange, with_defaults=False)
     for name in sections:
         properties[name] = {"$ref": f"#/$defs/{name}", "default": {}}
     return {

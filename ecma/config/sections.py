@@ -27,6 +27,8 @@ from ecma.errors import EcmaError
 
 # A device name the package accepts; whether this machine has it is checked where a job starts.
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
+# The validation scores a model (train.select) or a sweep's trial (sweeps.NAME.metric) can be chosen by.
+Selection = Literal["type_av", "audio_visual", "average"]
 
 
 @dataclass
@@ -112,7 +114,7 @@ class TrainConfig:
     # model.pt is the epoch with the best validation segment Type@AV, segment AV F1 (audio_visual: AV-only
     # datasets, UnAV-100), or (average) with the best mean of
     # all ten metrics (segment and event level, audio, visual, audio-visual, Type@AV, Event@AV), as CoLeaF selects.
-    select: Literal["type_av", "audio_visual", "average"] = "type_av"
+    select: Selection = "type_av"
     seed: int = bounded(0, ge=0)  # the workflow sets it per job from `seeds`
     # The workflow trains each variant once per seed (one job each) and reports mean ± std over them.
     seeds: list[int] = field(default_factory=lambda: [0])

@@ -1,24 +1,33 @@
 """The workflow's ``config.yaml``: the package's sections (:mod:`ecma.config.sections`) plus ``datasets``,
-``variants``, ``main_variant`` and ``parse``, validated as a whole before any job runs: unknown keys, every
-dataset's entry, the variants, and every dataset's settings merged with its overrides for every variant.
+``variants``, ``main_variant``, ``parse`` and ``sweeps``, validated as a whole before any job runs: unknown keys,
+every dataset's entry, the variants, every dataset's settings merged with its overrides for every variant, and
+what each sweep varies (the values its sampler gives are checked by :func:`ecma.sweeps.trials.sweep_trials`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+import re
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import yaml
 
 from ecma import registry
-from ecma.config.sections import config_from_dict, default_variants, section_classes
-from ecma.config.typed import bounded, build_section, registered
+from ecma.config.sections import Selection, config_from_dict, default_variants, section_classes
+from ecma.config.typed import bounded, build_section, registered, runtime_keys
 from ecma.errors import EcmaError
 
 if TYPE_CHECKING:  # the class is made at run time (ecma.config.sections.config_class)
     from ecma.config.sections import EcmaConfig  # noqa: F401
+
+
+# At most this many trials per sweep (a grid's product included): each is a training job.
+MAX_TRIALS = 10_000
 
 
 @dataclass
@@ -104,8 +113,41 @@ class ParseConfig:
 
 
 @dataclass
+class SweepRange:
+    """A range a sweep draws one setting's values from: ``low`` to ``high``, both included."""
+
+    low: Optional[float] = None
+    high: Optional[float] = None
+    scale: Literal["linear", "log"] = "linear"  # log: evenly spread over log(low) .. log(high) (low > 0)
+    integer: Optional[bool] = None  # whole numbers only; null: as the setting's type (an int setting: true)
+    num: Optional[int] = bounded(None, ge=2)  # grid sweeps only: how many points from low to high
+
+
+@dataclass
+class SweepConfig:
+    """One sweep of the workflow's ``sweeps:`` mapping: settings searched on the validation split.
+
+    Every trial trains ``variant`` on ``dataset`` with the trial's values of ``settings`` (dotted SECTION.KEY
+    names, each a list of values or a :class:`SweepRange`) put over the dataset's; the trial with the best
+    validation ``metric`` is chosen, and its settings are trained once per seed of ``seeds`` and scored on the
+    test split.
+    """
+
+    dataset: str = ""
+    variant: str = registered("ecma", "variants")
+    settings: dict = field(default_factory=dict)  # SECTION.KEY -> [values] or {low, high, scale, integer, num}
+    # grid: every combination of the values (a range gives `num` points); sobol: `trials` quasi-random points
+    # (scipy.stats.qmc.Sobol, scrambled with `seed`): the first n points of a seed are always the same ones
+    sampler: Literal["grid", "sobol"] = "grid"
+    trials: Optional[int] = bounded(None, ge=1, le=MAX_TRIALS)
+    seed: int = bounded(0, ge=0)
+    metric: Optional[Selection] = None  # the validation score that chooses; null: the dataset's train.select
+    seeds: Optional[list[int]] = None  # the final runs' training seeds; null: the dataset's train.seeds
+
+
+@dataclass
 class WorkflowConfig:
-    """The workflow's ``config.yaml``: the package sections plus datasets and variants."""
+    """The workflow's ``config.yaml``: the package sections plus datasets, variants, parse and sweeps."""
 
     settings: "EcmaConfig"
     datasets: dict[str, DatasetConfig]
@@ -113,14 +155,22 @@ class WorkflowConfig:
     main_variant: str
     raw: dict
     parse: Optional[ParseConfig] = None
+    sweeps: dict[str, SweepConfig] = field(default_factory=dict)
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
             raise EcmaError(f"config: unknown dataset {name!r} (configured: {', '.join(self.datasets)})")
         return self.datasets[name]
 
-    def for_dataset(self, name: str, variant: str | None = None, seed: int | None = None) -> "EcmaConfig":
-        """The package config for one dataset (its overrides applied) and, optionally, one variant and seed."""
+    def sweep(self, name: str) -> SweepConfig:
+        if name not in self.sweeps:
+            raise EcmaError(f"config: unknown sweep {name!r} (configured: {', '.join(self.sweeps) or 'none'})")
+        return self.sweeps[name]
+
+    def for_dataset(self, name: str, variant: str | None = None, seed: int | None = None,
+                    settings: dict[str, dict] | None = None) -> "EcmaConfig":
+        """The package config for one dataset (its overrides applied) and, optionally, one variant and seed;
+        ``settings`` ({section: {key: value}}, a sweep's trial) go over the dataset's overrides."""
         ds = self.dataset(name)
         sections = section_classes()
         merged = {k: dict(v) if isinstance(v, dict) else v for k, v in self.raw.items() if k in sections}
@@ -132,6 +182,8 @@ class WorkflowConfig:
             # the override's own keys, types and bounds, named by their full path
             build_section(sections[section], f"datasets.{name}.overrides.{section}", values)
             merged.setdefault(section, {}).update(values)
+        for section, values in (settings or {}).items():
+            merged.setdefault(section, {}).update(values)
         if variant is not None:  # a variant names its backbone too
             merged.setdefault("train", {})["variant"] = variant
             if variant in registry.variants():
@@ -141,10 +193,113 @@ class WorkflowConfig:
         return config_from_dict(merged, f"config (dataset {name})")
 
 
-_WORKFLOW_KEYS = ("datasets", "variants", "main_variant", "parse")
+def _named(raw: dict, key: str, what: str, source: str) -> dict:
+    """A top-level mapping of named entries (datasets, sweeps), {} where absent."""
+    entries = raw.get(key) or {}
+    if not isinstance(entries, dict):
+        raise EcmaError(f"{source}: {key} must be a mapping of {what} names")
+    return entries
 
 
-def _check_merged(source: str, name: str, ds: DatasetConfig, merged: "EcmaConfig") -> None:
+def build_in(source: str, cls: type, where: str, raw) -> object:
+    """:func:`build_section`, its error named by ``source`` (the config file) instead of 'config'."""
+    try:
+        return build_section(cls, where, raw)
+    except EcmaError as e:
+        raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+
+
+_WORKFLOW_KEYS = ("datasets", "variants", "main_variant", "parse", "sweeps")
+
+# What a sweep may not vary, and where that choice is made instead (a runtime setting changes no number, and
+# every trial reads the dataset's features: extraction settings are the dataset's).
+_NOT_SWEPT = {
+    "model.backbone": "the sweep's variant names its backbone",
+    "train.variant": "set the sweep's variant",
+    "train.seed": "the trials train with the dataset's seed, the final runs with the sweep's seeds",
+    "train.seeds": "set the sweep's seeds",
+    "train.select": "set the sweep's metric",
+    "train.missing_videos": "every trial must read the same videos",
+}
+
+
+def swept_field(source: str, sweep: str, key: str) -> tuple[str, dataclasses.Field]:
+    """(section, field) of a setting a sweep varies, given as SECTION.KEY; unknown or not sweepable: an error."""
+    sections = section_classes()
+    section, _, name = key.partition(".")
+    where = f"{source}: sweeps.{sweep}.settings.{key}"
+    if section not in sections or not name:
+        raise EcmaError(f"{where}: not a setting (SECTION.KEY, e.g. loss.w_cma; sections: {', '.join(sections)})")
+    fields = {f.name: f for f in dataclasses.fields(sections[section])}
+    if name not in fields:
+        raise EcmaError(f"{source}: unknown key sweeps.{sweep}.settings.{key} (known in {section}: "
+                        f"{', '.join(sorted(fields))})")
+    if key in _NOT_SWEPT:
+        raise EcmaError(f"{where}: a sweep cannot vary it ({_NOT_SWEPT[key]})")
+    if section == "extract":
+        raise EcmaError(f"{where}: a sweep cannot vary extraction settings (every trial reads the dataset's features)")
+    if name in runtime_keys(sections[section]):
+        raise EcmaError(f"{where}: a runtime setting changes no number; a sweep cannot vary it")
+    return section, fields[name]
+
+
+def integer_setting(cls: type, name: str) -> bool:
+    """Whether a setting holds whole numbers (int or Optional[int]): what a range of it draws by default."""
+    tp = typing.get_type_hints(cls)[name]
+    return tp is int or (typing.get_origin(tp) in (typing.Union, types.UnionType) and int in typing.get_args(tp))
+
+
+def sweep_range(source: str, sweep: str, key: str, raw: dict, sampler: str) -> SweepRange:
+    """A setting's range, checked: both ends, low < high, log scale above 0, ``num`` for grids only."""
+    where = f"{source}: sweeps.{sweep}.settings.{key}"
+    rng = build_in(source, SweepRange, f"sweeps.{sweep}.settings.{key}", raw)
+    if rng.low is None or rng.high is None:
+        raise EcmaError(f"{where}: a range needs low and high")
+    if not rng.low < rng.high:
+        raise EcmaError(f"{where}: low must be below high, got {rng.low:g} and {rng.high:g}")
+    if rng.scale == "log" and rng.low <= 0:
+        raise EcmaError(f"{where}: a log-scale range needs low > 0, got {rng.low:g}")
+    if sampler == "grid" and rng.num is None:
+        raise EcmaError(f"{where}: a range in a grid sweep needs num (how many points from low to high)")
+    if sampler != "grid" and rng.num is not None:
+        raise EcmaError(f"{where}: num is for grid sweeps; sampler {sampler} draws `trials` points")
+    return rng
+
+
+def _check_sweep(source: str, name: str, sweep: SweepConfig, datasets: dict[str, DatasetConfig]) -> None:
+    """What a sweep is, before its trials are drawn: its dataset, its settings' names and ranges, the sampler's
+    size, its seeds."""
+    where = f"{source}: sweeps.{name}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise EcmaError(f"{where}: a sweep's name is a folder name (letters, digits, _ . -)")
+    if sweep.dataset not in datasets:
+        raise EcmaError(f"{where}.dataset {sweep.dataset!r} is not a configured dataset ({', '.join(datasets)})")
+    if not sweep.settings:
+        raise EcmaError(f"{where}.settings: name at least one setting to vary (SECTION.KEY: [values] or a range)")
+    size = 1
+    for key, values in sweep.settings.items():
+        swept_field(source, name, str(key))
+        if isinstance(values, dict):
+            rng = sweep_range(source, name, key, values, sweep.sampler)
+            size *= rng.num or 1
+        elif isinstance(values, list) and values:
+            size *= len(values)
+        else:
+            raise EcmaError(f"{where}.settings.{key} must be a non-empty list of values or a range "
+                            f"{{low, high, scale, integer, num}}, got {values!r}")
+    if sweep.sampler == "grid":
+        if sweep.trials is not None:
+            raise EcmaError(f"{where}.trials: a grid sweep runs every combination; trials is for sampler sobol")
+        if size > MAX_TRIALS:
+            raise EcmaError(f"{where}: the grid has {size:,} combinations (at most {MAX_TRIALS:,})")
+    elif sweep.trials is None:
+        raise EcmaError(f"{where}.trials: sampler {sweep.sampler} needs the number of trials")
+    if sweep.seeds is not None and not (sweep.seeds and len(set(sweep.seeds)) == len(sweep.seeds)
+                                        and min(sweep.seeds) >= 0):
+        raise EcmaError(f"{where}.seeds must be distinct seeds >= 0, at least one, got {sweep.seeds!r}")
+
+
+def check_merged(source: str, name: str, ds: DatasetConfig, merged: "EcmaConfig") -> None:
     """What only a dataset's merged settings can show: the noise ratios' classes, AV-only selection."""
     if (merged.model.backbone == "coleaf" and merged.coleaf.denoise and merged.coleaf.noise_ratios == "han"
             and merged.model.num_classes != 25):
@@ -170,15 +325,9 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
     if unknown:
         raise EcmaError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sections + _WORKFLOW_KEYS)})")
     settings = config_from_dict(raw, source)
-    datasets_raw = raw.get("datasets") or {}
-    if not isinstance(datasets_raw, dict):
-        raise EcmaError(f"{source}: datasets must be a mapping of dataset names")
     datasets = {}
-    for name, ds in datasets_raw.items():
-        try:
-            datasets[name] = build_section(DatasetConfig, f"datasets.{name}", ds)
-        except EcmaError as e:
-            raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+    for name, ds in _named(raw, "datasets", "dataset", source).items():
+        datasets[name] = build_in(source, DatasetConfig, f"datasets.{name}", ds)
         ds = datasets[name]
         if ds.source == "features":
             if ds.demo is not None or not ds.annotations or ds.features is None or not ds.features.root:
@@ -205,19 +354,20 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
         raise EcmaError(f"{source}: main_variant {main_variant!r} is not one of the variants {variants}")
     parse = None
     if raw.get("parse") is not None:
-        try:
-            parse = build_section(ParseConfig, "parse", raw["parse"])
-        except EcmaError as e:
-            raise EcmaError(f"{source}: {str(e).removeprefix('config: ')}") from None
+        parse = build_in(source, ParseConfig, "parse", raw["parse"])
         if not parse.videos or (parse.checkpoint is None) == (parse.dataset is None):
             raise EcmaError(f"{source}: parse needs 'videos' and one of 'checkpoint' (a model.pt) or 'dataset'")
         if parse.dataset is not None and parse.dataset not in datasets:
             raise EcmaError(f"{source}: parse.dataset {parse.dataset!r} is not a configured dataset ({', '.join(datasets)})")
-    cfg = WorkflowConfig(settings, datasets, list(variants), main_variant, raw, parse)
+    sweeps = {}
+    for name, sweep in _named(raw, "sweeps", "sweep", source).items():
+        sweeps[name] = build_in(source, SweepConfig, f"sweeps.{name}", sweep)
+        _check_sweep(source, str(name), sweeps[name], datasets)
+    cfg = WorkflowConfig(settings, datasets, list(variants), main_variant, raw, parse, sweeps)
     for name, ds in datasets.items():
         for v in variants:
             merged = cfg.for_dataset(name, v)  # every merge must validate before any job runs
-            _check_merged(source, name, ds, merged)
+            check_merged(source, name, ds, merged)
     return cfg
 
 

@@ -33,9 +33,10 @@ dd { margin: 0; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mo
 """
 
 
-def page(title: str, body: str) -> str:
-    """A complete HTML document with the report style; ``body`` is HTML, ``title`` plain text."""
+def page(title: str, body: str, style: str = "") -> str:
+    """A complete HTML document with the report style (and a page's own ``style`` after it); ``body`` is HTML,
+    ``title`` plain text."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{STYLE}{style}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )

@@ -23,6 +23,7 @@ from ecma.data.datasets import (
 from ecma.argv import check_length, option, options
 from ecma.extract.valor.identity import published_weights_mismatch
 from ecma.extract.weights import needed_weights, random_encoders, with_local_weights
+from ecma.sweeps.trials import chosen_settings, final_seeds, sweep_metric, trial_config
 
 ENV = "../../envs/ecma.yaml"
 
@@ -45,6 +46,8 @@ wildcard_constraints:
     split="train|val|test",
     shard=r"\d+",
     seed=r"\d+",
+    sweep=any_of(ECMA.sweeps),
+    trial=r"[^/]+",  # a sweep's trial folder, named by its settings (ecma.sweeps.trials.Trial.name)
 
 
 def dataset(wildcards):
@@ -186,25 +189,31 @@ def annotation_flags(role):
 
 def job_config(wildcards):
     """The package config of one job: the dataset's settings, its variant and seed, and extraction as the jobs
-    run it (fetched weights replaced by their local files)."""
+    run it."""
     seed = wildcards.get("seed")
     cfg = ECMA.for_dataset(
         wildcards.dataset,
         wildcards.get("variant"),
         None if seed is None else int(seed),
     )
+    return as_jobs_run_it(cfg)
+
+
+def as_jobs_run_it(cfg):
+    """A job's config with extraction as the jobs run it (fetched weights replaced by their local files)."""
     return dataclasses.replace(cfg, extract=with_local_weights(cfg.extract))
 
 
-def settings(*sections):
-    """Param function: the settings of these config sections that decide a job's numbers, as JSON.
+def settings(*sections, config=job_config):
+    """Param function: the settings of these config sections that decide a job's numbers, as JSON; ``config``
+    gives a job's package config from its wildcards (a sweep's jobs have their own, workflow/rules/sweep.smk).
 
     The job reads them from its command line (``--settings``), and as params they are Snakemake's rerun
     trigger: a changed value reruns exactly the rules that use it.
     """
 
     def params(wildcards):
-        numeric, _ = job_config(wildcards).split_runtime(sections)
+        numeric, _ = config(wildcards).split_runtime(sections)
         if (
             "train" in numeric
         ):  # one job's seed is train.seed; adding a seed retrains no other
@@ -214,13 +223,13 @@ def settings(*sections):
     return params
 
 
-def runtime_settings(*sections):
+def runtime_settings(*sections, config=job_config):
     """Param function: the runtime settings of these sections (device, threads, workers, batch sizes), as JSON
     for ``--runtime``. It takes ``threads``, so Snakemake counts it as derived from the job's resources and
     never reruns a job because one of them changed (ecma.config.runtime_setting)."""
 
     def params(wildcards, threads):
-        _, runtime_part = job_config(wildcards).split_runtime(sections)
+        _, runtime_part = config(wildcards).split_runtime(sections)
         return json.dumps(runtime_part, sort_keys=True)
 
     return params
@@ -426,3 +435,101 @@ def import_encoders_args(wildcards):
     if dataset(wildcards).features_encoders != "extract":
         return ""
     return option("--encoders", settings("extract")(wildcards))
+
+
+# Sweeps (workflow/rules/sweep.smk): the trials and the final runs of the chosen settings.
+
+
+def sweep_of(wildcards):
+    """The sweep of a path; a path under another dataset than the sweep's stops the workflow."""
+    sweep = ECMA.sweep(wildcards.sweep)
+    if sweep.dataset != wildcards.dataset:
+        stop(
+            f"results/{wildcards.dataset}/sweeps/{wildcards.sweep}: sweep {wildcards.sweep} runs on dataset "
+            f"{sweep.dataset} (results/{sweep.dataset}/sweeps/{wildcards.sweep})"
+        )
+    return sweep
+
+
+def trial_of(wildcards):
+    """The trial a folder name stands for; a name the sweep does not draw stops the workflow."""
+    trials = {trial.name: trial for trial in SWEEP_TRIALS[wildcards.sweep]}
+    if wildcards.trial not in trials:
+        stop(
+            f"trials/{wildcards.trial}: not a trial of sweep {wildcards.sweep} "
+            f"(ecma sweep --config config.yaml --name {wildcards.sweep} --list)"
+        )
+    return trials[wildcards.trial]
+
+
+def chosen_of(wildcards):
+    """The settings the sweep chose, from best.yaml: known only once checkpoint sweep_select has run."""
+    best = checkpoints.sweep_select.get(
+        dataset=wildcards.dataset, sweep=wildcards.sweep
+    ).output.best
+    try:
+        return chosen_settings(ECMA, wildcards.sweep, best)
+    except EcmaError as error:
+        stop(error)
+
+
+def after_the_choice(wildcards):
+    """Input function of every job of the final runs: nothing once the choice is made (a choice made again
+    with the same settings then reruns nothing: the settings are params), else best.yaml, to be made first.
+    All of them take it, not only the training: Snakemake decides again whether a job must run only for the
+    jobs that wait on a checkpoint, and would otherwise rerun the scoring of final runs it did not retrain.
+    """
+    chosen_of(wildcards)
+    return []
+
+
+def sweep_job_config(wildcards):
+    """The package config of a sweep's training or scoring job: a trial's settings, or the chosen ones with a
+    final seed (ecma.sweeps.trials.trial_config)."""
+    sweep_of(wildcards)
+    if "trial" in wildcards.keys():
+        cfg = trial_config(ECMA, wildcards.sweep, trial_of(wildcards).settings)
+    else:
+        cfg = trial_config(
+            ECMA, wildcards.sweep, chosen_of(wildcards), int(wildcards.seed)
+        )
+    return as_jobs_run_it(cfg)
+
+
+def trial_models(wildcards):
+    """Every trial's model.pt, in the sampler's order."""
+    sweep_of(wildcards)
+    return [
+        f"results/{wildcards.dataset}/sweeps/{wildcards.sweep}/trials/{trial.name}/model.pt"
+        for trial in SWEEP_TRIALS[wildcards.sweep]
+    ]
+
+
+def trial_args(wildcards, input):
+    """--trials=INDEX=FOLDER per trial (ecma.argv); too many to fit on a command line stops the workflow."""
+    words = options(
+        "--trials",
+        [
+            f"{trial.index}={os.path.dirname(model)}"
+            for trial, model in zip(SWEEP_TRIALS[wildcards.sweep], input)
+        ],
+    )
+    try:
+        return check_length(
+            words,
+            f"sweeps.{wildcards.sweep}",
+            "draw fewer trials or split the sweep",
+        )
+    except EcmaError as error:
+        stop(error)
+
+
+def final_seed_metrics(wildcards):
+    """SEED=test metrics of every final run, for `ecma summarize`."""
+    sweep_of(wildcards)
+    return {
+        str(
+            seed
+        ): f"results/{wildcards.dataset}/sweeps/{wildcards.sweep}/final/seed-{seed}/test.json"
+        for seed in final_seeds(ECMA, wildcards.sweep)
+    }
