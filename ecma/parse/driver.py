@@ -1,9 +1,9 @@
-"""``ecma parse``: videos -> decoded in the extraction workers -> encoded in batches -> the model over
-windows -> per video NAME.json, NAME.html, NAME.png, and one index.html.
+"""``ecma parse``: videos -> decoded in chunks in the extraction workers -> encoded in batches -> the model
+over windows -> per video NAME.json, NAME.html, NAME.png, and one index.html.
 
-The extraction pipeline does the decoding and encoding (:func:`ecma.extract.workers.decoded_batches`,
-:func:`ecma.extract.pipeline.encode_batch`), with the extractor the checkpoint was trained on
-(:mod:`ecma.parse.extractor`), except that every whole second of a video is kept (``n_segments`` None):
+The extraction pipeline's decoders and encoders make the features (:mod:`ecma.parse.features`: in chunks
+of seconds, so that memory does not grow with a video's length), with the extractor the checkpoint was
+trained on (:mod:`ecma.parse.extractor`); every whole second of a video is kept (``n_segments`` None), and
 the windows (:mod:`ecma.parse.windows`) bring any length to the model's. A file that cannot be decoded is
 listed in ``failures.tsv`` and on the index page, and the others go on.
 """
@@ -24,13 +24,13 @@ from ecma.data.shards import now_iso
 from ecma.device import amp_dtype, precision_name
 from ecma.errors import EcmaError
 from ecma.evaluation.inference import run_model
-from ecma.extract.decode import DecodedVideo, DecodeSpec
+from ecma.extract.decode import DecodedVideo
 from ecma.extract.fingerprint import file_sha256
-from ecma.extract.pipeline import _check_inputs, encode_each, write_failures
-from ecma.extract.workers import decoded_batches
+from ecma.extract.pipeline import _check_inputs, write_failures
 from ecma.io import write_json
 from ecma.parse.events import extract_events
 from ecma.parse.extractor import CheckpointExtractor, checkpoint_extractor, with_runtime
+from ecma.parse.features import video_features
 from ecma.parse.index import write_index
 from ecma.parse.page import write_page
 from ecma.parse.record import build_record
@@ -134,29 +134,27 @@ def parse_videos(checkpoint: str | os.PathLike, videos: Sequence[str | os.PathLi
 
 
 def _run_pipeline(paths, names, ex: CheckpointExtractor, cfg, finish, report: ParseReport, progress: bool) -> None:
-    """Decode in the workers, encode ``batch_videos`` at a time, hand each video's features to ``finish``."""
-    enc = ex.encoders
-    spec = DecodeSpec(cfg.segment_seconds, None, cfg.frames_per_segment, cfg.sample_rate, enc.visual.image_size)
+    """Decode in chunks in the workers, encode ``batch_videos`` chunks at a time, hand each video's features to
+    ``finish``."""
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(paths), unit="video", desc="parse", file=sys.stderr, dynamic_ncols=True)
 
-    def decode_failed(d: DecodedVideo) -> None:
-        report.failed.append((d.name, *d.error))
+    def failed(name: str, stage: str, reason: str) -> None:
+        report.failed.append((name, stage, reason))
         if bar is not None:
             bar.update(1)
 
-    # One video has nothing to overlap its decoding with, and starting a worker pool costs a second or two.
+    # One video has nothing to overlap its decoding with, and starting a worker costs a second or two.
     workers = 0 if len(paths) == 1 else min(cfg.workers, len(paths))
     try:
-        items = list(zip(range(len(paths)), names, paths))
-        for batch in decoded_batches(items, spec, enc.visual.transform, workers, cfg.batch_videos, decode_failed):
-            for d, (a, v) in encode_each(batch, enc, cfg, report.failed):
-                finish(d, a, v)
+        items = list(zip(range(len(paths)), names, map(str, paths)))
+        for d, a, v in video_features(items, ex.encoders, cfg, workers=workers, on_failure=failed):
+            finish(d, a, v)
             if bar is not None:
-                bar.update(len(batch))
+                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
