@@ -82,18 +82,22 @@ def tree_rss(pid: int) -> int:
 
 
 def parse_long(code: Path, ckpt: Path, video: Path, out: Path) -> tuple[float, int, int]:
-    """(wall s, own peak RSS, peak summed RSS of the process tree) of ``ecma parse`` on one video."""
+    """(wall s, own peak RSS, peak summed RSS of the process tree) of ``ecma parse`` on one video; the sampled
+    RSS over time goes to OUT/rss.tsv."""
     import threading
 
     env = {**os.environ, "PYTHONPATH": str(code)}
     t0 = time.perf_counter()
+    # run from the checkout: `python -m` puts the working folder first on sys.path, before PYTHONPATH
     proc = subprocess.Popen([sys.executable, "-m", "ecma.cli", "parse", "--checkpoint", str(ckpt), str(video),
-                             "--output-dir", str(out), "--quiet"], env=env)
-    peak = [0]
+                             "--output-dir", str(out), "--quiet"], env=env, cwd=code)
+    peak, trace = [0], []
 
     def sample() -> None:
         while proc.returncode is None:
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            rss = tree_rss(proc.pid)
+            peak[0] = max(peak[0], rss)
+            trace.append(f"{time.perf_counter() - t0:.1f}\t{rss / 1e9:.3f}")
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -102,6 +106,8 @@ def parse_long(code: Path, ckpt: Path, video: Path, out: Path) -> tuple[float, i
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     sampler.join()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rss.tsv").write_text("seconds\ttree RSS GB\n" + "\n".join(trace) + "\n")
     if proc.returncode != 0:
         raise SystemExit(f"ecma parse exited with {proc.returncode} on {video}")
     return wall, usage.ru_maxrss * 1024, peak[0]
@@ -110,7 +116,7 @@ def parse_long(code: Path, ckpt: Path, video: Path, out: Path) -> tuple[float, i
 def long_videos(args) -> None:
     import torch
 
-    work = Path(args.work or tempfile.mkdtemp(prefix="bench-parse-long-"))
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-parse-long-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     code = Path(args.code).resolve() if args.code else REPO
     commit = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -180,7 +186,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ecma.cli", "parse", "--checkpoint", str(ckpt), str(videos[0]),
-                    "--output-dir", str(work / "cold"), "--quiet"], check=True, env=env)
+                    "--output-dir", str(work / "cold"), "--quiet"], check=True, env=env, cwd=REPO)
     cold = time.perf_counter() - t0
     print(f"cold one (fresh process, end to end): {cold:.1f} s", flush=True)
 

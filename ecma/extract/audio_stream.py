@@ -16,11 +16,14 @@ exactly as decord calls it: the same options, the first decoded frame alone and 
 does after every frame. After that first flush the resampler's output does not depend on how the input is
 cut (checked with random cuts), so the rest goes in blocks of any size. Debian's ffmpeg 5.1 decodes to the
 same samples as decord's bundled libavcodec 58, and the result equals decord's track bit for bit
-(``tests/test_parse_stream.py``, on AAC, MP3, Vorbis, Opus, FLAC and PCM tracks and the real LLP clip).
+(``tests/test_parse_stream.py``: AAC, MP3, MP2, AC-3, E-AC-3, FLAC, ALAC, Vorbis and PCM tracks in the
+containers of ``_EXACT``, and the real LLP clip), Opus tracks to within 1.8e-7 (float rounding of the two
+versions' Opus decoders, about one float32 step). Other kinds of track (``_EXACT`` says which were checked)
+are read whole by decord, as below.
 The ffmpeg process decodes in parallel with its reader, and the pipe holds at most a few blocks.
 
-Where that cannot run (no ``ffmpeg``/``ffprobe`` on the PATH, a decord without its own libswresample, a
-sample format the pipe cannot carry), :func:`open_audio` falls back to decord's whole track, handed out in
+Where that cannot run (no ``ffmpeg``/``ffprobe`` on the PATH, or not of major version 5, the one checked; a
+decord without its own libswresample; a sample format the pipe cannot carry), :func:`open_audio` falls back to decord's whole track, handed out in
 pieces: the same samples, with memory that grows with the track (``fallback`` says why).
 """
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -41,10 +45,21 @@ import numpy as np
 _RAW = {"u8": ("u8", np.uint8), "s16": ("s16le", np.int16), "s32": ("s32le", np.int32),
         "flt": ("f32le", np.float32), "dbl": ("f64le", np.float64)}
 _BLOCK_FRAMES = 65536  # input sample frames per read after the first frame (~1.5 s at 44.1 kHz)
-# Decoders whose samples from Debian's ffmpeg 5.1 equal those of decord's libavcodec 58, checked file by file
-# (tests/test_parse_stream.py); any other goes to the whole-track fallback. AAC: the LC profile only (HE-AAC's
-# SBR could not be generated to check). Opus: see _opus_preskip.
-_EXACT = {"aac", "mp3", "mp2", "ac3", "vorbis", "flac", "alac", "opus"}
+# (container, decoder) pairs whose samples from Debian's ffmpeg 5.1 equal those of decord's libavcodec 58,
+# each checked on a file (tests/test_parse_stream.py); any other pair goes to the whole-track fallback. The
+# versions differ elsewhere: 5.1 cuts an Ogg Vorbis stream's end padding, which 4.1 keeps, drops the first
+# frame of WMA, and 4.1 itself drops Opus's pre-skip in some MP4 files and not in others. AAC: the LC profile
+# only (HE-AAC's SBR could not be generated to check). Opus: the pre-skip is added back (_opus_preskip).
+# 'pcm' stands for every pcm_* decoder.
+_EXACT = {
+    "mov,mp4,m4a,3gp,3g2,mj2": {"aac", "mp3", "ac3", "eac3", "alac", "pcm"},
+    "matroska,webm": {"aac", "mp3", "mp2", "ac3", "eac3", "flac", "vorbis", "opus", "pcm"},
+    "mpegts": {"aac", "mp3"},
+    "flv": {"aac"},
+    "avi": {"aac", "mp3"},
+    "mpeg": {"mp2"},
+    "ogg": {"flac", "opus"},
+}
 
 
 class AudioUnavailable(Exception):
@@ -86,32 +101,60 @@ def _load_decord_libs() -> tuple:
     swr_path, avutil_path = _decord_lib("libswresample"), _decord_lib("libavutil")
     if swr_path is None or avutil_path is None:
         raise AudioUnavailable("decord's libswresample was not found")
-    swr, avutil = ctypes.CDLL(swr_path), ctypes.CDLL(avutil_path)
-    vp, cp, i64 = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64
-    swr.swr_alloc.restype = vp
-    swr.swr_init.argtypes = [vp]
-    swr.swr_convert.argtypes = [vp, vp, ctypes.c_int, vp, ctypes.c_int]
-    swr.swr_free.argtypes = [ctypes.POINTER(vp)]
-    avutil.av_opt_set_channel_layout.argtypes = [vp, cp, i64, ctypes.c_int]
-    avutil.av_opt_set_int.argtypes = [vp, cp, i64, ctypes.c_int]
-    avutil.av_opt_set_sample_fmt.argtypes = [vp, cp, ctypes.c_int, ctypes.c_int]
-    avutil.av_get_channel_layout.argtypes = [cp]
-    avutil.av_get_channel_layout.restype = ctypes.c_uint64
-    avutil.av_get_default_channel_layout.argtypes = [ctypes.c_int]
-    avutil.av_get_default_channel_layout.restype = i64
-    avutil.av_get_sample_fmt.argtypes = [cp]
+    try:
+        swr, avutil = ctypes.CDLL(swr_path), ctypes.CDLL(avutil_path)
+        vp, cp, i64 = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64
+        swr.swr_alloc.restype = vp
+        swr.swr_init.argtypes = [vp]
+        swr.swr_convert.argtypes = [vp, vp, ctypes.c_int, vp, ctypes.c_int]
+        swr.swr_free.argtypes = [ctypes.POINTER(vp)]
+        avutil.av_opt_set_channel_layout.argtypes = [vp, cp, i64, ctypes.c_int]
+        avutil.av_opt_set_int.argtypes = [vp, cp, i64, ctypes.c_int]
+        avutil.av_opt_set_sample_fmt.argtypes = [vp, cp, ctypes.c_int, ctypes.c_int]
+        avutil.av_get_channel_layout.argtypes = [cp]
+        avutil.av_get_channel_layout.restype = ctypes.c_uint64
+        avutil.av_get_default_channel_layout.argtypes = [ctypes.c_int]
+        avutil.av_get_default_channel_layout.restype = i64
+        avutil.av_get_sample_fmt.argtypes = [cp]
+    except (OSError, AttributeError) as e:  # another build of decord, with other libraries
+        raise AudioUnavailable(f"decord's libswresample cannot be called ({e})") from None
     return swr, avutil
+
+
+CHECKED_FFMPEG = (5, 1)  # the version whose decoders _EXACT was checked with (Debian 12's, conda-forge's 5.1.2)
+_versions: dict[str, Optional[tuple[int, int]]] = {}
+
+
+def ffmpeg_version(binary: str) -> Optional[tuple[int, int]]:
+    """(major, minor) of an ffmpeg/ffprobe binary, from its -version line (None when it does not say)."""
+    if binary not in _versions:
+        p = subprocess.run([binary, "-version"], capture_output=True, text=True)
+        m = re.search(r"version n?(\d+)\.(\d+)", p.stdout)
+        _versions[binary] = (int(m.group(1)), int(m.group(2))) if m else None
+    return _versions[binary]
+
+
+def _checked_binary(name: str) -> str:
+    """The path of ffmpeg or ffprobe if it is the checked version, else AudioUnavailable saying why not."""
+    binary = shutil.which(name)
+    if binary is None:
+        raise AudioUnavailable(f"no {name} on the PATH")
+    version = ffmpeg_version(binary)
+    if version is None or version[0] != CHECKED_FFMPEG[0]:
+        shown = "an unknown version" if version is None else "version %d.%d" % version
+        raise AudioUnavailable(f"{binary} is {shown}; the streamed samples were checked against decord's with "
+                               f"{name} {CHECKED_FFMPEG[0]}.x")
+    return binary
 
 
 def probe_audio(path: str) -> Optional[dict]:
     """The first audio stream's decoder settings and its first decoded frame's length (ffprobe), or None
     when the file has no audio stream. Raises RuntimeError with ffprobe's reason when it cannot read it."""
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        raise AudioUnavailable("no ffprobe on the PATH")
+    ffprobe = _checked_binary("ffprobe")
     # a few packets are enough for the first frame; a frame of encoder priming may decode to nothing
     cmd = [ffprobe, "-v", "error", "-select_streams", "a:0", "-read_intervals", "%+#16", "-of", "json", "-show_entries",
-           "stream=codec_name,profile,sample_rate,channels,channel_layout,sample_fmt:frame=nb_samples", path]
+           "stream=codec_name,profile,sample_rate,channels,channel_layout,sample_fmt:frame=nb_samples:format=format_name",
+           path]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(_last_line(p.stderr) or f"ffprobe exited with status {p.returncode}")
@@ -120,7 +163,8 @@ def probe_audio(path: str) -> Optional[dict]:
         return None
     stream = info["streams"][0]
     frames = [f["nb_samples"] for f in info.get("frames", []) if f.get("nb_samples")]
-    return {**stream, "first_frame": frames[0] if frames else None}
+    return {**stream, "format_name": info.get("format", {}).get("format_name", ""),
+            "first_frame": frames[0] if frames else None}
 
 
 def _last_line(text: str) -> str:
@@ -135,14 +179,14 @@ class FfmpegAudio:
     fallback: Optional[str] = None
 
     def __init__(self, path: str, sample_rate: int, info: dict):
-        ffmpeg = shutil.which("ffmpeg")
-        if ffmpeg is None:
-            raise AudioUnavailable("no ffmpeg on the PATH")
+        ffmpeg = _checked_binary("ffmpeg")
         fmt, codec = str(info.get("sample_fmt", "")), str(info.get("codec_name", ""))
         planar = fmt.endswith("p")
-        if not (codec in _EXACT or codec.startswith("pcm_")) or (codec == "aac" and info.get("profile") != "LC"):
-            raise AudioUnavailable(f"{codec} {info.get('profile') or ''}".strip() + " audio is not among the decoders "
-                                   "checked to give decord's samples")
+        container = str(info.get("format_name", ""))
+        checked = _EXACT.get(container, set())
+        if ("pcm" if codec.startswith("pcm_") else codec) not in checked or (codec == "aac" and info.get("profile") != "LC"):
+            raise AudioUnavailable(f"{codec} {info.get('profile') or ''}".strip() + f" audio in {container or 'this container'}"
+                                   " is not among the kinds checked to give decord's samples when streamed")
         if fmt.rstrip("p") not in _RAW or not info.get("first_frame"):
             raise AudioUnavailable(f"sample format {fmt!r} or its frame length is not known to the reader")
         raw, self._dtype = _RAW[fmt.rstrip("p")]
@@ -302,15 +346,4 @@ def open_audio(path: str, sample_rate: int, decode_whole) -> Optional[FfmpegAudi
         return WholeAudio(decode_whole(path), str(e))
 
 
-def streaming_available() -> Optional[str]:
-    """None when this process can stream audio tracks; else why not."""
-    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-        return "no ffmpeg/ffprobe on the PATH"
-    try:
-        _Swr.libs()
-    except (AudioUnavailable, OSError) as e:
-        return str(e)
-    return None
-
-
-__all__ = ["AudioUnavailable", "FfmpegAudio", "WholeAudio", "open_audio", "probe_audio", "streaming_available"]
+__all__ = ["AudioUnavailable", "FfmpegAudio", "WholeAudio", "open_audio", "probe_audio"]

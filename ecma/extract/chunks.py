@@ -38,7 +38,7 @@ class DecodedChunk(DecodedVideo):
 
     first: int = 0
     last: bool = False
-    audio_reader: str = ""  # how the audio was read: 'stream', or why the whole track was read at once
+    audio_reader: str = ""  # how the audio track was read: 'ffmpeg stream', or decord's whole track and why
 
 
 def decode_chunks(index: int, name: str, path: str | os.PathLike, spec: DecodeSpec,
@@ -86,9 +86,11 @@ def _chunks(index, name, spec: DecodeSpec, transform, chunk_segments: int, visua
     size = spec.image_size if transform is None else transform.size
     no_frames = np.zeros((0, size, size, 3), np.uint8)
     n_v = visual.n_present if visual is not None else 0
-    reader = "stream" if audio is None or getattr(audio, "fallback", None) is None else audio.fallback
+    reader = ("none: no audio stream" if audio is None else "ffmpeg stream" if audio.fallback is None
+              else f"decord whole track ({audio.fallback})")
 
     first, total = 0, 0  # the chunk's first segment; audio samples read so far
+    carry = np.zeros(0, np.float32)  # samples read past the previous chunk
     audio_missing = audio is None
     audio_done = audio is None
     n_a = 0  # audio segments, known once the track has ended
@@ -106,15 +108,21 @@ def _chunks(index, name, spec: DecodeSpec, transform, chunk_segments: int, visua
                                last=True)
             return
         try:
-            wav = np.zeros(0, np.float32)
+            wav = carry
             if not audio_done:
-                wav = audio.read(chunk_segments * seg)
-                total += wav.size
-                audio_done = wav.size < chunk_segments * seg or audio.at_end()
+                # read half a segment past the chunk: whether the track goes on to another segment
+                # (segments_present counts a tail of half a segment or more) is then known, so that a
+                # track ending at a chunk's end makes that chunk the last one, not an empty one after it
+                want = chunk_segments * seg + seg // 2
+                more = audio.read(want - carry.size)
+                total += more.size
+                wav = np.concatenate([carry, more]) if carry.size else more
+                audio_done = wav.size < want or audio.at_end()
                 if audio_done and total == 0:  # a track without samples is no track (as decode_video has it)
                     audio_missing = True
                 elif audio_done:
                     n_a = segments_present(total / spec.sample_rate, spec.segment_seconds)
+            wav, carry = wav[: chunk_segments * seg], wav[chunk_segments * seg :]
         except Exception as e:
             yield DecodedChunk(index=index, name=name, error=("decode", f"audio: {one_line(e)}"), last=True)
             return

@@ -192,7 +192,7 @@ def chunk_stream(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec,
     ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
     n = min(workers, len(items))
 
-    def start(slot: int, first: int) -> _ChunkWorker:
+    def start(first: int) -> _ChunkWorker:
         """A process for videos first, first + n, ...: the first two are queued (it starts the second while
         the first is consumed); one more is queued each time a video is done."""
         w = _ChunkWorker(ctx, spec, transform, chunk_segments, ahead)
@@ -203,7 +203,7 @@ def chunk_stream(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec,
     pool: list[Optional[_ChunkWorker]] = [None] * n
     try:
         for slot in range(n):
-            pool[slot] = start(slot, slot)
+            pool[slot] = start(slot)
         for j, it in enumerate(items):
             w = pool[j % n]
             while True:
@@ -213,7 +213,7 @@ def chunk_stream(items: Iterable[tuple[int, str, str | Path]], spec: DecodeSpec,
                     if not w.started:
                         raise EcmaError(_START_FAILED) from None
                     w.stop()
-                    pool[j % n] = start(j % n, j + n)
+                    pool[j % n] = start(j + n)
                     yield DecodedChunk(index=it[0], name=it[1], error=("decode", "the decoder crashed on this file"),
                                        last=True)
                     break

@@ -118,7 +118,8 @@ def parse_videos(checkpoint: str | os.PathLike, videos: Sequence[str | os.PathLi
         video_path = str(by_index[d.index])
         record = build_record(name=d.name, path=video_path, duration=duration, segment_seconds=cfg.segment_seconds,
                               flags=d.flags, classes=classes, probs=probs, events=events, thresholds=thresholds,
-                              window_source=ex.window_source, provenance={**prov, "created_at": now_iso()})
+                              window_source=ex.window_source,
+                              provenance={**prov, "audio_reader": d.audio_reader, "created_at": now_iso()})
         write_json(out_dir / f"{d.name}.json", record)
         write_page(out_dir / f"{d.name}.html", record, video_path, embed=embed_video)
         plot_timeline(record, out_dir / f"{d.name}.png")

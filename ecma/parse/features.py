@@ -13,6 +13,7 @@ dropped: nothing of it reaches the caller.
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -32,6 +33,17 @@ def chunk_segments(enc: Encoders, cfg: ExtractConfig, seconds: float = CHUNK_SEC
     """Segments per chunk: the whole number of the audio encoder's windows nearest to ``seconds`` (at least one)."""
     per = enc.audio.segments_per_window if enc.audio.mode == "clip" else 1
     return per * max(1, round(seconds / (per * cfg.segment_seconds)))
+
+
+def return_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere). A batch's
+    encoder activations (~1 GB for 16 audio windows) leave that much free but held in the allocator's arenas,
+    and the next batches' do not all fit in the same places: without this, a long video's RSS climbed batch
+    by batch while what was in use did not (2.4 GB after the first batch, 5.4 GB after 20 minutes)."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -78,6 +90,7 @@ def video_features(items: Iterable[tuple[int, str, str]], enc: Encoders, cfg: Ex
                 del gathered[c.index]
                 yield (c, pad_rows(np.concatenate(g.audio), c.n_segments),
                        pad_rows(np.concatenate(g.visual), c.n_segments))
+        return_free_memory()
 
     batch: list[DecodedChunk] = []
     for c in chunk_stream(items, spec, enc.visual.transform, chunk, workers, ahead):
