@@ -3,10 +3,13 @@ on a tiny trained checkpoint with real small videos, and the page in a real brow
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -209,8 +212,10 @@ def test_json_schema_and_windowing(tiny, parsed):
 
     for name, n, mode, starts in (("short", 3, "padded", [0]), ("long clip", 12, "windows", [0, 2])):
         r = json.loads((out / f"{name}.json").read_text())
-        assert set(r) == {"format", "video", "classes", "events", "probabilities", "thresholds", "windowing", "provenance"}
-        assert r["format"] == "ecma-parse/1" and r["classes"] == list(LLP_CLASSES)
+        assert set(r) == {"format", "video", "classes", "events", "suppressed", "probabilities", "thresholds", "windowing",
+                          "provenance"}
+        assert r["format"] == "ecma-parse/2" and r["classes"] == list(LLP_CLASSES)
+        assert r["suppressed"] == {"missing_streams": [], "modalities": [], "events": {}}
         assert r["video"]["name"] == name and r["video"]["n_segments"] == n and r["video"]["segment_seconds"] == 1.0
         assert r["video"]["duration_seconds"] == pytest.approx(n, abs=0.1)
         assert r["windowing"]["mode"] == mode and r["windowing"]["window_starts"] == starts
@@ -224,6 +229,7 @@ def test_json_schema_and_windowing(tiny, parsed):
         prov = r["provenance"]
         assert prov["checkpoint"] == str(tiny["checkpoint"]) and prov["checkpoint_sha256"] == file_sha256(tiny["checkpoint"])
         assert prov["fingerprint"] == tiny["fingerprint"] and prov["ecma_version"] == __version__
+        assert prov["audio_reader"] == "ffmpeg stream"  # decord's samples, streamed (tests/test_parse_stream.py)
         for e in r["events"]:
             assert set(e) == {"class", "modality", "onset", "offset", "confidence"}
             assert e["modality"] in ("audio", "visual", "audio_visual") and 0 <= e["onset"] < e["offset"] <= n
@@ -305,6 +311,97 @@ def test_checkpoint_whose_stored_extract_section_differs(tiny, tmp_path, capsys)
     assert rc == 2 and "its stored config's extract section" in err and "sample_rate: 44100 vs 48000" in err
 
 
+# --- what a page may claim, links, and a video failing mid-way ------------------------------------------
+ODD = "a #1 100% sure? yes"  # '#' ends a URL's path, '?' starts its query, '%' starts an escape, ' ' is not allowed
+
+
+@pytest.fixture(scope="module")
+def special(tiny):
+    """One parse, every class on everywhere (threshold 0), of: a 4-s video without an audio stream (named ODD),
+    a 4-s file without a video stream, and a 30-s video whose audio decoder fails after 22 s, in its second
+    20-s chunk (an ffmpeg that stops with an error there; every other file goes to the real one)."""
+    import os
+
+    root = tiny["root"] / "special"
+    videos = [make_video(root / "videos" / f"{ODD}.mp4", seconds=4, size="64x48", audio=False),
+              make_video(root / "videos" / "sound only.mp4", seconds=4, video=False),
+              make_video(root / "videos" / "fails mid-way.mp4", seconds=30, size="64x48")]
+    fake = root / "bin" / "ffmpeg"
+    fake.parent.mkdir(parents=True)
+    # 22 s of 16-kHz mono float samples, then an error, for the one file; the real ffmpeg for the rest
+    fake.write_text(f"#!/bin/sh\ncase \"$*\" in *\"fails mid-way\"*) head -c {22 * 16000 * 4} /dev/zero; "
+                    f"echo 'Error while decoding stream #0:1: Invalid data found' >&2; exit 1;; esac\nexec {FFMPEG} \"$@\"\n")
+    fake.chmod(0o755)
+    out = root / "parsed"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+        rc = main(["parse", "--checkpoint", str(tiny["checkpoint"]), *map(str, videos), "--output-dir", str(out),
+                   "--threshold", "0", "--quiet"])
+    return rc, out
+
+
+def _record(out: Path, name: str) -> dict:
+    return json.loads((out / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name,missing,kept,dropped", [
+    (ODD, "audio", "visual", {"audio": 25, "audio_visual": 25}),
+    ("sound only", "visual", "audio", {"visual": 25, "audio_visual": 25})])
+def test_a_file_without_a_stream_claims_nothing_of_it(special, name, missing, kept, dropped):
+    """At threshold 0 every class is on in every second of every modality; what needs the missing stream
+    (audio-visual always does) is dropped and counted, and the page, the index and the PNG say so."""
+    from PIL import Image
+
+    rc, out = special
+    r = _record(out, name)
+    assert r["video"]["flags"][f"{missing}_missing"] and not r["video"]["flags"][f"{kept}_missing"]
+    assert r["provenance"]["audio_reader"] == ("none: no audio stream" if missing == "audio" else "ffmpeg stream")
+    assert len(r["events"]) == 25 and {e["modality"] for e in r["events"]} == {kept}
+    assert r["suppressed"] == {"missing_streams": [missing], "modalities": sorted(dropped, key=["audio", "visual",
+                               "audio_visual"].index), "events": dropped}
+    page = (out / f"{name}.html").read_text()
+    notice = re.search(r'<div class="notice" role="note" data-missing="(\w+)"><b>(.*?)</b>(.*?)</div>', page)
+    assert notice and notice.group(1) == missing
+    assert notice.group(2) == f"No {'audio' if missing == 'audio' else 'video'} stream: nothing is reported as " \
+                              f"{'heard' if missing == 'audio' else 'seen'}."
+    assert "50 such events were left out." in notice.group(3)
+    legend = re.search(r'<div class="legend">(.*?)</div>', page).group(1)
+    assert re.findall(r"</i>([\w-]+)</span>", legend) == [{"audio": "audio", "visual": "visual"}[kept]]
+    assert f'data-modality="{missing}"' not in page and 'data-modality="audio_visual"' not in page  # no lane, no near miss
+    index = (out / "index.html").read_text()
+    card = index[index.index(f'data-video="{html.escape(name)}"'):]
+    assert card[: card.index("</section>")].count(f'class="no-stream" data-missing="{missing}"') == 1
+    # the PNG: one 0.27-inch line more than its lanes and title need, at 150 dpi
+    assert Image.open(out / f"{name}.png").size[1] == round((1.15 + 0.36 * 25 + 0.27) * 150)
+
+
+def test_a_video_failing_mid_way_fails_once_and_leaves_nothing(special):
+    rc, out = special
+    assert rc == 3
+    rows = [ln.split("\t") for ln in (out / "failures.tsv").read_text().splitlines()]
+    assert rows == [["filename", "stage", "reason"],
+                    ["fails mid-way", "decode", "audio: Error while decoding stream #0:1: Invalid data found"]]
+    assert not list(out.glob("fails mid-way.*"))
+    assert "Not parsed (1)" in (out / "index.html").read_text()
+
+
+def test_links_to_files_with_odd_names_resolve(special):
+    """Every href and src of the page and the index, unquoted and resolved against its folder, names a file
+    that is there (the page's JSON link was not quoted: '#' cut it)."""
+    from urllib.parse import unquote, urlsplit
+
+    _, out = special
+    for page in (out / f"{ODD}.html", out / "index.html"):
+        links = re.findall(r'(?:href|src)="([^"]+)"', page.read_text())
+        assert links and all(not urlsplit(u).query and not urlsplit(u).fragment for u in links), links
+        assert all((page.parent / unquote(html.unescape(u))).resolve().is_file() for u in links), links
+    page = (out / f"{ODD}.html").read_text()
+    assert f'href="{quote(ODD)}.json"' in page and f'src="../videos/{quote(ODD)}.mp4"' in page
+    index = (out / "index.html").read_text()
+    assert all(f'{attr}="{quote(ODD)}{ext}"' in index for attr, ext in (("href", ".html"), ("href", ".json"),
+                                                                             ("href", ".png"), ("src", ".png")))
+
+
 # --- the page in a real browser ------------------------------------------------------------------------
 def _browser():
     """Headless Debian Chromium through its chromedriver, or a skip saying what is missing."""
@@ -331,7 +428,7 @@ def _browser():
         pytest.skip(f"chromium did not start under chromedriver ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
 
 
-def hand_record(video: Path) -> dict:
+def hand_record(video: Path, name: str = "clip", flags: dict | None = None) -> dict:
     """A 10-s record: Speech heard 2-6 s and seen 3-7 s (so audio-visual 3-6 s), Dog seen 0-3 s, Car heard 7-9 s."""
     from ecma.parse.record import build_record
     from ecma.parse.windows import VideoProbabilities, plan_windows
@@ -340,7 +437,7 @@ def hand_record(video: Path) -> dict:
     a[2:6, 0], v[3:7, 0], v[0:3, 1], a[7:9, 2] = 0.9, 0.8, 0.7, 0.95
     probs = VideoProbabilities(a, v, np.full((10, 3), 0.9), plan_windows(10, 10))
     events = extract_events(a, v, probs.video_gate, CLASSES)
-    return build_record(name="clip", path=str(video), duration=10.0, segment_seconds=1.0, flags={}, classes=CLASSES,
+    return build_record(name=name, path=str(video), duration=10.0, segment_seconds=1.0, flags=flags or {}, classes=CLASSES,
                         probs=probs, events=events, thresholds={"video": 0.5, "segment": 0.5}, window_source="test",
                         provenance={"checkpoint": "model.pt", "checkpoint_sha256": "0" * 64, "fingerprint": {},
                                     "ecma_version": "test", "variant": "ecma", "precision": "float32"})
@@ -389,6 +486,61 @@ def test_page_in_chromium_seeks_to_a_clicked_event(tmp_path, embed):
         # the page fetched nothing but itself and the video (no network)
         urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert all(u.startswith(("file:", "data:")) for u in urls), urls
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@needs_ffmpeg
+def test_page_in_chromium_says_the_audio_is_missing_and_its_links_resolve(tmp_path):
+    """A video without sound, named with '#', '%', '?' and spaces: the rendered page shows the notice above the
+    player and no audible lane, its JSON link opens the JSON, and the index shows the PNG and links the page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from ecma.io import write_json
+    from ecma.parse.index import write_index
+    from ecma.parse.page import write_page
+    from ecma.parse.record import lanes
+    from ecma.parse.timeline_png import plot_timeline
+
+    video = make_video(tmp_path / "media" / f"{ODD}.mp4", seconds=10, size="96x64", audio=False)
+    record = hand_record(video, ODD, {"audio_missing": True, "visual_missing": False})
+    assert lanes(record) == [("Dog", "visual"), ("Speech", "visual")]  # Speech and Car heard: dropped
+    assert record["suppressed"]["events"] == {"audio": 2, "audio_visual": 1}
+    out = tmp_path / "out"
+    page, data, png = (out / f"{ODD}{ext}" for ext in (".html", ".json", ".png"))
+    write_page(page, record, str(video))
+    write_json(data, record)
+    plot_timeline(record, png)
+    write_index(out / "index.html", [record], [], checkpoint="model.pt")
+    browser, profile = _browser()
+    try:
+        browser.get(page.as_uri())
+        notice = browser.find_element(By.CSS_SELECTOR, ".notice")
+        assert notice.is_displayed() and notice.get_attribute("data-missing") == "audio"
+        assert notice.text.startswith("No audio stream: nothing is reported as heard. This file has no audio stream")
+        assert "3 such events were left out." in notice.text
+        # above the player, where it is read first
+        assert notice.location["y"] < browser.find_element(By.ID, "video").location["y"]
+        # no audible lane, not even among the near misses: Dog and Speech seen, and Car seen below the thresholds
+        assert [(el.get_attribute("data-class"), el.get_attribute("data-modality"))
+                for el in browser.find_elements(By.CSS_SELECTOR, ".lane")] == [("Dog", "visual"), ("Speech", "visual"),
+                                                                                ("Car", "visual")]
+        assert [el.text for el in browser.find_elements(By.CSS_SELECTOR, ".card .legend span")] == \
+            ["visual", "probability per second"]
+        link = browser.find_element(By.XPATH, "//footer/a[contains(., '.json')]")
+        assert link.get_attribute("href") == data.as_uri()  # resolved by the browser: the whole name, not cut at '#'
+        link.click()
+        WebDriverWait(browser, 10).until(lambda b: b.current_url == data.as_uri())
+        assert json.loads(browser.find_element(By.TAG_NAME, "pre").text)["video"]["name"] == ODD
+        browser.get((out / "index.html").as_uri())
+        img = browser.find_element(By.CSS_SELECTOR, ".video img")
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script("return arguments[0].complete", img))
+        assert browser.execute_script("return arguments[0].naturalWidth", img) == 1500  # the PNG loaded (10 in x 150 dpi)
+        assert browser.find_element(By.CSS_SELECTOR, ".video h2 a").get_attribute("href") == page.as_uri()
+        badge = browser.find_element(By.CSS_SELECTOR, ".video .no-stream")
+        assert badge.is_displayed() and badge.text == "no audio stream: nothing is reported as heard"
     finally:
         browser.quit()
         shutil.rmtree(profile, ignore_errors=True)

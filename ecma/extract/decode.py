@@ -51,9 +51,10 @@ def segments_present(duration: float, segment_seconds: float) -> int:
     return max(1, math.floor(duration / segment_seconds + 0.5))
 
 
-def frame_times(n_segments: int, segment_seconds: float, k: int) -> np.ndarray:
-    """Times (s) of the K frames sampled in each segment: the middles of K equal parts of the segment."""
-    seg = np.arange(n_segments, dtype=np.float64)[:, None]
+def frame_times(n_segments: int, segment_seconds: float, k: int, first: int = 0) -> np.ndarray:
+    """Times (s) of the K frames sampled in each segment from ``first`` to ``n_segments`` (exclusive): the
+    middles of K equal parts of the segment."""
+    seg = np.arange(first, n_segments, dtype=np.float64)[:, None]
     part = (np.arange(k, dtype=np.float64)[None, :] + 0.5) / k
     return ((seg + part) * segment_seconds).reshape(-1)
 
@@ -64,42 +65,57 @@ def frame_indices(starts: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.clip(idx, 0, len(starts) - 1)
 
 
+class VisualStream:
+    """A file's video stream, open; its segments' frames are read a range of segments at a time, in order
+    (:meth:`frames`), so that a long video's frames need never be in memory together. Raises on a file
+    without a readable video stream."""
+
+    def __init__(self, path: str, spec: DecodeSpec):
+        import decord
+
+        self.path, self.spec = path, spec
+        self._reader = decord.VideoReader(path, num_threads=1)
+        n = len(self._reader)
+        if n == 0:
+            raise ValueError("the video stream has no frames")
+        ts = self._reader.get_frame_timestamp(np.arange(n))
+        self._starts = ts[:, 0]
+        self.duration = float(ts[-1, 1])
+        self._h, self._w = self._reader[0].shape[:2]
+        short = min(self._h, self._w)
+        if short > 2 * spec.image_size:
+            scale = 2 * spec.image_size / short
+            del self._reader
+            self._reader = decord.VideoReader(path, num_threads=1, width=int(round(self._w * scale / 2)) * 2,
+                                              height=int(round(self._h * scale / 2)) * 2)
+        self.n_present = segments_present(self.duration, spec.segment_seconds)
+        if spec.n_segments is not None:
+            self.n_present = min(self.n_present, spec.n_segments)
+
+    def frames(self, first: int, stop: int, transform: Optional[ImageTransform]) -> np.ndarray:
+        """(segments x K, H, W, 3) uint8 frames of segments [first, stop), cropped when a transform is given."""
+        import decord
+
+        times = frame_times(stop, self.spec.segment_seconds, self.spec.frames_per_segment, first)
+        uniq, inverse = np.unique(frame_indices(self._starts, times), return_inverse=True)
+        try:
+            frames = self._reader.get_batch(list(map(int, uniq))).asnumpy()[inverse]
+        except Exception as e:
+            # decord 0.6 cannot batch-decode videos with rotation metadata (its rotated frames come out with a
+            # wrong size); decoding at the stored, unrotated size works, so rotation is then ignored.
+            if "size must exactly match" not in str(e):
+                raise
+            del self._reader
+            self._reader = decord.VideoReader(self.path, num_threads=1, width=int(self._h), height=int(self._w))
+            frames = self._reader.get_batch(list(map(int, uniq))).asnumpy()[inverse]
+        frames = np.ascontiguousarray(frames[..., :3])  # decord gives 4 channels for rotated videos
+        return frames if transform is None else transform.crop(frames)
+
+
 def _decode_visual(path: str, spec: DecodeSpec, transform: Optional[ImageTransform]):
     """(frames, cropped when a transform is given, of the present segments, duration s); raises on failure."""
-    import decord
-
-    vr = decord.VideoReader(path, num_threads=1)
-    n = len(vr)
-    if n == 0:
-        raise ValueError("the video stream has no frames")
-    ts = vr.get_frame_timestamp(np.arange(n))
-    duration = float(ts[-1, 1])
-    h, w = vr[0].shape[:2]
-    short = min(h, w)
-    if short > 2 * spec.image_size:
-        scale = 2 * spec.image_size / short
-        del vr
-        vr = decord.VideoReader(
-            path, num_threads=1, width=int(round(w * scale / 2)) * 2, height=int(round(h * scale / 2)) * 2
-        )
-    n_present = segments_present(duration, spec.segment_seconds)
-    if spec.n_segments is not None:
-        n_present = min(n_present, spec.n_segments)
-    times = frame_times(n_present, spec.segment_seconds, spec.frames_per_segment)
-    idx = frame_indices(ts[:, 0], times)
-    uniq, inverse = np.unique(idx, return_inverse=True)
-    try:
-        frames = vr.get_batch(list(map(int, uniq))).asnumpy()[inverse]  # (n_present*K, H, W, C) uint8
-    except Exception as e:
-        # decord 0.6 cannot batch-decode videos with rotation metadata (its rotated frames come out with a
-        # wrong size); decoding at the stored, unrotated size works, so rotation is then ignored.
-        if "size must exactly match" not in str(e):
-            raise
-        del vr
-        vr = decord.VideoReader(path, num_threads=1, width=int(h), height=int(w))
-        frames = vr.get_batch(list(map(int, uniq))).asnumpy()[inverse]
-    frames = np.ascontiguousarray(frames[..., :3])  # decord gives 4 channels for rotated videos
-    return (frames if transform is None else transform.crop(frames)), duration, n_present
+    stream = VisualStream(path, spec)
+    return stream.frames(0, stream.n_present, transform), stream.duration, stream.n_present
 
 
 def black_images(spec: DecodeSpec, transform: Optional[ImageTransform], k: int = 1) -> np.ndarray:
@@ -115,16 +131,40 @@ def _decode_audio(path: str, spec: DecodeSpec) -> np.ndarray:
     return np.ascontiguousarray(ar[:].asnumpy().reshape(-1), dtype=np.float32)
 
 
+def file_problem(p: Path) -> Optional[tuple[str, str]]:
+    """(stage, reason) when ``p`` cannot be opened at all, else None."""
+    if not p.is_file():
+        return ("open", f"file not found: {p}")
+    if p.stat().st_size == 0:
+        return ("open", "empty file (0 bytes)")
+    return None
+
+
+def stream_problem(e: BaseException, stream: str) -> Optional[tuple[str, str]]:
+    """(stage, reason) of a failure to read the ``stream`` ('video' or 'audio'), or None when the file merely
+    has no such stream (its features are then a black frame's or silence's)."""
+    reason = one_line(e)
+    if (_NO_VIDEO if stream == "video" else _NO_AUDIO) in reason.lower():
+        return None
+    return ("decode", f"{stream}: {reason}")
+
+
+def video_flags(*, duration_audio: float, duration_visual: Optional[float], audio_missing: bool, visual_missing: bool,
+                t: int, n_all: int, n_audio: int, n_visual: int) -> dict[str, Any]:
+    """What a decoded video records about its streams: length, missing streams, trimmed and padded segments."""
+    return {"duration_seconds": float(max(duration_audio, duration_visual or 0.0)), "audio_missing": audio_missing,
+            "visual_missing": visual_missing, "trimmed_segments": max(0, n_all - t),
+            "audio_padded_segments": 0 if audio_missing else t - n_audio,
+            "visual_padded_segments": 0 if visual_missing else t - n_visual}
+
+
 def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpec,
                  transform: Optional[ImageTransform] = None) -> DecodedVideo:
     """Decode one file; never raises for a bad file (``error`` is set instead)."""
     out = DecodedVideo(index=index, name=name)
     p = Path(path)
-    if not p.is_file():
-        out.error = ("open", f"file not found: {p}")
-        return out
-    if p.stat().st_size == 0:
-        out.error = ("open", "empty file (0 bytes)")
+    out.error = file_problem(p)
+    if out.error is not None:
         return out
     if spec.profile == "valor":
         from ecma.extract.valor.decode import decode_valor_video
@@ -136,18 +176,16 @@ def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpe
     try:
         images, duration_v, n_v = _decode_visual(str(p), spec, transform)
     except Exception as e:  # decord raises its own and RuntimeError types
-        reason = one_line(e)
-        if _NO_VIDEO not in reason.lower():
-            out.error = ("decode", f"video: {reason}")
+        out.error = stream_problem(e, "video")
+        if out.error is not None:
             return out
     try:
         wav = _decode_audio(str(p), spec)
         if wav.size == 0:
             wav = None
     except Exception as e:
-        reason = one_line(e)
-        if _NO_AUDIO not in reason.lower():
-            out.error = ("decode", f"audio: {reason}")
+        out.error = stream_problem(e, "audio")
+        if out.error is not None:
             return out
         wav = None
     if images is None and wav is None:
@@ -161,12 +199,7 @@ def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpe
     n_v_all = segments_present(duration_v or 0.0, spec.segment_seconds)
     n_all = max(n_a, n_v_all)
     t = spec.n_segments if spec.n_segments is not None else n_all
-    flags: dict[str, Any] = {
-        "duration_seconds": float(max(duration_a, duration_v or 0.0)),
-        "audio_missing": wav is None,
-        "visual_missing": images is None,
-        "trimmed_segments": max(0, n_all - t),
-    }
+    audio_missing, visual_missing = wav is None, images is None
     if images is None:  # features of a black frame, repeated by the caller like any padding
         images, n_v = black_images(spec, transform, spec.frames_per_segment), 1
     if wav is None:  # features of silence
@@ -175,7 +208,7 @@ def decode_video(index: int, name: str, path: str | os.PathLike, spec: DecodeSpe
     n_v = min(n_v, t)
     want = n_a * seg_samples
     wav = wav[:want] if wav.size >= want else np.concatenate([wav, np.zeros(want - wav.size, np.float32)])
-    flags["audio_padded_segments"] = 0 if flags["audio_missing"] else t - n_a
-    flags["visual_padded_segments"] = 0 if flags["visual_missing"] else t - n_v
+    flags = video_flags(duration_audio=duration_a, duration_visual=duration_v, audio_missing=audio_missing,
+                        visual_missing=visual_missing, t=t, n_all=n_all, n_audio=n_a, n_visual=n_v)
     out.n_segments, out.images, out.n_visual, out.waveform, out.n_audio, out.flags = t, images, n_v, wav, n_a, flags
     return out

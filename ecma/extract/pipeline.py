@@ -112,8 +112,9 @@ def _pad_rows(feats: np.ndarray, t: int) -> np.ndarray:
     return np.concatenate([feats, np.repeat(feats[-1:], t - len(feats), axis=0)])
 
 
-def encode_batch(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(audio (T, Da), visual (T, Dv)) float32 features of each decoded video."""
+def encode_streams(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(audio (n_audio, Da), visual (n_visual, Dv)) float32 features of the segments each decoded video (or
+    chunk of one) holds, not padded to its T."""
     k = cfg.frames_per_segment
     images = np.concatenate([d.images for d in batch])
     vis = enc.visual.encode(images)
@@ -121,31 +122,40 @@ def encode_batch(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig) -
     out, at = [], 0
     for d, a in zip(batch, audio):
         n_frames = d.n_visual * k
-        v = vis[at : at + n_frames].reshape(d.n_visual, k, -1).mean(1)
+        v = vis[at : at + n_frames].reshape(d.n_visual, k, vis.shape[-1]).mean(1)
         at += n_frames
         if cfg.normalize:
             a, v = _l2(a), _l2(v)
-        out.append((_pad_rows(a, d.n_segments), _pad_rows(v, d.n_segments)))
+        out.append((a, v))
     return out
 
 
-def encode_each(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig,
-                failed: list[tuple[str, str, str]]) -> list[tuple[DecodedVideo, tuple[np.ndarray, np.ndarray]]]:
-    """(video, (audio, visual)) of a batch; if the batch fails as a whole (it should not), each video is tried
-    alone, so that one video never costs the others, and those that still fail go to ``failed``."""
+def encode_batch(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(audio (T, Da), visual (T, Dv)) float32 features of each decoded video."""
+    return [(_pad_rows(a, d.n_segments), _pad_rows(v, d.n_segments))
+            for d, (a, v) in zip(batch, encode_streams(batch, enc, cfg))]
+
+
+def encode_each(batch: list[DecodedVideo], enc: Encoders, cfg: ExtractConfig, failed: list[tuple[str, str, str]],
+                encode=encode_batch) -> list[tuple[DecodedVideo, tuple[np.ndarray, np.ndarray]]]:
+    """(video, (audio, visual)) of a batch by ``encode`` (:func:`encode_batch`, or :func:`encode_streams` for
+    chunks); if the batch fails as a whole (it should not), each video is tried alone, so that one video never
+    costs the others, and those that still fail go to ``failed``."""
     try:
-        return list(zip(batch, encode_batch(batch, enc, cfg)))
+        return list(zip(batch, encode(batch, enc, cfg)))
     except Exception:
         done = []
         for d in batch:
             try:
-                done.append((d, encode_batch([d], enc, cfg)[0]))
+                done.append((d, encode([d], enc, cfg)[0]))
             except Exception as e:
                 failed.append((d.name, "encode", f"{type(e).__name__}: {e}"))
         return done
 
 
-def _check_inputs(videos: Sequence, names: Optional[Sequence[str]]) -> tuple[list[Path], list[str]]:
+def check_video_inputs(videos: Sequence, names: Optional[Sequence[str]]) -> tuple[list[Path], list[str]]:
+    """The videos as paths and their names (default: the file stems); one line on a count mismatch or a name
+    given twice."""
     paths = [Path(v) for v in videos]
     if names is None:
         names = [p.stem for p in paths]
@@ -186,7 +196,7 @@ def extract_videos(videos: Sequence[str | Path], output: str | Path, cfg: Extrac
     it was and the run ends with an :class:`EcmaError`: a bad setting must not empty a store.
     """
     output = Path(output)
-    paths, names = _check_inputs(videos, names)
+    paths, names = check_video_inputs(videos, names)
     for weights in (cfg.visual_pretrained, cfg.audio_checkpoint):
         if weights is not None and Path(weights).is_file():
             verify(weights)  # against the .sha256 written when it was fetched

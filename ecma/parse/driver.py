@@ -1,9 +1,9 @@
-"""``ecma parse``: videos -> decoded in the extraction workers -> encoded in batches -> the model over
-windows -> per video NAME.json, NAME.html, NAME.png, and one index.html.
+"""``ecma parse``: videos -> decoded in chunks in the extraction workers -> encoded in batches -> the model
+over windows -> per video NAME.json, NAME.html, NAME.png, and one index.html.
 
-The extraction pipeline does the decoding and encoding (:func:`ecma.extract.workers.decoded_batches`,
-:func:`ecma.extract.pipeline.encode_batch`), with the extractor the checkpoint was trained on
-(:mod:`ecma.parse.extractor`), except that every whole second of a video is kept (``n_segments`` None):
+The extraction pipeline's decoders and encoders make the features (:mod:`ecma.parse.features`: in chunks
+of seconds, so that memory does not grow with a video's length), with the extractor the checkpoint was
+trained on (:mod:`ecma.parse.extractor`); every whole second of a video is kept (``n_segments`` None), and
 the windows (:mod:`ecma.parse.windows`) bring any length to the model's. A file that cannot be decoded is
 listed in ``failures.tsv`` and on the index page, and the others go on.
 """
@@ -27,11 +27,13 @@ from ecma.evaluation.inference import run_model
 from ecma.extract.decode import DecodeSpec
 from ecma.extract.decoded import DecodedVideo
 from ecma.extract.fingerprint import file_sha256
-from ecma.extract.pipeline import _check_inputs, encode_each, stored_dtype, write_failures
+from ecma.extract.pipeline import check_video_inputs, encode_each, stored_dtype, write_failures
 from ecma.extract.workers import decoded_batches
 from ecma.io import write_json
+from ecma.locks import hold_output
 from ecma.parse.events import extract_events
 from ecma.parse.extractor import CheckpointExtractor, checkpoint_extractor, with_runtime
+from ecma.parse.features import video_features
 from ecma.parse.index import write_index
 from ecma.parse.page import write_page
 from ecma.parse.record import build_record
@@ -84,7 +86,7 @@ def parse_videos(checkpoint: str | os.PathLike, videos: Sequence[str | os.PathLi
         raise EcmaError("no videos given")
     model, stored, payload = load_model(checkpoint)
     classes = payload["classes"]
-    paths, names = _check_inputs(videos, None)
+    paths, names = check_video_inputs(videos, None)
     thresholds = _thresholds(stored, video_threshold, segment_threshold)
     cfg, source = _extract_config(checkpoint, stored, config, workers, device)
     ex = checkpoint_extractor(checkpoint, payload.get("fingerprint"), cfg, source)
@@ -122,46 +124,68 @@ def parse_videos(checkpoint: str | os.PathLike, videos: Sequence[str | os.PathLi
         video_path = str(by_index[d.index])
         record = build_record(name=d.name, path=video_path, duration=duration, segment_seconds=seconds,
                               flags=d.flags, classes=classes, probs=probs, events=events, thresholds=thresholds,
-                              window_source=ex.window_source, provenance={**prov, "created_at": now_iso()})
+                              window_source=ex.window_source,
+                              provenance={**prov, "audio_reader": getattr(d, "audio_reader", "decord whole track"), "created_at": now_iso()})
         write_json(out_dir / f"{d.name}.json", record)
         write_page(out_dir / f"{d.name}.html", record, video_path, embed=embed_video)
         plot_timeline(record, out_dir / f"{d.name}.png")
         report.parsed.append(record)
 
-    _run_pipeline(paths, names, ex, cfg, finish, report, progress)
-    order = {n: i for i, n in enumerate(names)}
-    report.parsed.sort(key=lambda r: order[r["video"]["name"]])
-    report.failed.sort(key=lambda f: order[f[0]])
-    write_failures(report.failures_path, report.failed)
-    write_index(report.index, report.parsed, report.failed, checkpoint=checkpoint)
+    with hold_output(out_dir, "ecma parse"):  # two parses never write one folder's pages and index at once
+        _run_pipeline(paths, names, ex, cfg, finish, report, progress)
+        order = {n: i for i, n in enumerate(names)}
+        report.parsed.sort(key=lambda r: order[r["video"]["name"]])
+        report.failed.sort(key=lambda f: order[f[0]])
+        write_failures(report.failures_path, report.failed)
+        write_index(report.index, report.parsed, report.failed, checkpoint=checkpoint)
     return report
 
 
 def _run_pipeline(paths, names, ex: CheckpointExtractor, cfg, finish, report: ParseReport, progress: bool) -> None:
-    """Decode in the workers, encode ``batch_videos`` at a time, hand each video's features to ``finish``."""
-    enc = ex.encoders
-    spec = DecodeSpec(cfg.segment_seconds, None, cfg.frames_per_segment, cfg.sample_rate, enc.visual.image_size,
-                      cfg.profile)
+    """Decode in the workers, encode ``batch_videos`` at a time, hand each video's features to ``finish``.
+
+    The native profile decodes and encodes in chunks (memory flat in the video's length); the valor profile
+    reads each video whole, as VALOR does: its ten frames and its 480,000 audio samples are spread over the
+    whole video, so no part of it can be encoded before the whole is decoded.
+    """
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(paths), unit="video", desc="parse", file=sys.stderr, dynamic_ncols=True)
 
-    def decode_failed(d: DecodedVideo) -> None:
-        report.failed.append((d.name, *d.error))
+    def failed(name: str, stage: str, reason: str) -> None:
+        report.failed.append((name, stage, reason))
         if bar is not None:
             bar.update(1)
 
-    # One video has nothing to overlap its decoding with, and starting a worker pool costs a second or two.
+    # One video has nothing to overlap its decoding with, and starting a worker costs a second or two.
     workers = 0 if len(paths) == 1 else min(cfg.workers, len(paths))
     try:
-        items = list(zip(range(len(paths)), names, paths))
-        for batch in decoded_batches(items, spec, enc.visual.transform, workers, cfg.batch_videos, decode_failed):
-            for d, (a, v) in encode_each(batch, enc, cfg, report.failed):
-                finish(d, a, v)
+        items = list(zip(range(len(paths)), names, map(str, paths)))
+        if cfg.profile == "valor":
+            _whole_videos(items, ex.encoders, cfg, workers, finish, failed, bar)
+            return
+        for d, a, v in video_features(items, ex.encoders, cfg, workers=workers, on_failure=failed):
+            finish(d, a, v)
             if bar is not None:
-                bar.update(len(batch))
+                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _whole_videos(items, enc, cfg, workers: int, finish, failed, bar) -> None:
+    """Each video decoded whole (the valor profile), ``batch_videos`` encoded at a time."""
+    spec = DecodeSpec(cfg.segment_seconds, None, cfg.frames_per_segment, cfg.sample_rate, enc.visual.image_size,
+                      cfg.profile)
+    errors: list[tuple[str, str, str]] = []
+    for batch in decoded_batches(items, spec, enc.visual.transform, workers, cfg.batch_videos,
+                                 lambda d: failed(d.name, *d.error)):
+        for d, (a, v) in encode_each(batch, enc, cfg, errors):
+            finish(d, a, v)
+            if bar is not None:
+                bar.update(1)
+        for error in errors:
+            failed(*error)
+        errors.clear()

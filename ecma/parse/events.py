@@ -9,6 +9,11 @@ that minimum reaches the segment threshold.
 
 For a video parsed in several windows the video-level probability differs along the video; the gate is
 then per second (:mod:`ecma.parse.windows`), a (T, C) array, and a (C,) one is the benchmark's case.
+
+A file without an audio stream is encoded as silence, and one without a video stream as a black frame, so
+that the model can run; but what it then says about the missing stream describes the stand-in, not the
+video. So no event is claimed that needs a missing stream (:func:`claimable`): nothing heard (audio or
+audio-visual) without sound, nothing seen (visual or audio-visual) without pictures.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 from ecma.evaluation.metrics import binarize
 
 MODALITIES = ("audio", "visual", "audio_visual")
+NEEDS = {"audio": ("audio",), "visual": ("visual",), "audio_visual": ("audio", "visual")}  # streams each needs
 
 
 @dataclass
@@ -88,3 +94,23 @@ def extract_events(audio_prob: np.ndarray, visual_prob: np.ndarray, video_gate: 
     cls_order = {n: i for i, n in enumerate(classes)}
     events.sort(key=lambda ev: (ev.onset, cls_order[ev.cls], order[ev.modality]))
     return events
+
+
+def missing_streams(flags: dict) -> list[str]:
+    """The streams ('audio', 'visual') a decoded video's flags say its file does not have."""
+    return [s for s in ("audio", "visual") if flags.get(f"{s}_missing")]
+
+
+def claimable_modalities(missing: Sequence[str]) -> list[str]:
+    """The modalities an event of a video without the ``missing`` streams can have."""
+    return [m for m in MODALITIES if not set(NEEDS[m]) & set(missing)]
+
+
+def claimable(events: Sequence[Event], missing: Sequence[str]) -> tuple[list[Event], dict[str, int]]:
+    """(the events that need none of the ``missing`` streams, how many of each other modality were dropped)."""
+    keep = set(claimable_modalities(missing))
+    dropped: dict[str, int] = {}
+    for e in events:
+        if e.modality not in keep:
+            dropped[e.modality] = dropped.get(e.modality, 0) + 1
+    return [e for e in events if e.modality in keep], {m: dropped[m] for m in MODALITIES if m in dropped}

@@ -6,10 +6,10 @@ import html
 import os
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import quote
 
 from ecma.io import atomic_path
-from ecma.parse.page import COLOURS, CSS, LABELS, _fmt_time
+from ecma.parse.page import COLOURS, CSS, LABELS, _fmt_time, page_link
+from ecma.parse.record import missing_stream_notes
 
 INDEX_CSS = """
 .video h2 { font-size: 16px; margin: 0; word-break: break-all; }
@@ -23,6 +23,8 @@ INDEX_CSS = """
 .ev { border-radius: 999px; padding: 1px 8px; font-size: 12px; color: #fff; font-variant-numeric: tabular-nums; }
 .meta { color: var(--muted); font-size: 12.5px; }
 .failed td:first-child { font-weight: 600; }
+.no-stream { background: #fff6e5; border: 1px solid #f5c26b; color: #8a4a00; border-radius: 999px; padding: 0 8px;
+           font-size: 12px; font-weight: 600; white-space: nowrap; }
 """
 
 
@@ -48,12 +50,14 @@ def _class_rows(r: dict) -> str:
 
 def _video_card(r: dict) -> str:
     name = r["video"]["name"]
-    link = quote(name)
+    html_link, json_link, png_link = (_esc(page_link(name, s)) for s in (".html", ".json", ".png"))
     w = r["windowing"]
-    return (f'<section class="card video" data-video="{_esc(name)}"><div class="head"><h2><a href="{link}.html">{_esc(name)}</a></h2>'
-            f'<span class="meta">{_fmt_time(r["video"]["duration_seconds"])} · {len(r["events"])} events · windowing {w["mode"]} · '
-            f'<a href="{link}.json">json</a> · <a href="{link}.png">png</a></span></div>'
-            f'<div class="body"><a href="{link}.html"><img src="{link}.png" alt="timeline of {_esc(name)}"></a>'
+    missing = "".join(f'<span class="no-stream" data-missing="{stream}" title="{_esc(long)}">{_esc(short)}</span> · '
+                      for stream, short, long in missing_stream_notes(r))
+    return (f'<section class="card video" data-video="{_esc(name)}"><div class="head"><h2><a href="{html_link}">{_esc(name)}</a></h2>'
+            f'<span class="meta">{missing}{_fmt_time(r["video"]["duration_seconds"])} · {len(r["events"])} events · windowing {w["mode"]} · '
+            f'<a href="{json_link}">json</a> · <a href="{png_link}">png</a></span></div>'
+            f'<div class="body"><a href="{html_link}"><img src="{png_link}" alt="timeline of {_esc(name)}"></a>'
             f'<div class="classes">{_class_rows(r)}</div></div></section>')
 
 

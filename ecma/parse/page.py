@@ -18,7 +18,8 @@ from typing import Optional
 from urllib.parse import quote
 
 from ecma.io import atomic_path
-from ecma.parse.record import lane_probabilities, lanes
+from ecma.parse.events import claimable_modalities
+from ecma.parse.record import lane_probabilities, lanes, missing_stream_notes
 
 COLOURS = {"audio": "#e4572e", "visual": "#1f77d0", "audio_visual": "#7b3fc4"}
 LABELS = {"audio": "audio", "visual": "visual", "audio_visual": "audio-visual"}
@@ -86,6 +87,9 @@ tbody tr { cursor: pointer; }
 tbody tr:hover { background: #f3f5f9; }
 .bar { display: inline-block; height: 6px; border-radius: 3px; background: var(--ink); opacity: .7;
        vertical-align: middle; margin-right: 6px; }
+.notice { background: #fff6e5; border: 1px solid #f5c26b; border-left: 5px solid #e8890c; border-radius: 10px;
+          color: #5c3400; padding: 11px 14px; margin-top: 16px; }
+.notice b { color: #8a4a00; }
 footer { color: var(--muted); font-size: 12px; margin-top: 16px; }
 footer code { font-size: 11.5px; }
 """
@@ -164,11 +168,23 @@ def video_source(video_path: str, page_dir: Path, embed: bool) -> Optional[str]:
     return quote(Path(rel).as_posix())  # spaces, '#' and '?' in file names must not end the URL
 
 
+def shown_modalities(record: dict) -> list[str]:
+    """The modalities the video can have events of: all three, less those needing a stream its file lacks."""
+    return claimable_modalities((record.get("suppressed") or {}).get("missing_streams", []))
+
+
+def page_link(name: str, suffix: str) -> str:
+    """A link to the output NAME.suffix beside the page: '#', '?', '%' and spaces in a name must not end or
+    change the URL."""
+    return quote(f"{name}{suffix}")
+
+
 def near_misses(record: dict, k: int = 3) -> list[tuple[str, str]]:
-    """The k (class, modality) without an event whose highest per-second probability is largest."""
+    """The k (class, modality) without an event whose highest per-second probability is largest (not of a
+    modality whose stream the file lacks)."""
     shown = set(lanes(record))
     best = []
-    for m in ("audio", "visual"):
+    for m in [m for m in ("audio", "visual") if m in shown_modalities(record)]:
         for c in record["classes"]:
             if (c, m) not in shown:
                 best.append((max(lane_probabilities(record, c, m), default=0.0), c, m))
@@ -239,7 +255,13 @@ def render_page(record: dict, video_src: Optional[str]) -> str:
     summary = (f'{n_ev} event{"s" if n_ev != 1 else ""} of {len(kinds)} class{"es" if len(kinds) != 1 else ""} in {length}'
                if n_ev else f"no events in {length}")
     data = json.dumps({"span": span, "segment_seconds": record["video"]["segment_seconds"]}).replace("</", "<\\/")
-    legend = "".join(f'<span><i style="background:{COLOURS[m]}"></i>{LABELS[m]}</span>' for m in COLOURS)
+    shown = shown_modalities(record)
+    legend = "".join(f'<span><i style="background:{COLOURS[m]}"></i>{LABELS[m]}</span>' for m in shown)
+    # a missing stream is said first, above the player: its absence changes what every lane below means
+    notice = "".join(f'<div class="notice" role="note" data-missing="{stream}"><b>{_esc(short[0].upper() + short[1:])}.</b> '
+                     f'{_esc(long)}</div>' for stream, short, long in missing_stream_notes(record))
+    subject = ("what is heard, seen, and both" if len(shown) == 3 else "what is seen" if shown == ["visual"]
+               else "what is heard")
     windowing = {"single": f"one window of {w['window_segments']} s",
                  "padded": f"one window, padded from {w['video_segments']} to {w['window_segments']} segments",
                  "windows": f"{len(w['window_starts'])} overlapping windows of {w['window_segments']} segments, stride {w['stride_segments']}",
@@ -249,7 +271,7 @@ def render_page(record: dict, video_src: Optional[str]) -> str:
 <title>{_esc(name)} · ecma parse</title><style>{CSS}</style></head>
 <body><main>
 <header><h1>{_esc(name)}</h1>
-<p>{summary} · what is heard, seen, and both</p></header>
+<p>{summary} · {subject}</p></header>{notice}
 <div class="player">{player}</div>
 <section class="card"><div class="head"><h2>Timeline</h2><div class="legend">{legend}<span><i class="scale"></i>probability per second</span></div></div>
 <div class="timeline" id="timeline">
@@ -260,7 +282,7 @@ def render_page(record: dict, video_src: Optional[str]) -> str:
 <section class="card"><div class="head"><h2>Events</h2><div class="legend">click a row or a bar to play from there</div></div>{table}</section>
 <footer>Thresholds: video {th["video"]:g}, segment {th["segment"]:g} (the benchmark's rule). Windowing: {windowing}.
 Model <code>{_esc(Path(prov["checkpoint"]).name)}</code> ({_esc(prov.get("variant", ""))}, sha256 {_esc(prov["checkpoint_sha256"][:12])}),
-ecma {_esc(prov["ecma_version"])}. Data: <a href="{_esc(name)}.json">{_esc(name)}.json</a> · <a href="index.html">all videos</a></footer>
+ecma {_esc(prov["ecma_version"])}. Data: <a href="{_esc(page_link(name, ".json"))}">{_esc(name)}.json</a> · <a href="index.html">all videos</a></footer>
 </main>
 <script type="application/json" id="parse-data">{data}</script>
 <script>{SCRIPT}</script>

@@ -13,10 +13,11 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Rectangle  # noqa: E402
 
 from ecma.io import atomic_path  # noqa: E402
-from ecma.parse.page import COLOURS, LABELS, tick_step, timeline_span  # noqa: E402
-from ecma.parse.record import lane_probabilities, lanes  # noqa: E402
+from ecma.parse.page import COLOURS, LABELS, shown_modalities, tick_step, timeline_span  # noqa: E402
+from ecma.parse.record import lane_probabilities, lanes, missing_stream_notes  # noqa: E402
 
-INK, MUTED, LINE = "#1d2330", "#667085", "#e4e7ec"
+INK, MUTED, LINE, WARN = "#1d2330", "#667085", "#e4e7ec", "#a84f00"
+NOTE_IN = 0.27  # inches per line saying that a stream is missing
 
 
 def _tint(colour: str, p: float) -> tuple[float, float, float]:
@@ -30,7 +31,8 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
     span = timeline_span(record)
     seg = record["video"]["segment_seconds"]
     n = max(len(keys), 1)
-    height = 1.15 + 0.36 * n  # inches: title and axis, plus one 0.36-inch row per lane
+    notes = missing_stream_notes(record)
+    height = 1.15 + 0.36 * n + NOTE_IN * len(notes)  # inches: title and axis, notes, one 0.36-inch row per lane
     fig = plt.figure(figsize=(10, height))
     ax = fig.add_axes([0.2, 0.62 / height, 0.77, 0.36 * n / height])
     ax.set_xlim(0, span)
@@ -79,8 +81,12 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
     ax.spines["bottom"].set_color(LINE)
     th = record["thresholds"]
     fig.text(0.015, 1 - 0.32 / height, record["video"]["name"], fontsize=12, fontweight="bold", color=INK, va="center")
-    handles = [Rectangle((0, 0), 1, 1, facecolor=COLOURS[m]) for m in COLOURS]
-    fig.legend(handles, [LABELS[m] for m in COLOURS], loc="center right", ncol=3, frameon=False, fontsize=8.5,
+    for i, (_, short, _) in enumerate(notes):  # under the title, where the eye goes first
+        fig.text(0.015, 1 - (0.32 + NOTE_IN * (i + 1)) / height, f"\u26a0 {short[0].upper()}{short[1:]}", fontsize=9.5,
+                 fontweight="bold", color=WARN, va="center")
+    shown = shown_modalities(record)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=COLOURS[m]) for m in shown]
+    fig.legend(handles, [LABELS[m] for m in shown], loc="center right", ncol=3, frameon=False, fontsize=8.5,
                bbox_to_anchor=(0.985, 1 - 0.32 / height), handlelength=1.2, handleheight=0.8)
     fig.text(0.985, 0.02, f"heat: probability per second · thresholds video {th['video']:g}, segment {th['segment']:g}",
              fontsize=7.5, color=MUTED, ha="right", va="bottom")
