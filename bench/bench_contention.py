@@ -121,7 +121,8 @@ def _demo_settings_json(code: Path) -> str:
          "import json, sys\nfrom ecma.config import load_workflow_config\n"
          "cfg = load_workflow_config(sys.argv[1]).for_dataset('demo', 'coleaf', 0)\n"
          "print(json.dumps(cfg.to_dict()))", str(code / "config.yaml")],
-        env=child_env(Setting("settings", code, {})), check=True, capture_output=True, text=True).stdout
+        # run in `code`: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+        cwd=str(code), env=child_env(Setting("settings", code, {})), check=True, capture_output=True, text=True).stdout
 
 
 def prepare_demo(workdir: Path) -> Path:

@@ -33,7 +33,6 @@ import hashlib
 import importlib
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
