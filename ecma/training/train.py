@@ -97,7 +97,7 @@ def _teacher_masks(teacher, train: SplitData, cfg: EcmaConfig, device) -> torch.
     lengths = _lengths(train)
     # training-sized batches: on the CPU, batches of 256 LLP videos were a fifth slower per video than 128 (the
     # elementwise work left the cache); with the frames now projected in chunks, 256 or 512 are no faster
-    # (docs/benchmarks.md)
+    # (measured: git log -p docs/benchmarks.md)
     out = run_model(teacher, train.features.audio, train.features.visual, batch_size=cfg.train.batch_size,
                     device=device, precision=amp_dtype(device, cfg.train.amp), visual_3d=train.features.visual_3d, lengths=lengths)
     seg = torch.from_numpy(np.stack([out.audio_prob, out.visual_prob], axis=2))

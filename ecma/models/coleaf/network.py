@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecma.config import ModelConfig
-from ecma.models.layers import ELU, Dropout  # each a quarter of torch's CPU cost (docs/benchmarks.md)
+from ecma.models.layers import ELU, Dropout  # each a quarter of torch's CPU cost (git log -p docs/benchmarks.md)
 
 Passes = Literal["mixed", "off", "fused"]
 
