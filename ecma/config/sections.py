@@ -19,10 +19,8 @@ from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
-import yaml
-
 from ecma import registry
-from ecma.config.typed import bounded, build_section, registered, runtime_keys, runtime_setting
+from ecma.config.typed import bounded, build_section, read_yaml_file, registered, runtime_keys, runtime_setting
 from ecma.errors import EcmaError
 
 # A device name the package accepts; whether this machine has it is checked where a job starts.
@@ -290,15 +288,9 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None, *
     ({section: {key: value}}) values over it, validate once; errors name ``source`` (default: the file)."""
     given, raw = raw or {}, {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise EcmaError(f"{p}: config file not found")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise EcmaError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raw = read_yaml_file(path)
         if not isinstance(raw, dict):
-            raise EcmaError(f"{p}: expected a mapping of sections at the top level")
+            raise EcmaError(f"{Path(path)}: expected a mapping of sections at the top level")
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for layer in (given, overrides or {}):
         for section, values in layer.items():

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import os
 import types
 import typing
 from dataclasses import field
+from pathlib import Path
 from typing import Any, Literal, Union
+
+import yaml
 
 from ecma import registry
 from ecma.errors import EcmaError
@@ -136,3 +140,13 @@ def check_registered(where: str, value: Any, kind: str) -> None:
         raise EcmaError(f"config: {where} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
+def read_yaml_file(path: str | os.PathLike) -> Any:
+    """The parsed content of a YAML config file (an empty file: {}); one line naming the file when it is
+    missing or not valid YAML."""
+    p = Path(path)
+    if not p.is_file():
+        raise EcmaError(f"{p}: config file not found")
+    try:
+        return yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise EcmaError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Optional
 
-import yaml
-
 from ecma import registry
 from ecma.config.sections import Selection, config_from_dict, default_variants, section_classes
-from ecma.config.typed import bounded, build_section, registered, runtime_keys
+from ecma.config.typed import bounded, build_section, read_yaml_file, registered, runtime_keys
 from ecma.errors import EcmaError
 
 if TYPE_CHECKING:  # the class is made at run time (ecma.config.sections.config_class)
@@ -372,11 +370,4 @@ def workflow_config_from_dict(raw: dict, source: str = "config") -> WorkflowConf
 
 
 def load_workflow_config(path: str | os.PathLike) -> WorkflowConfig:
-    p = Path(path)
-    if not p.is_file():
-        raise EcmaError(f"{p}: config file not found")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise EcmaError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return workflow_config_from_dict(raw, str(p))
+    return workflow_config_from_dict(read_yaml_file(path), str(Path(path)))
