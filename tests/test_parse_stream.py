@@ -192,6 +192,32 @@ def test_a_video_failing_mid_way_gives_its_chunks_then_one_error(tmp_path, monke
     assert chunks[-1].last and not chunks[1].last
 
 
+def _rss_bytes() -> int:
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads this process's RSS from /proc (Linux)")
+def test_a_reader_waiting_for_the_next_chunk_decodes_nothing_ahead(tmp_path):
+    """Between two chunks the encoders run for seconds: decord's decoding thread must not fill memory with
+    the rest of the video meanwhile (it did: ~1 GB after one chunk of a 20-min video, dmlc/decord#157)."""
+    import time
+
+    from ecma.extract.decode import VisualStream
+
+    # 90 s at 320x240 and 30 fps: 2,700 frames, 0.6 GB as decord's RGB frames if all were decoded ahead
+    path = make_video(tmp_path / "long.mp4", seconds=90, size="320x240", fps=30, audio=False,
+                      extra=["-preset", "ultrafast"])
+    stream = VisualStream(str(path), DecodeSpec(1.0, None, 1, SR, 224))
+    first = stream.frames(0, 20, None)
+    before = _rss_bytes()
+    time.sleep(3.0)  # decord decodes a 320x240 video at well over 1,000 frames a second
+    grown = _rss_bytes() - before
+    assert grown < 100e6, f"RSS grew {grown / 1e6:.0f} MB while the reader waited"
+    # and the next chunk's frames are those a fresh reader gives
+    np.testing.assert_array_equal(stream.frames(20, 40, None), VisualStream(str(path), stream.spec).frames(20, 40, None))
+    assert first.shape == (20, 240, 320, 3)
+
+
 # --- features: the whole video's -------------------------------------------------------------------------
 EXTRACT = {"visual_model": "ViT-B-32", "workers": 0, "batch_videos": 4, "device": "cpu", "amp": False, "n_segments": None}
 

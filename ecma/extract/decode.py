@@ -108,6 +108,11 @@ class VisualStream:
             del self._reader
             self._reader = decord.VideoReader(self.path, num_threads=1, width=int(self._h), height=int(self._w))
             frames = self._reader.get_batch(list(map(int, uniq))).asnumpy()[inverse]
+        # decord's decoding thread goes on decoding the frames after a batch, into a queue without bound, for
+        # as long as nobody asks for more (dmlc/decord#157, #208): while a chunk is encoded it had decoded
+        # ~1 GB of frames ahead, and a 20-min parse grew to 5.8 GB. A seek empties that queue and stops it;
+        # the next batch seeks to its own frames, so they are unchanged (decoding costs ~30% more).
+        self._reader.seek(0)
         frames = np.ascontiguousarray(frames[..., :3])  # decord gives 4 channels for rotated videos
         return frames if transform is None else transform.crop(frames)
 
