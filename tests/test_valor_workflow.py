@@ -21,21 +21,15 @@ from ecma.data.datasets import (FeatureSources, dataset_feature_sources, dataset
 from ecma.data.names import shard_of, youtube_id
 from ecma.errors import EcmaError
 from feature_trees import make_feature_tree
-from test_workflow import (REPO, assert_stopped_before_any_job, make_dataset, output_of, run_snakemake,
-                           shell_commands, stub_env, write_split)  # noqa: F401  (stub_env: a fixture)
+from test_workflow import (REPO, assert_stopped_before_any_job, make_dataset, names_in_shard, output_of,  # noqa: F401
+                           run_snakemake, shell_commands, stub_env, write_split)  # (stub_env: a fixture)
 
 N_SHARDS = 3
 
 
 def llp_names(prefix: str, shard: int, count: int, start: int = 0, n_shards: int = N_SHARDS) -> list[str]:
     """``count`` LLP-style names (<11-character id>_0_10) that fall into ``shard`` of ``n_shards``."""
-    out, i = [], start
-    while len(out) < count:
-        name = f"{prefix}{i:0{11 - len(prefix)}d}_0_10"
-        if shard_of(name, n_shards) == shard:
-            out.append(name)
-        i += 1
-    return out
+    return names_in_shard(prefix, shard, n_shards, count, start=start, llp=True)
 
 
 def touch_video(data: Path, name: str) -> None:

@@ -107,11 +107,12 @@ def make_dataset(root: Path, splits: dict[str, list[str]], touch_videos: bool = 
     return root
 
 
-def names_in_shard(prefix: str, shard: int, n_shards: int, count: int) -> list[str]:
-    """``count`` video names that fall into ``shard`` (found by trying prefix0, prefix1, ...)."""
-    out, i = [], 0
+def names_in_shard(prefix: str, shard: int, n_shards: int, count: int, *, start: int = 0, llp: bool = False) -> list[str]:
+    """``count`` video names that fall into ``shard``, found by trying prefix0, prefix1, ... (from ``start``);
+    with ``llp``, LLP-style names: the prefix and number as an 11-character id, then ``_0_10``."""
+    out, i = [], start
     while len(out) < count:
-        name = f"{prefix}{i}"
+        name = f"{prefix}{i:0{11 - len(prefix)}d}_0_10" if llp else f"{prefix}{i}"
         if shard_of(name, n_shards) == shard:
             out.append(name)
         i += 1
