@@ -84,6 +84,28 @@ def test_odd_inputs_decode_to_the_right_shapes(tmp_path, name, kw, n_visual, n_a
         assert min(d.images.shape[1:3]) == 2 * SPEC.image_size
 
 
+@pytest.mark.parametrize("size,rotate", [("48x32", None), ("64x48", 90)])
+def test_frames_decord_misreads_keep_their_orientation_and_picture(tmp_path, size, rotate):
+    """decord misreads frames 48 px wide (plain, or a rotated 64x48 shown 48 wide): their frames must still be
+    the picture ffmpeg shows (rotation applied), not a transposed or unrotated one."""
+    import subprocess
+
+    from ecma.extract.decode import VisualStream
+
+    p = make_video(tmp_path / "v.mp4", seconds=1, size=size, fps=10, audio=False, rotate=rotate)
+    frames = VisualStream(str(p), DecodeSpec(1.0, None, 1, SR, 224)).frames(0, 1, None)
+    w, h = map(int, size.split("x"))
+    if rotate in (90, 270):
+        w, h = h, w  # as shown
+    fh, fw = frames.shape[1:3]
+    assert fw * h == fh * w, (frames.shape, "shown as", w, h)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(p), "-vf", f"scale={fw}:{fh}", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    shown = np.frombuffer(raw, np.uint8).reshape(-1, fh, fw, 3).astype(int)
+    closest = min(np.abs(shown[i] - frames[0]).mean() for i in range(len(shown)))
+    assert closest < 10, closest  # scaler rounding only; a misread or transposed frame is ~50 off
+
+
 def test_free_segment_count_and_k_frames(tmp_path):
     p = make_video(tmp_path / "v.mp4", seconds=4.0, fps=10)
     d = decode_video(0, "v", p, DecodeSpec(n_segments=None, frames_per_segment=3, sample_rate=SR, image_size=32))

@@ -101,19 +101,21 @@ class VisualStream:
         try:
             frames = self._reader.get_batch(list(map(int, uniq))).asnumpy()[inverse]
         except Exception as e:
-            # decord 0.6 cannot batch-decode videos with rotation metadata (its rotated frames come out with a
-            # wrong size); decoding at the stored, unrotated size works, so rotation is then ignored.
+            # decord 0.6 misreads the rows of frames of some small widths (16, 24, 48 and 72 px seen, a rotated
+            # video's too): its frames come out with 4 "channels" of shifted rows and a batch fails. Asked for
+            # twice the size, it scales them through a path without the fault: the same picture, the same
+            # orientation and aspect (the encoder's transform resizes it anyway).
             if "size must exactly match" not in str(e):
                 raise
             del self._reader
-            self._reader = decord.VideoReader(self.path, num_threads=1, width=int(self._h), height=int(self._w))
+            self._reader = decord.VideoReader(self.path, num_threads=1, width=2 * int(self._w), height=2 * int(self._h))
             frames = self._reader.get_batch(list(map(int, uniq))).asnumpy()[inverse]
         # decord's decoding thread goes on decoding the frames after a batch, into a queue without bound, for
         # as long as nobody asks for more (dmlc/decord#157, #208): while a chunk is encoded it had decoded
         # ~1 GB of frames ahead, and a 20-min parse grew to 5.8 GB. A seek empties that queue and stops it;
         # the next batch seeks to its own frames, so they are unchanged (decoding costs ~30% more).
         self._reader.seek(0)
-        frames = np.ascontiguousarray(frames[..., :3])  # decord gives 4 channels for rotated videos
+        frames = np.ascontiguousarray(frames[..., :3])  # a guard: 3 channels whatever decord says
         return frames if transform is None else transform.crop(frames)
 
 
