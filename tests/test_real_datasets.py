@@ -77,10 +77,10 @@ def real_workdir(tmp_path_factory):
     cfg["train"].update({"epochs": 1, "batch_size": 4, "threads": 1})
     llp_cfg = cfg["datasets"]["llp"]
     llp_cfg["random_encoders"] = True  # no network here: small random encoders stand in for the paper's
-    llp_cfg["n_shards"] = 4  # each extraction job builds its encoders: 4 jobs, not 16, for CI's two cores
-    llp_cfg["overrides"]["extract"] = {"visual_model": "ViT-B-32", "visual_pretrained": None,
+    llp_cfg["n_shards"] = 2  # each extraction job builds its encoders: 2 jobs, not 16, for CI's two cores
+    llp_cfg["overrides"]["extract"] = {"visual_model": "ViT-S-32", "visual_pretrained": None,  # the smallest ViT
                                        "audio_checkpoint": None, "workers": 0}
-    llp_cfg["overrides"]["model"] = {"visual_dim": 512}
+    llp_cfg["overrides"]["model"] = {"visual_dim": 384}
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return work
 

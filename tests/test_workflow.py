@@ -952,8 +952,10 @@ def test_the_real_commands_from_shards_to_metrics_and_a_retrain(tmp_path):
 # The real thing (slow): the demo DAG, and incremental extraction of a real-style dataset
 
 
-SMALL_MODEL = {"audio_dim": 768, "visual_dim": 512, "d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}
-SMALL_EXTRACT = {"visual_model": "ViT-B-32", "visual_pretrained": None, "audio_checkpoint": None, "workers": 1}
+# ViT-S-32 (384-d), the smallest open_clip ViT, random: what is under test is the DAG around the encoders
+# (ViT-B-32 cost these tests ~8 s more per extraction job)
+SMALL_MODEL = {"audio_dim": 768, "visual_dim": 384, "d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}
+SMALL_EXTRACT = {"visual_model": "ViT-S-32", "visual_pretrained": None, "audio_checkpoint": None, "workers": 1}
 SMALL_TRAIN = {"epochs": 2, "batch_size": 8, "threads": 2}
 
 
@@ -1109,17 +1111,8 @@ def test_incremental_extraction_of_a_real_style_dataset(tmp_path):
     assert {k: second[0][k] for k in first[0]} == first[0]  # old videos keep their features' time
     assert model.stat().st_mtime_ns > model_mtime  # retrained on the new video
 
-    # a training setting retrains without re-extracting
-    mtimes = [s.stat().st_mtime_ns for s in shards]
-    model_mtime = model.stat().st_mtime_ns
-    cfg["datasets"]["mine"]["overrides"]["train"] = {**SMALL_TRAIN, "lr": 0.001}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    p = run_snakemake(tmp_path, target)
-    assert p.returncode == 0, output_of(p)[-5000:]
-    assert [s.stat().st_mtime_ns for s in shards] == mtimes
-    assert model.stat().st_mtime_ns > model_mtime
-
-    # an extraction setting re-extracts every video
+    # an extraction setting re-extracts every video (that a training setting retrains without re-extracting
+    # is test_reruns_touch_only_what_changed's, with the stub: the DAG decides it, not the encoders)
     cfg["datasets"]["mine"]["overrides"]["extract"] = {**SMALL_EXTRACT, "normalize": True}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     time.sleep(1.1)
