@@ -113,8 +113,10 @@ class VisualStream:
         # decord's decoding thread goes on decoding the frames after a batch, into a queue without bound, for
         # as long as nobody asks for more (dmlc/decord#157, #208): while a chunk is encoded it had decoded
         # ~1 GB of frames ahead, and a 20-min parse grew to 5.8 GB. A seek empties that queue and stops it;
-        # the next batch seeks to its own frames, so they are unchanged (decoding costs ~30% more).
-        self._reader.seek(0)
+        # the next batch seeks to its own frames, so they are unchanged (decoding costs ~30% more). A last
+        # batch (extraction's only one) has no next: no seek.
+        if stop < self.n_present:
+            self._reader.seek(0)
         frames = np.ascontiguousarray(frames[..., :3])  # a guard: 3 channels whatever decord says
         return frames if transform is None else transform.crop(frames)
 
