@@ -8,7 +8,6 @@ written down once here. Within a layer, modules may import each other, as long a
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from pathlib import Path
 
 import pytest

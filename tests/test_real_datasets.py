@@ -13,7 +13,6 @@ downloaded ones (datasets.llp.random_encoders: true says so).
 from __future__ import annotations
 
 import json
-import shutil
 
 import h5py
 import numpy as np

@@ -26,7 +26,7 @@ from ecma.config import ExtractConfig, config_from_dict
 from ecma.data.shards import FeatureShard, load_features
 from ecma.errors import EcmaError
 from ecma.extract import extract_videos, failures_path_for
-from ecma.extract.pipeline import build_encoders, fingerprint_of
+from ecma.extract.pipeline import build_encoders
 from ecma.extract.valor import identity
 from ecma.extract.valor.ffmpeg import audioread_stream_info
 from ecma.extract.valor.frames import decode_jpeg, pick_indices, split_jpegs, squash_resize, valor_frames

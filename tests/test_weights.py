@@ -8,7 +8,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ecma.config import ExtractConfig
 from ecma.errors import EcmaError
