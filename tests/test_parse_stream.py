@@ -274,11 +274,12 @@ def test_chunked_features_are_the_whole_videos(encoders, long_videos, batch_vide
         np.testing.assert_allclose(v, wv, rtol=0, atol=1e-5)
 
 
-class CrashOn48x32(ImageTransform):
-    """A transform whose process dies on 48x32 frames: a decoder crash on a hostile file, in a worker."""
+class CrashOn40x30(ImageTransform):
+    """A transform whose process dies on 40x30 frames (the other videos' are 64x48): a decoder crash on a
+    hostile file, in a worker."""
 
     def crop(self, frames):
-        if frames.shape[1:3] in ((32, 48), (48, 32)):  # decord gives this tiny file's frames transposed
+        if frames.shape[1:3] == (30, 40):
             os._exit(3)
         return super().crop(frames)
 
@@ -288,12 +289,12 @@ def test_workers_keep_order_and_a_crash_costs_only_its_video(tmp_path):
 
     paths = {"a": av(tmp_path / "a.mp4", video_seconds=12, audio_seconds=12),
              "gone": tmp_path / "gone.mp4",
-             "hostile": make_video(tmp_path / "hostile.mp4", seconds=3, size="48x32"),
+             "hostile": make_video(tmp_path / "hostile.mp4", seconds=3, size="40x30"),
              "b": av(tmp_path / "b.mp4", video_seconds=5, audio_seconds=5),
              "c": av(tmp_path / "c.mp4", video_seconds=25, audio_seconds=25),
              "d": av(tmp_path / "d.mp4", video_seconds=3, audio_seconds=3)}
     items = [(i, n, str(p)) for i, (n, p) in enumerate(paths.items())]
-    transform = CrashOn48x32(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    transform = CrashOn40x30(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     chunks = list(chunk_stream(items, SPEC, transform, 10, workers=2, ahead=1))
     # every video's chunks in input order; the crash is the hostile file's alone, and the next video of its
     # worker (c) is decoded by the replacement
