@@ -428,19 +428,44 @@ def _browser():
         pytest.skip(f"chromium did not start under chromedriver ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
 
 
-def hand_record(video: Path, name: str = "clip", flags: dict | None = None) -> dict:
-    """A 10-s record: Speech heard 2-6 s and seen 3-7 s (so audio-visual 3-6 s), Dog seen 0-3 s, Car heard 7-9 s."""
+def hand_record(video: Path, name: str = "clip", flags: dict | None = None, classes: list[str] = CLASSES) -> dict:
+    """A 10-s record: Speech heard 2-6 s and seen 3-7 s (so audio-visual 3-6 s), Dog seen 0-3 s, Car heard 7-9 s
+    (``classes`` renames the three)."""
     from ecma.parse.record import build_record
     from ecma.parse.windows import VideoProbabilities, plan_windows
 
     a, v = np.full((10, 3), 0.1), np.full((10, 3), 0.2)
     a[2:6, 0], v[3:7, 0], v[0:3, 1], a[7:9, 2] = 0.9, 0.8, 0.7, 0.95
     probs = VideoProbabilities(a, v, np.full((10, 3), 0.9), plan_windows(10, 10))
-    events = extract_events(a, v, probs.video_gate, CLASSES)
-    return build_record(name=name, path=str(video), duration=10.0, segment_seconds=1.0, flags=flags or {}, classes=CLASSES,
+    events = extract_events(a, v, probs.video_gate, classes)
+    return build_record(name=name, path=str(video), duration=10.0, segment_seconds=1.0, flags=flags or {}, classes=classes,
                         probs=probs, events=events, thresholds={"video": 0.5, "segment": 0.5}, window_source="test",
                         provenance={"checkpoint": "model.pt", "checkpoint_sha256": "0" * 64, "fingerprint": {},
                                     "ecma_version": "test", "variant": "ecma", "precision": "float32"})
+
+
+def test_png_class_names_stay_clear_of_their_badges(tmp_path, monkeypatch):
+    """LLP's longest class names are wider than the room between a lane's badge and the lane: each label must
+    end up right of its badge (it overran it), on two lines where needed."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from ecma.parse import timeline_png
+
+    figures = []
+    monkeypatch.setattr(timeline_png.plt, "close", figures.append)  # keep the figure to measure it
+    classes = ["Telephone_bell_ringing", "Cat", "Basketball_bounce"]
+    record = hand_record(tmp_path / "clip.mp4", classes=classes)
+    timeline_png.plot_timeline(record, tmp_path / "clip.png")
+    (fig,) = figures
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    badges = [a for a in ax.get_children() if isinstance(a, FancyBboxPatch)]
+    labels = [t for t in ax.texts if t.get_text().replace("\n", " ") in {c.replace("_", " ") for c in classes}]
+    assert len(labels) == len(badges) == 5
+    for label, badge in zip(labels, badges):
+        assert label.get_window_extent(renderer).x0 > badge.get_window_extent(renderer).x1, label.get_text()
+    assert "Telephone\nbell ringing" in [t.get_text() for t in labels] and "Cat" in [t.get_text() for t in labels]
+    assert (tmp_path / "clip.png").stat().st_size > 0
 
 
 @needs_ffmpeg

@@ -18,12 +18,30 @@ from ecma.parse.record import lane_probabilities, lanes, missing_stream_notes  #
 
 INK, MUTED, LINE, WARN = "#1d2330", "#667085", "#e4e7ec", "#a84f00"
 NOTE_IN = 0.27  # inches per line saying that a stream is missing
+# inches between a lane's badge (ends 0.155 of the axis' 7.7 inches left of it) and its label (ends 0.012 left)
+LABEL_ROOM_IN = (0.155 - 0.012) * 7.7 - 0.06
 
 
 def _tint(colour: str, p: float) -> tuple[float, float, float]:
     """The page's heat colour (the modality colour at alpha 0.06 + 0.94 p) over white, as an opaque RGB."""
     a = 0.06 + 0.94 * max(0.0, min(1.0, p))
     return tuple(1 - a + a * c for c in to_rgb(colour))
+
+
+def fit_label(text, room_px: float, renderer) -> None:
+    """A class name wider than the room between its badge and its lane goes on two lines (split where the longer
+    line is shortest), then, if still too wide, in a smaller font: "Telephone bell ringing" overran the badge."""
+    if text.get_window_extent(renderer).width <= room_px:
+        return
+    words = text.get_text().split()
+    if len(words) > 1:
+        cut = min(range(1, len(words)), key=lambda i: max(len(" ".join(words[:i])), len(" ".join(words[i:]))))
+        text.set_text(" ".join(words[:cut]) + "\n" + " ".join(words[cut:]))
+        text.set_fontsize(min(text.get_fontsize(), 8.5))  # two lines within a 0.36-inch lane
+        text.set_linespacing(1.0)
+    width = text.get_window_extent(renderer).width
+    if width > room_px:
+        text.set_fontsize(max(5.5, text.get_fontsize() * room_px / width))
 
 
 def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None:
@@ -44,6 +62,7 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
         return FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad=0,rounding_size={radius_in * x_per_in}",
                               mutation_aspect=y_per_in / x_per_in, **kw)
 
+    renderer = fig.canvas.get_renderer()
     sep = 0.6 if span / seg <= 30 else 0.25
     cells, colours, pills = [], [], []  # drawn as collections: one artist each, not hundreds (add_patch is slow)
     for row, (cls, mod) in enumerate(keys):
@@ -57,8 +76,9 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
                 inset = min(0.04 * seg, 0.2 * (e["offset"] - e["onset"]))
                 pills.append(pill(e["onset"] + inset, row + 0.32, max(e["offset"] - e["onset"] - 2 * inset, 1e-3), 0.36, 0.06,
                                   facecolor=colour, edgecolor="white", linewidth=1.4))
-        ax.text(-0.012 * span, row + 0.5, cls.replace("_", " "), ha="right", va="center", fontsize=9.5, color=INK,
-                fontweight="bold", clip_on=False)
+        label = ax.text(-0.012 * span, row + 0.5, cls.replace("_", " "), ha="right", va="center", fontsize=9.5,
+                        color=INK, fontweight="bold", clip_on=False)
+        fit_label(label, LABEL_ROOM_IN * fig.dpi, renderer)
         badge = pill(-0.255 * span, row + 0.29, 0.1 * span, 0.42, 0.075, facecolor=colour, edgecolor="none")
         badge.set_clip_on(False)
         ax.add_artist(badge)
