@@ -18,8 +18,11 @@ from ecma.parse.record import lane_probabilities, lanes, missing_stream_notes  #
 
 INK, MUTED, LINE, WARN = "#1d2330", "#667085", "#e4e7ec", "#a84f00"
 NOTE_IN = 0.27  # inches per line saying that a stream is missing
-# inches between a lane's badge (ends 0.155 of the axis' 7.7 inches left of it) and its label (ends 0.012 left)
-LABEL_ROOM_IN = (0.155 - 0.012) * 7.7 - 0.06
+WIDTH_IN, AXIS_W = 10, 0.77  # the figure's width in inches; the lanes' share of it
+# left of the lanes, as fractions of the lanes' width: where a lane's badge starts, how wide it is, where its
+# class name ends; the name gets the room between the badge and its end, less a small gap
+BADGE_X, BADGE_W, LABEL_X = -0.255, 0.1, -0.012
+LABEL_ROOM_IN = (LABEL_X - (BADGE_X + BADGE_W)) * WIDTH_IN * AXIS_W - 0.06
 
 
 def _tint(colour: str, p: float) -> tuple[float, float, float]:
@@ -51,12 +54,12 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
     n = max(len(keys), 1)
     notes = missing_stream_notes(record)
     height = 1.15 + 0.36 * n + NOTE_IN * len(notes)  # inches: title and axis, notes, one 0.36-inch row per lane
-    fig = plt.figure(figsize=(10, height))
-    ax = fig.add_axes([0.2, 0.62 / height, 0.77, 0.36 * n / height])
+    fig = plt.figure(figsize=(WIDTH_IN, height))
+    ax = fig.add_axes([0.2, 0.62 / height, AXIS_W, 0.36 * n / height])
     ax.set_xlim(0, span)
     ax.set_ylim(n, 0)
     # Rounded corners in data units: x and y scale differently, so give the radius in inches per axis.
-    x_per_in, y_per_in = span / (10 * 0.77), 1 / 0.36
+    x_per_in, y_per_in = span / (WIDTH_IN * AXIS_W), 1 / 0.36
 
     def pill(x, y, w, h, radius_in, **kw):
         return FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad=0,rounding_size={radius_in * x_per_in}",
@@ -76,13 +79,13 @@ def plot_timeline(record: dict, path: str | os.PathLike, dpi: int = 150) -> None
                 inset = min(0.04 * seg, 0.2 * (e["offset"] - e["onset"]))
                 pills.append(pill(e["onset"] + inset, row + 0.32, max(e["offset"] - e["onset"] - 2 * inset, 1e-3), 0.36, 0.06,
                                   facecolor=colour, edgecolor="white", linewidth=1.4))
-        label = ax.text(-0.012 * span, row + 0.5, cls.replace("_", " "), ha="right", va="center", fontsize=9.5,
+        label = ax.text(LABEL_X * span, row + 0.5, cls.replace("_", " "), ha="right", va="center", fontsize=9.5,
                         color=INK, fontweight="bold", clip_on=False)
         fit_label(label, LABEL_ROOM_IN * fig.dpi, renderer)
-        badge = pill(-0.255 * span, row + 0.29, 0.1 * span, 0.42, 0.075, facecolor=colour, edgecolor="none")
+        badge = pill(BADGE_X * span, row + 0.29, BADGE_W * span, 0.42, 0.075, facecolor=colour, edgecolor="none")
         badge.set_clip_on(False)
         ax.add_artist(badge)
-        ax.text(-0.205 * span, row + 0.51, LABELS[mod].upper(), ha="center", va="center", fontsize=6.2, color="white",
+        ax.text((BADGE_X + BADGE_W / 2) * span, row + 0.51, LABELS[mod].upper(), ha="center", va="center", fontsize=6.2, color="white",
                 fontweight="bold", clip_on=False)
         if row:
             ax.axhline(row, color=LINE, linewidth=0.8, zorder=0)
